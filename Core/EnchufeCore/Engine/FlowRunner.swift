@@ -1,0 +1,337 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// What every flow of a hub shares: the store, the clock, metrics, logs and redaction.
+public struct EngineEnvironment: Sendable {
+    public var store: any Store
+    public var clock: any HubClock
+    public var metrics: HubMetrics
+    public var logger: Logger
+    public var redactor: Redactor
+
+    public init(store: any Store, clock: any HubClock = SystemClock(), metrics: HubMetrics = HubMetrics(), logger: Logger, redactor: Redactor = Redactor()) {
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics
+        self.logger = logger
+        self.redactor = redactor
+    }
+}
+
+/// A flow that could not be started (a factory refused its options, a server is missing).
+public struct FlowStartError: Error, CustomStringConvertible {
+    public var flow: String
+    public var node: String
+    public var reason: String
+    public var description: String { "flow '\(flow)' not started: node '\(node)': \(reason)" }
+}
+
+/// One running flow: each node a task, joined by bounded queues. The only place that wires nodes.
+final class FlowRunner: Sendable {
+    struct RunningNode: Sendable {
+        let definition: NodeDefinition
+        let instance: NodeInstance
+        let input: BoundedQueue<Message>?
+        let metrics: NodeMetrics
+        let context: NodeContext
+        /// Port → queues of the nodes it feeds.
+        let outputs: [String: [BoundedQueue<Message>]]
+        /// Every distinct queue this node feeds, told once when the node finishes.
+        let downstream: [BoundedQueue<Message>]
+    }
+
+    let definition: FlowDefinition
+    private let nodes: [RunningNode]
+    private let environment: EngineEnvironment
+    private let stopSignal = StopSignal()
+    private let batchTokens = Atomic<UInt64>(0)
+
+    init(definition: FlowDefinition, registry: NodeRegistry, environment: EngineEnvironment) throws {
+        self.definition = definition
+        self.environment = environment
+        var logger = environment.logger
+        logger[metadataKey: "flow"] = .string(definition.id)
+
+        var producers: [String: Set<String>] = [:]
+        for node in definition.nodes {
+            for targets in node.wires.values { for t in targets { producers[t.node, default: []].insert(node.id) } }
+        }
+        var queues: [String: BoundedQueue<Message>] = [:]
+        var instances: [String: NodeInstance] = [:]
+        let connections = definition.connections.mapValues(\.options)
+        for node in definition.nodes {
+            guard let spec = registry.spec(node.type), let make = spec.make else {
+                throw FlowStartError(flow: definition.id, node: node.id, reason: "node type '\(node.type)' cannot run in this build")
+            }
+            var nodeLogger = logger
+            nodeLogger[metadataKey: "node"] = .string(node.id)
+            do {
+                instances[node.id] = try make(
+                    NodeBuildContext(flow: definition.id, node: node.id, tenant: definition.tenant, options: node.options, connections: connections, logger: nodeLogger))
+            } catch {
+                throw FlowStartError(flow: definition.id, node: node.id, reason: environment.redactor.redact("\(error)"))
+            }
+            if spec.takesInput {
+                queues[node.id] = BoundedQueue(capacity: node.queueSize, producers: producers[node.id]?.count ?? 0)
+            }
+        }
+        nodes = definition.nodes.map { node in
+            var nodeLogger = logger
+            nodeLogger[metadataKey: "node"] = .string(node.id)
+            let outputs = node.wires.mapValues { targets in targets.compactMap { queues[$0.node] } }
+            var seen = Set<ObjectIdentifier>()
+            let downstream = outputs.values.flatMap { $0 }.filter { seen.insert(ObjectIdentifier($0)).inserted }
+            return RunningNode(
+                definition: node, instance: instances[node.id]!, input: queues[node.id],
+                metrics: NodeMetrics(flow: definition.id, node: node.id, type: node.type, metrics: environment.metrics),
+                context: NodeContext(
+                    flow: definition.id, node: node.id, tenant: definition.tenant, store: environment.store,
+                    clock: environment.clock, logger: nodeLogger),
+                outputs: outputs, downstream: downstream)
+        }
+    }
+
+    /// Runs every node until the sources are done (or stopped) and everything in flight is drained.
+    /// Cancelling the task abandons what is still queued: its sources are told it failed.
+    func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            for node in nodes {
+                group.addTask {
+                    switch node.instance {
+                    case .source(let source): await self.runSource(source, node)
+                    case .transform(let transform): await self.runTransform(transform, node)
+                    case .sink(let sink): await self.runSink(sink, node)
+                    }
+                    for queue in node.downstream { queue.finishProducer() }
+                }
+            }
+        }
+    }
+
+    /// Stops the sources; what is in flight drains through the flow.
+    func stop() { stopSignal.fire() }
+
+    /// Depth of every node's input queue, for `/metrics`.
+    func recordQueueDepths() {
+        for node in nodes { node.metrics.queueDepth.record(node.input?.count ?? 0) }
+    }
+
+    // MARK: Routing
+
+    /// Sends a message out of `port`. The message holds one claim on its delivery, which passes to
+    /// the copies sent (or is released if the port is not wired).
+    private func route(_ message: Message, from node: RunningNode, port: String) async throws {
+        var message = message
+        stampReadings(&message, from: node)
+        let targets = node.outputs[port] ?? []
+        guard !targets.isEmpty else {
+            message.delivery?.release()
+            return
+        }
+        message.delivery?.retain(targets.count - 1)
+        for (i, queue) in targets.enumerated() {
+            do {
+                try await queue.send(message)
+            } catch {
+                for _ in i..<targets.count { message.delivery?.release(failure: "the flow stopped before the message was delivered") }
+                throw error
+            }
+        }
+    }
+
+    private func stampReadings(_ message: inout Message, from node: RunningNode) {
+        guard message.readings.contains(where: { $0.tenant.isEmpty || $0.source.isEmpty }) else { return }
+        for i in message.readings.indices {
+            if message.readings[i].tenant.isEmpty { message.readings[i].tenant = definition.tenant }
+            if message.readings[i].source.isEmpty { message.readings[i].source = "\(definition.id)/\(node.definition.id)" }
+        }
+    }
+
+    /// A message that failed after its retries: to the `errors` port if wired, else to the dead letters.
+    private func fail(_ message: Message, error: any Error, attempts: Int, node: RunningNode) async {
+        let reason = environment.redactor.redact(String(describing: error))
+        node.metrics.errors.increment()
+        if let errorTargets = node.outputs[NodeDefinition.errorsPort], !errorTargets.isEmpty {
+            node.context.logger.warning("message failed after \(attempts) attempt(s), sent to the errors port: \(reason)")
+            var m = message
+            m.attributes["error"] = reason
+            m.attributes["error_flow"] = definition.id
+            m.attributes["error_node"] = node.definition.id
+            try? await route(m, from: node, port: NodeDefinition.errorsPort)
+            return
+        }
+        node.metrics.deadLetters.increment()
+        do {
+            let id = try await environment.store.addDeadLetter(
+                NewDeadLetter(
+                    tenant: definition.tenant, flow: definition.id, node: node.definition.id, error: reason,
+                    message: message.json, attempts: attempts))
+            node.context.logger.warning("message failed after \(attempts) attempt(s), dead letter \(id): \(reason)")
+            message.delivery?.release()
+        } catch {
+            node.context.logger.error("message failed and its dead letter could not be stored: \(environment.redactor.redact("\(error)")); its source will not be acknowledged")
+            message.delivery?.release(failure: "dead letter not stored")
+        }
+    }
+
+    /// Runs `body` with the node's retry policy. Returns nil when it gave up (the error and the
+    /// attempts made are passed to `onFailure`) or the flow was cancelled.
+    private func withRetries<T>(
+        _ node: RunningNode, _ body: () async throws -> T, onFailure: (any Error, Int) async -> Void
+    ) async -> T? {
+        let policy = node.definition.retry
+        var attempt = 0
+        while true {
+            attempt += 1
+            let started = ContinuousClock.now
+            do {
+                let result = try await body()
+                node.metrics.processing.recordNanoseconds((ContinuousClock.now - started).nanosecondsTotal)
+                return result
+            } catch is CancellationError {
+                return nil
+            } catch {
+                let permanent = error is PermanentError
+                guard attempt < policy.attempts, !permanent, !Task.isCancelled else {
+                    await onFailure(error, attempt)
+                    return nil
+                }
+                node.metrics.retries.increment()
+                let wait = policy.delay(afterAttempt: attempt, retryAfter: (error as? RetryAfterError)?.retryAfter)
+                node.context.logger.debug("attempt \(attempt) failed, retrying in \(DurationText.format(wait)): \(environment.redactor.redact("\(error)"))")
+                do { try await environment.clock.sleep(for: wait) } catch { return nil }
+            }
+        }
+    }
+
+    // MARK: Node loops
+
+    private func runSource(_ source: any SourceNode, _ node: RunningNode) async {
+        let context = SourceContext(node: node.context) { [self] message in
+            node.metrics.messagesOut.increment()
+            try await self.route(message, from: node, port: NodeDefinition.outPort)
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var failures = 0
+                while !Task.isCancelled {
+                    do {
+                        try await source.run(context)
+                        return
+                    } catch is CancellationError {
+                        return
+                    } catch {
+                        node.metrics.errors.increment()
+                        let reason = self.environment.redactor.redact("\(error)")
+                        if error is PermanentError {
+                            node.context.logger.error("source stopped: \(reason)")
+                            return
+                        }
+                        failures += 1
+                        let wait = node.definition.retry.delay(afterAttempt: failures, retryAfter: (error as? RetryAfterError)?.retryAfter)
+                        node.context.logger.error("source failed, restarting in \(DurationText.format(wait)): \(reason)")
+                        do { try await self.environment.clock.sleep(for: wait) } catch { return }
+                    }
+                }
+            }
+            group.addTask { await self.stopSignal.wait() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func runTransform(_ transform: any TransformNode, _ node: RunningNode) async {
+        guard let input = node.input else { return }
+        while case .element(let message) = await input.next() {
+            node.metrics.messagesIn.increment()
+            let outputs = await withRetries(node, { try await transform.process(message, node.context) }) { error, attempts in
+                await self.fail(message, error: error, attempts: attempts, node: node)
+            }
+            guard let outputs else {
+                if Task.isCancelled { message.delivery?.release(failure: "the flow stopped before the message was committed") }
+                continue
+            }
+            node.metrics.messagesOut.increment(by: outputs.count)
+            for output in outputs {
+                var m = output.message
+                m.delivery = message.delivery
+                message.delivery?.retain()
+                try? await route(m, from: node, port: output.port)
+            }
+            message.delivery?.release()
+        }
+        abandonQueued(node)
+    }
+
+    private func runSink(_ sink: any SinkNode, _ node: RunningNode) async {
+        guard let input = node.input else { return }
+        let batching = sink.batching
+        var finished = false
+        while !finished {
+            guard case .element(let first) = await input.next() else { break }
+            var batch = [first]
+            while batch.count < batching.size, let m = input.poll() { batch.append(m) }
+            if (batch.count < batching.size) && (batching.flushInterval > Duration.zero) {
+                let token = batchTokens.add(1, ordering: .relaxed).newValue
+                let deadline = environment.clock.now().addingTimeInterval(batching.flushInterval.seconds)
+                let timer = Task { [clock = environment.clock] in
+                    try? await clock.sleep(until: deadline)
+                    input.interrupt(token: token)
+                }
+                filling: while batch.count < batching.size {
+                    switch await input.next(token: token) {
+                    case .element(let m):
+                        batch.append(m)
+                        while batch.count < batching.size, let m = input.poll() { batch.append(m) }
+                    case .finished:
+                        finished = true
+                        break filling
+                    case .interrupted:
+                        break filling
+                    }
+                }
+                timer.cancel()
+            }
+            await write(batch, to: sink, node)
+            if Task.isCancelled { break }
+        }
+        abandonQueued(node)
+    }
+
+    private func write(_ batch: [Message], to sink: any SinkNode, _ node: RunningNode) async {
+        node.metrics.messagesIn.increment(by: batch.count)
+        var failure: (any Error)?
+        let written: Void? = await withRetries(node, { try await sink.write(batch, node.context) }) { error, _ in failure = error }
+        if written != nil {
+            node.metrics.messagesOut.increment(by: batch.count)
+            for m in batch { m.delivery?.release() }
+            return
+        }
+        guard let failure else {  // cancelled
+            for m in batch { m.delivery?.release(failure: "the flow stopped before the message was committed") }
+            return
+        }
+        if batch.count == 1 {
+            await fail(batch[0], error: failure, attempts: node.definition.retry.attempts, node: node)
+            return
+        }
+        // Isolate the messages at fault: write one at a time, so the rest are not lost with them.
+        for m in batch {
+            do {
+                try await sink.write([m], node.context)
+                node.metrics.messagesOut.increment()
+                m.delivery?.release()
+            } catch {
+                await fail(m, error: error, attempts: node.definition.retry.attempts + 1, node: node)
+            }
+        }
+    }
+
+    /// After cancellation: whatever is still queued was not committed; its sources must know.
+    private func abandonQueued(_ node: RunningNode) {
+        for m in node.input?.drainRemaining() ?? [] {
+            m.delivery?.release(failure: "the flow stopped before the message was committed")
+        }
+    }
+}

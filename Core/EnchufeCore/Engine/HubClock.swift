@@ -1,0 +1,52 @@
+import Foundation
+import Synchronization
+
+/// Wall-clock time for schedules, retries and batching, injectable so tests never sleep.
+public protocol HubClock: Sendable {
+    func now() -> Date
+    /// Returns at `deadline`, or throws `CancellationError` if the task is cancelled first.
+    func sleep(until deadline: Date) async throws
+}
+
+extension HubClock {
+    public func sleep(for duration: Duration) async throws {
+        try await sleep(until: now().addingTimeInterval(duration.seconds))
+    }
+}
+
+/// The real clock.
+public struct SystemClock: HubClock {
+    public init() {}
+    public func now() -> Date { Date() }
+    public func sleep(until deadline: Date) async throws {
+        let wait = deadline.timeIntervalSinceNow
+        if wait > 0 {
+            try await Task.sleep(for: .milliseconds(Int64((wait * 1000).rounded(.up))))
+        } else {
+            try Task.checkCancellation()
+        }
+    }
+}
+
+/// Virtual time that jumps: every sleep returns at once, having moved `now` to its deadline. Flow
+/// tests and engine tests use it to run schedules, retries and backoff without waiting.
+public final class VirtualClock: HubClock {
+    private let current: Mutex<Date>
+
+    public init(start: Date) {
+        current = Mutex(start)
+    }
+
+    public func now() -> Date { current.withLock { $0 } }
+
+    public func sleep(until deadline: Date) async throws {
+        try Task.checkCancellation()
+        current.withLock { if deadline > $0 { $0 = deadline } }
+        await Task.yield()
+        try Task.checkCancellation()
+    }
+
+    public func advance(to date: Date) {
+        current.withLock { if date > $0 { $0 = date } }
+    }
+}

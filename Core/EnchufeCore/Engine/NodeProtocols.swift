@@ -1,0 +1,104 @@
+import Foundation
+import Logging
+
+/// A message leaving a node on one of its ports (`out` unless the node has several outputs).
+public struct Output: Sendable {
+    public var port: String
+    public var message: Message
+
+    public init(_ message: Message, port: String = NodeDefinition.outPort) {
+        self.port = port
+        self.message = message
+    }
+
+    public static func out(_ message: Message) -> Output { Output(message) }
+}
+
+/// A node with no input that produces messages: a schedule, a webhook, an MQTT subscription.
+/// `run` returns when the source is done or its task is cancelled (the flow is stopping).
+public protocol SourceNode: Sendable {
+    func run(_ context: SourceContext) async throws
+}
+
+/// A node that turns each input message into zero, one or many output messages.
+public protocol TransformNode: Sendable {
+    func process(_ message: Message, _ context: NodeContext) async throws -> [Output]
+}
+
+/// A node that commits messages somewhere, in batches. When `write` returns the batch is durable;
+/// only then are the sources told.
+public protocol SinkNode: Sendable {
+    var batching: Batching { get }
+    func write(_ batch: [Message], _ context: NodeContext) async throws
+}
+
+/// How a sink wants its input grouped: up to `size` messages, waiting at most `flushInterval` for a
+/// batch to fill once its first message is there.
+public struct Batching: Sendable, Equatable {
+    public var size: Int
+    public var flushInterval: Duration
+
+    public init(size: Int, flushInterval: Duration) {
+        self.size = max(1, size)
+        self.flushInterval = flushInterval
+    }
+
+    public static let single = Batching(size: 1, flushInterval: .zero)
+}
+
+/// What a running node can reach: who it is, the store, the clock and a logger.
+public struct NodeContext: Sendable {
+    public var flow: String
+    public var node: String
+    public var tenant: String
+    public var store: any Store
+    public var clock: any HubClock
+    public var logger: Logger
+
+    /// The checkpoint this node saved under `key`, if any.
+    public func checkpoint(_ key: String) async throws -> String? {
+        try await store.checkpoint(CheckpointKey(tenant: tenant, flow: flow, node: node, key: key))?.value
+    }
+
+    public func saveCheckpoint(_ key: String, _ value: String) async throws {
+        try await store.saveCheckpoint(CheckpointKey(tenant: tenant, flow: flow, node: node, key: key), value: value)
+    }
+}
+
+/// A source's context: a node context plus the way to send messages into the flow.
+public struct SourceContext: Sendable {
+    public var node: NodeContext
+    let emitter: @Sendable (Message) async throws -> Void
+
+    init(node: NodeContext, emitter: @escaping @Sendable (Message) async throws -> Void) {
+        self.node = node
+        self.emitter = emitter
+    }
+
+    /// Sends messages that derive from one input into the flow, waiting while the first node's queue
+    /// is full (backpressure). The returned delivery settles once all of them are committed.
+    @discardableResult
+    public func emit(_ messages: [Message]) async throws -> Delivery {
+        let delivery = Delivery()
+        defer { delivery.seal() }
+        for var message in messages {
+            message.delivery = delivery
+            delivery.retain()
+            do {
+                try await emitter(message)
+            } catch {
+                delivery.release(failure: "not sent: \(error)")
+                throw error
+            }
+        }
+        return delivery
+    }
+
+    @discardableResult
+    public func emit(_ message: Message) async throws -> Delivery {
+        try await emit([message])
+    }
+
+    public var clock: any HubClock { node.clock }
+    public var logger: Logger { node.logger }
+}

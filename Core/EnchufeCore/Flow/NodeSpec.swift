@@ -1,0 +1,188 @@
+import Foundation
+import Logging
+
+/// The type of an option value, checked at load time and described in the JSON Schema.
+public indirect enum OptionType: Sendable {
+    case string
+    case integer
+    case number
+    case boolean
+    /// `500ms`, `30s`, `15m`, `1h`, `1d`
+    case duration
+    /// A 5-field cron expression.
+    case cron
+    /// An IANA time zone name.
+    case timezone
+    case enumeration([String])
+    case list(OptionType)
+    /// A mapping with known keys.
+    case object([OptionSpec])
+    /// A free-form mapping.
+    case map
+    /// Ids of nodes in the same flow: a wire. The option's path names the output port.
+    case wires
+    /// The name of a connection (`connections:` in the flow file) of the given type.
+    case connection(String)
+    /// Anything.
+    case any
+
+    var summary: String {
+        switch self {
+        case .string: return "string"
+        case .integer: return "integer"
+        case .number: return "number"
+        case .boolean: return "boolean"
+        case .duration: return "duration (e.g. 30s, 15m, 1h)"
+        case .cron: return "cron expression (5 fields)"
+        case .timezone: return "time zone (e.g. Europe/Madrid)"
+        case .enumeration(let values): return "one of " + values.joined(separator: ", ")
+        case .list(let t): return "list of " + t.summary
+        case .object: return "mapping"
+        case .map: return "mapping"
+        case .wires: return "list of node ids"
+        case .connection(let type): return "name of a \(type) connection"
+        case .any: return "any value"
+        }
+    }
+}
+
+/// One option of a node type: parsing, validation, the JSON Schema and the docs all read it.
+public struct OptionSpec: Sendable {
+    public var name: String
+    public var type: OptionType
+    public var required: Bool
+    public var defaultValue: JSONValue?
+    /// Never printed: not in logs, errors, tap, the UI or the API.
+    public var secret: Bool
+    public var doc: String
+    public var example: JSONValue?
+
+    public init(
+        _ name: String, _ type: OptionType, required: Bool = false, default defaultValue: JSONValue? = nil,
+        secret: Bool = false, doc: String, example: JSONValue? = nil
+    ) {
+        self.name = name
+        self.type = type
+        self.required = required
+        self.defaultValue = defaultValue
+        self.secret = secret
+        self.doc = doc
+        self.example = example
+    }
+}
+
+public enum NodeKind: String, Sendable {
+    case source, transform, sink, connection
+}
+
+/// What a node type's factory gets: its validated options and where it lives.
+public struct NodeBuildContext: Sendable {
+    public var flow: String
+    public var node: String
+    public var tenant: String
+    public var options: NodeOptions
+    public var connections: [String: NodeOptions]
+    public var logger: Logger
+
+    /// The options of the connection named by option `name`.
+    public func connection(_ name: String) -> NodeOptions? {
+        options.string(name).flatMap { connections[$0] }
+    }
+}
+
+/// A running node: one of three small protocols.
+public enum NodeInstance: Sendable {
+    case source(any SourceNode)
+    case transform(any TransformNode)
+    case sink(any SinkNode)
+}
+
+/// A node type: one declaration from which validation, `schema`, `docs`, `nodes` and the factory come.
+public struct NodeSpec: Sendable {
+    public var type: String
+    public var kind: NodeKind
+    public var summary: String
+    public var doc: String
+    public var options: [OptionSpec]
+    /// Whether the node must be fed by a wire (an `export` node reads the store instead).
+    public var takesInput: Bool
+    /// A flow-file snippet showing the node in use.
+    public var example: String
+    /// Checks that involve several options (e.g. exactly one of `cron` and `every`).
+    public var check: (@Sendable (NodeOptions) -> [OptionProblem])?
+    public var make: (@Sendable (NodeBuildContext) throws -> NodeInstance)?
+
+    public init(
+        type: String, kind: NodeKind, summary: String, doc: String = "", options: [OptionSpec],
+        takesInput: Bool? = nil, example: String,
+        check: (@Sendable (NodeOptions) -> [OptionProblem])? = nil,
+        make: (@Sendable (NodeBuildContext) throws -> NodeInstance)?
+    ) {
+        self.type = type
+        self.kind = kind
+        self.summary = summary
+        self.doc = doc
+        self.options = options
+        self.takesInput = takesInput ?? (kind == .transform || kind == .sink)
+        self.example = example
+        self.check = check
+        self.make = make
+    }
+
+    public var secretOptions: Set<String> { Set(options.filter(\.secret).map(\.name)) }
+}
+
+/// A problem a node spec's `check` finds, pointing at the option it concerns (nil: the node itself).
+public struct OptionProblem: Sendable {
+    public var option: String?
+    public var message: String
+
+    public init(option: String? = nil, _ message: String) {
+        self.option = option
+        self.message = message
+    }
+}
+
+/// Validated option values of one node, with their positions in the flow file.
+public struct NodeOptions: Sendable {
+    public var values: [String: JSONValue]
+    public var locations: [String: SourceLocation]
+    public var secrets: Set<String>
+
+    public init(values: [String: JSONValue] = [:], locations: [String: SourceLocation] = [:], secrets: Set<String> = []) {
+        self.values = values
+        self.locations = locations
+        self.secrets = secrets
+    }
+
+    public subscript(name: String) -> JSONValue? { values[name].flatMap { $0.isNull ? nil : $0 } }
+
+    public func has(_ name: String) -> Bool { self[name] != nil }
+    public func string(_ name: String) -> String? { self[name]?.stringValue }
+    public func int(_ name: String) -> Int? { self[name]?.intValue }
+    public func double(_ name: String) -> Double? { self[name]?.doubleValue }
+    public func bool(_ name: String) -> Bool? { self[name]?.boolValue }
+    public func strings(_ name: String) -> [String]? { self[name]?.arrayValue?.compactMap(\.stringValue) }
+
+    public func duration(_ name: String) -> Duration? {
+        string(name).flatMap { try? DurationText.parse($0) }
+    }
+
+    public func secret(_ name: String) -> Secret? { string(name).map(Secret.init) }
+
+    /// The options of a nested mapping option.
+    public func object(_ name: String) -> NodeOptions? {
+        guard let o = self[name]?.objectValue else { return nil }
+        return NodeOptions(values: o, locations: [:], secrets: [])
+    }
+}
+
+/// A secret option value: prints as `***` so it cannot leak through interpolation or logging.
+public struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+    private let value: String
+    public init(_ value: String) { self.value = value }
+    /// The value itself, for the one place that must send it (an auth header, a login form).
+    public func reveal() -> String { value }
+    public var description: String { "***" }
+    public var debugDescription: String { "***" }
+}

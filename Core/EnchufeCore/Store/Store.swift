@@ -1,0 +1,207 @@
+import Foundation
+
+/// Where a node keeps its progress: one value per (tenant, flow, node, key).
+public struct CheckpointKey: Sendable, Hashable {
+    public var tenant: String
+    public var flow: String
+    public var node: String
+    public var key: String
+
+    public init(tenant: String, flow: String, node: String, key: String) {
+        self.tenant = tenant
+        self.flow = flow
+        self.node = node
+        self.key = key
+    }
+}
+
+public struct Checkpoint: Sendable, Hashable {
+    public var key: CheckpointKey
+    public var value: String
+    public var updatedAt: Date
+}
+
+/// What an upsert did: new rows, changed rows (revision bumped) and rows left as they were (same
+/// value, or a lower-quality value that may not replace the stored one).
+public struct UpsertSummary: Sendable, Equatable {
+    public var inserted = 0
+    public var updated = 0
+    public var unchanged = 0
+
+    public init(inserted: Int = 0, updated: Int = 0, unchanged: Int = 0) {
+        self.inserted = inserted
+        self.updated = updated
+        self.unchanged = unchanged
+    }
+
+    public static func + (a: UpsertSummary, b: UpsertSummary) -> UpsertSummary {
+        UpsertSummary(inserted: a.inserted + b.inserted, updated: a.updated + b.updated, unchanged: a.unchanged + b.unchanged)
+    }
+}
+
+public struct ReadingQuery: Sendable {
+    public var tenant: String
+    public var series: [String]
+    public var quantity: String?
+    /// Inclusive.
+    public var from: Date?
+    /// Exclusive.
+    public var to: Date?
+    public var limit: Int?
+
+    public init(tenant: String, series: [String] = [], quantity: String? = nil, from: Date? = nil, to: Date? = nil, limit: Int? = nil) {
+        self.tenant = tenant
+        self.series = series
+        self.quantity = quantity
+        self.from = from
+        self.to = to
+        self.limit = limit
+    }
+}
+
+/// A supply point (CUPS) of a tenant, for one validity period.
+public struct SupplyPoint: Sendable, Hashable {
+    public var tenant: String
+    public var cups: String
+    public var tariff: String?
+    public var zone: String?
+    public var distributorCode: String?
+    public var pointType: Int?
+    public var contractedPowerKW: [Double]
+    public var coefficient: Double?
+    public var community: String?
+    /// Local dates (`YYYY-MM-DD`); nil: open.
+    public var validFrom: String?
+    public var validTo: String?
+    /// The record as the source sent it.
+    public var raw: JSONValue?
+
+    public init(
+        tenant: String, cups: String, tariff: String? = nil, zone: String? = nil, distributorCode: String? = nil,
+        pointType: Int? = nil, contractedPowerKW: [Double] = [], coefficient: Double? = nil, community: String? = nil,
+        validFrom: String? = nil, validTo: String? = nil, raw: JSONValue? = nil
+    ) {
+        self.tenant = tenant
+        self.cups = cups
+        self.tariff = tariff
+        self.zone = zone
+        self.distributorCode = distributorCode
+        self.pointType = pointType
+        self.contractedPowerKW = contractedPowerKW
+        self.coefficient = coefficient
+        self.community = community
+        self.validFrom = validFrom
+        self.validTo = validTo
+        self.raw = raw
+    }
+}
+
+/// A message that failed with no `errors` wire, kept with the reason and the original message.
+public struct DeadLetter: Sendable, Hashable {
+    public var id: Int64
+    public var tenant: String
+    public var flow: String
+    public var node: String
+    public var error: String
+    public var message: JSONValue
+    public var attempts: Int
+    public var createdAt: Date
+    public var replayedAt: Date?
+}
+
+public struct NewDeadLetter: Sendable {
+    public var tenant: String
+    public var flow: String
+    public var node: String
+    public var error: String
+    public var message: JSONValue
+    public var attempts: Int
+
+    public init(tenant: String, flow: String, node: String, error: String, message: JSONValue, attempts: Int) {
+        self.tenant = tenant
+        self.flow = flow
+        self.node = node
+        self.error = error
+        self.message = message
+        self.attempts = attempts
+    }
+}
+
+/// An API key as stored: only the hash of the key itself.
+public struct APIKeyRecord: Sendable, Hashable {
+    public var id: String
+    public var tenant: String
+    public var name: String
+    public var scopes: [String]
+    public var hash: String
+    public var createdAt: Date
+    public var revokedAt: Date?
+    public var lastUsedAt: Date?
+
+    public init(id: String, tenant: String, name: String, scopes: [String], hash: String, createdAt: Date, revokedAt: Date? = nil, lastUsedAt: Date? = nil) {
+        self.id = id
+        self.tenant = tenant
+        self.name = name
+        self.scopes = scopes
+        self.hash = hash
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+        self.lastUsedAt = lastUsedAt
+    }
+}
+
+public struct AuditEntry: Sendable, Hashable {
+    public var id: Int64
+    public var at: Date
+    public var tenant: String
+    /// An API key id, `cli`, or a flow/node.
+    public var actor: String
+    public var action: String
+    public var detail: JSONValue
+}
+
+/// The hub's storage: readings with their upsert rules and change sequence, supplies, checkpoints,
+/// dead letters, API keys and the audit log. SQLite implements it in Core; PostgreSQL in its module.
+/// Every backend passes the same conformance suite (Tests/StoreConformance).
+public protocol Store: Sendable {
+    /// The store's URL with any password hidden.
+    var displayName: String { get }
+
+    /// Creates or upgrades the schema; returns the migrations it applied.
+    @discardableResult func migrate() async throws -> [String]
+    /// Throws if the store cannot be reached.
+    func ping() async throws
+    func close() async throws
+
+    /// Inserts or updates readings, unique on (tenant, series, quantity, ts): the same value and
+    /// quality changes nothing; a changed value bumps `revision`; a lower-quality value (estimated,
+    /// forecast) never replaces a measured one. Every insert or change takes the next `seq`.
+    func upsert(_ readings: [Reading]) async throws -> UpsertSummary
+    func readings(_ query: ReadingQuery) async throws -> [StoredReading]
+    /// Readings of a tenant inserted or changed after `seq`, in `seq` order.
+    func changes(tenant: String, after seq: Int64, limit: Int) async throws -> [StoredReading]
+
+    func saveSupply(_ supply: SupplyPoint) async throws
+    func supplies(tenant: String) async throws -> [SupplyPoint]
+
+    func checkpoint(_ key: CheckpointKey) async throws -> Checkpoint?
+    func saveCheckpoint(_ key: CheckpointKey, value: String) async throws
+
+    func addDeadLetter(_ letter: NewDeadLetter) async throws -> Int64
+    /// Newest first; all tenants when `tenant` is nil.
+    func deadLetters(tenant: String?, limit: Int) async throws -> [DeadLetter]
+    func deadLetter(id: Int64) async throws -> DeadLetter?
+    func markDeadLetterReplayed(id: Int64, at: Date) async throws
+    /// Deletes dead letters (all tenants when nil); returns how many.
+    func purgeDeadLetters(tenant: String?) async throws -> Int
+
+    func saveAPIKey(_ key: APIKeyRecord) async throws
+    func apiKeys(tenant: String?) async throws -> [APIKeyRecord]
+    func apiKey(hash: String) async throws -> APIKeyRecord?
+    /// Returns false if there is no such key.
+    func revokeAPIKey(id: String, at: Date) async throws -> Bool
+
+    func appendAudit(tenant: String, actor: String, action: String, detail: JSONValue, at: Date) async throws
+    /// Newest first.
+    func auditLog(tenant: String?, limit: Int) async throws -> [AuditEntry]
+}

@@ -1,0 +1,54 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Enchufe",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "enchufe", targets: ["enchufe"]),
+        .library(name: "EnchufeCore", targets: ["EnchufeCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    ],
+    targets: [
+        // The runtime: flow model, loading and validation, engine, scheduling, store, HTTP.
+        .target(
+            name: "EnchufeCore",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Core/EnchufeCore"
+        ),
+        // The composition root: registers every node type and serves the CLI.
+        .executableTarget(
+            name: "enchufe",
+            dependencies: [
+                "EnchufeCore",
+                "Simulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Core/enchufe"
+        ),
+        .target(name: "Simulator", dependencies: ["EnchufeCore"], path: "Connectors/Simulator"),
+
+        // Store conformance checks, written once and run against every store backend.
+        .target(name: "StoreConformance", dependencies: ["EnchufeCore"], path: "Tests/StoreConformance"),
+        .testTarget(name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance"], path: "Tests/EnchufeCoreTests"),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator"], path: "Tests/SimulatorTests"),
+        .testTarget(name: "CLITests", dependencies: ["enchufe"], path: "Tests/CLITests"),
+    ]
+)
