@@ -87,7 +87,7 @@ final class FlowRunner: Sendable {
                 metrics: NodeMetrics(flow: definition.id, node: node.id, type: node.type, metrics: environment.metrics),
                 context: NodeContext(
                     flow: definition.id, node: node.id, tenant: definition.tenant, store: environment.store,
-                    clock: environment.clock, logger: nodeLogger),
+                    clock: environment.clock, logger: nodeLogger, metrics: environment.metrics),
                 outputs: outputs, downstream: downstream)
         }
     }

@@ -54,6 +54,8 @@ public struct NodeContext: Sendable {
     public var store: any Store
     public var clock: any HubClock
     public var logger: Logger
+    /// For node types that count more than the engine does (requests made, readings stored).
+    public var metrics: HubMetrics
 
     /// The checkpoint this node saved under `key`, if any.
     public func checkpoint(_ key: String) async throws -> String? {

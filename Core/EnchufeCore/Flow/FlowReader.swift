@@ -250,6 +250,7 @@ struct FlowReader {
         wires: inout [String: [WireTarget]]?
     ) -> NodeOptions {
         var options = NodeOptions(secrets: spec.secretOptions)
+        let problemsBefore = diagnostics.count
         let known = Dictionary(spec.options.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (key, value) in mapping {
             guard let name = key.scalar?.string else {
@@ -274,7 +275,8 @@ struct FlowReader {
                 options.values[option.name] = d
             }
         }
-        if let check = spec.check {
+        // Cross-option checks only make sense once every option read cleanly.
+        if let check = spec.check, diagnostics.count == problemsBefore {
             for problem in check(options) {
                 let where_ = problem.option.flatMap { options.locations[$0] } ?? at
                 error(where_, "\(owner): \(problem.message)")

@@ -26,7 +26,7 @@ public indirect enum OptionType: Sendable {
     /// Anything.
     case any
 
-    var summary: String {
+    public var summary: String {
         switch self {
         case .string: return "string"
         case .integer: return "integer"

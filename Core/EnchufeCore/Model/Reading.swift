@@ -89,12 +89,12 @@ public enum ISO8601 {
         if ms.truncatingRemainder(dividingBy: 1000) == 0 {
             return date.formatted(.iso8601)
         }
-        return date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        return date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
     public static func date(_ text: String) -> Date? {
         if let d = try? Date(text, strategy: .iso8601) { return d }
-        if let d = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)) {
+        if let d = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) {
             return d
         }
         // A date alone means its midnight UTC.

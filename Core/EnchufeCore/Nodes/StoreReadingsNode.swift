@@ -1,0 +1,60 @@
+import CoreMetrics
+import Foundation
+
+/// `store.readings`: upserts the readings of each message into the hub's store, in batches.
+struct StoreReadingsNode: SinkNode {
+    static let spec = NodeSpec(
+        type: "store.readings", kind: .sink,
+        summary: "Upserts readings into the hub's store (SQLite or PostgreSQL), in batches",
+        doc: """
+            Writes every reading a message carries; a message without readings whose payload is itself a
+            reading (series, quantity, ts, value...) is stored as one. Anything else is an error, sent to
+            the `errors` port or the dead letters, without holding back the rest of its batch.
+            Upsert rules: the same value changes nothing; a changed value bumps `revision`; an `estimated`
+            or `forecast` value never replaces a `measured` one. Sources are acknowledged only after the
+            batch's transaction commits.
+            """,
+        options: [
+            OptionSpec("batch_size", .integer, default: 500, doc: "Most messages written in one transaction."),
+            OptionSpec("flush_interval", .duration, default: "1s", doc: "Longest wait for a batch to fill once its first message is in."),
+        ],
+        example: """
+            - id: store
+              type: store.readings
+              batch_size: 1000
+            """,
+        check: { options in
+            (options.int("batch_size") ?? 1) < 1 ? [OptionProblem(option: "batch_size", "must be at least 1")] : []
+        },
+        make: { context in
+            .sink(StoreReadingsNode(
+                batching: Batching(
+                    size: context.options.int("batch_size") ?? 500,
+                    flushInterval: context.options.duration("flush_interval") ?? .seconds(1))))
+        })
+
+    let batching: Batching
+
+    func write(_ batch: [Message], _ context: NodeContext) async throws {
+        var readings: [Reading] = []
+        for message in batch {
+            if !message.readings.isEmpty {
+                readings += message.readings
+            } else if var reading = Reading(json: message.payload) {
+                if reading.tenant.isEmpty { reading.tenant = context.tenant }
+                if reading.source.isEmpty { reading.source = "\(context.flow)/\(context.node)" }
+                readings.append(reading)
+            } else {
+                throw PermanentError("the message carries no readings (map JSON payloads to readings with a 'readings' node first)")
+            }
+        }
+        let summary = try await context.store.upsert(readings)
+        let labels = [("flow", context.flow), ("node", context.node)]
+        CoreMetrics.Counter(label: "enchufe_readings_stored_total", dimensions: labels + [("result", "inserted")], factory: context.metrics.factory)
+            .increment(by: summary.inserted)
+        CoreMetrics.Counter(label: "enchufe_readings_stored_total", dimensions: labels + [("result", "updated")], factory: context.metrics.factory)
+            .increment(by: summary.updated)
+        CoreMetrics.Counter(label: "enchufe_readings_stored_total", dimensions: labels + [("result", "unchanged")], factory: context.metrics.factory)
+            .increment(by: summary.unchanged)
+    }
+}

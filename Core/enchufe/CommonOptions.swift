@@ -1,0 +1,44 @@
+import ArgumentParser
+import EnchufeCore
+import Foundation
+import Logging
+
+/// `--store URL`, shared by every command that uses the store.
+struct StoreOptions: ParsableArguments {
+    static let defaultURL = "sqlite:var/enchufe.sqlite"
+
+    @Option(name: .long, help: ArgumentHelp("Store URL: sqlite:PATH or postgres://user:pass@host:port/db (env ENCHUFE_STORE).", valueName: "URL"))
+    var store: String?
+
+    var url: String {
+        store ?? ProcessInfo.processInfo.environment["ENCHUFE_STORE"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultURL
+    }
+
+    func open() async throws -> any Store {
+        try await Enchufe.stores.open(url)
+    }
+}
+
+/// `--log-format` and `--log-level`.
+struct LogOptions: ParsableArguments {
+    @Option(name: .long, help: "Log format: text or json.")
+    var logFormat: HubLogHandler.Format = .text
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func bootstrap() -> Logger {
+        let format = logFormat, level = logLevel
+        LoggingSystem.bootstrap { label in HubLogHandler(label: label, format: format, level: level) }
+        return Logger(label: "enchufe")
+    }
+}
+
+extension HubLogHandler.Format: ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// An error for the person at the terminal: printed as it is, exit code 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,23 @@
+import ArgumentParser
+import EnchufeCore
+import Simulator
+
+@main
+struct Enchufe: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "enchufe",
+        abstract: "An integration hub for Spanish energy communities.",
+        version: version,
+        subcommands: [
+            RunCommand.self, ValidateCommand.self, NodesCommand.self, SchemaCommand.self, DocsCommand.self,
+            MigrateCommand.self, DeadLettersCommand.self,
+        ])
+
+    /// Every node type of this build: Core's and each connector module's.
+    static let registry = NodeRegistry(CoreNodes.specs + Simulator.specs)
+
+    /// Every store backend of this build.
+    static let stores = StoreOpener()
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import EnchufeCore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run every flow in the files or folders given until SIGINT/SIGTERM.")
+
+    @Argument(help: "Flow files or folders (default: pipelines/).")
+    var paths: [String] = []
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Option(help: ArgumentHelp("Address to serve HTTP on (env ENCHUFE_HTTP; port 0: any free port).", valueName: "HOST:PORT"))
+    var http: String?
+
+    @OptionGroup var logOptions: LogOptions
+
+    func run() async throws {
+        let logger = logOptions.bootstrap()
+        let (host, port) = try Self.address(http ?? ProcessInfo.processInfo.environment["ENCHUFE_HTTP"] ?? "127.0.0.1:8080")
+
+        let set: FlowSet
+        do {
+            set = try FlowLoader(registry: Enchufe.registry).load(paths: paths.isEmpty ? ["pipelines"] : paths)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        HubLogHandler.redactor.withLock { $0.add(set.flows.flatMap(\.secretValues)) }
+        for diagnostic in set.diagnostics { logger.error("\(diagnostic)") }
+        for file in set.invalidFiles { logger.error("\(file) has errors: its flow is not run; the other flows run") }
+
+        let store: any Store
+        do {
+            store = try await storeOptions.open()
+            let applied = try await store.migrate()
+            if !applied.isEmpty { logger.info("store \(store.displayName): applied migrations \(applied.joined(separator: ", "))") }
+        } catch {
+            throw CommandFailure("store \(StoreOpener.redacted(storeOptions.url)): \(error)")
+        }
+        if let password = Self.password(in: storeOptions.url) { HubLogHandler.redactor.withLock { $0.add([password]) } }
+
+        let hub = Hub(flows: set.flows, registry: Enchufe.registry, environment: EngineEnvironment(store: store, logger: logger))
+        logger.info("running \(hub.flows.count) flow(s) on \(store.displayName): \(hub.flows.map(\.id).joined(separator: ", "))")
+        let app = HTTPServer.application(hub: hub, host: host, port: port, logger: logger) { boundPort in
+            logger.info("serving HTTP on http://\(host):\(boundPort)")
+        }
+        // Services stop in reverse order: HTTP stops taking requests first, then the flows drain.
+        let group = ServiceGroup(
+            configuration: .init(services: [hub, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        try await store.close()
+        logger.info("stopped")
+    }
+
+    static func address(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw CommandFailure("'\(text)' is not HOST:PORT (e.g. 127.0.0.1:8080)")
+        }
+        return (String(text[..<colon]), port)
+    }
+
+    static func password(in url: String) -> String? {
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else { return nil }
+        let userinfo = url[scheme.upperBound..<at]
+        return userinfo.firstIndex(of: ":").map { String(userinfo[userinfo.index(after: $0)...]) }
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import EnchufeCore
+import Foundation
+
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "migrate", abstract: "Create or upgrade the store schema (run does it too).")
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() async throws {
+        let store = try await storeOptions.open()
+        let applied = try await store.migrate()
+        try await store.close()
+        print(applied.isEmpty ? "\(store.displayName): schema up to date" : "\(store.displayName): applied \(applied.joined(separator: ", "))")
+    }
+}
+
+struct DeadLettersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dlq", abstract: "The dead-letter store: messages that failed with no errors wire.",
+        subcommands: [List.self, Show.self, Purge.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List dead letters, newest first.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Option(help: "Only this tenant's.") var tenant: String?
+        @Option(help: "At most this many.") var limit = 100
+
+        func run() async throws {
+            let store = try await storeOptions.open()
+            try await store.migrate()
+            let letters = try await store.deadLetters(tenant: tenant, limit: limit)
+            for d in letters {
+                print("\(d.id)\t\(ISO8601.string(d.createdAt))\t\(d.tenant)\t\(d.flow)/\(d.node)\t\(d.replayedAt == nil ? "" : "replayed ")\(d.error)")
+            }
+            if letters.isEmpty { print("no dead letters") }
+            try await store.close()
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one dead letter with its message.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "Dead letter id.") var id: Int64
+
+        func run() async throws {
+            let store = try await storeOptions.open()
+            try await store.migrate()
+            defer { Task { try? await store.close() } }
+            guard let d = try await store.deadLetter(id: id) else { throw CommandFailure("no dead letter \(id)") }
+            let json: JSONValue = [
+                "id": .number(Double(d.id)), "tenant": .string(d.tenant), "flow": .string(d.flow), "node": .string(d.node),
+                "error": .string(d.error), "attempts": .number(Double(d.attempts)),
+                "created_at": .string(ISO8601.string(d.createdAt)),
+                "replayed_at": d.replayedAt.map { .string(ISO8601.string($0)) } ?? .null, "message": d.message,
+            ]
+            print(json.prettyText())
+        }
+    }
+
+    struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete dead letters.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Option(help: "Only this tenant's.") var tenant: String?
+
+        func run() async throws {
+            let store = try await storeOptions.open()
+            try await store.migrate()
+            let n = try await store.purgeDeadLetters(tenant: tenant)
+            try await store.appendAudit(
+                tenant: tenant ?? "*", actor: "cli", action: "dlq.purge", detail: ["deleted": .number(Double(n))], at: Date())
+            try await store.close()
+            print("deleted \(n) dead letter(s)")
+        }
+    }
+}
