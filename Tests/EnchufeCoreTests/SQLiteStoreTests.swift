@@ -1,0 +1,33 @@
+import EnchufeCore
+import Foundation
+import StoreConformance
+import Testing
+
+@Suite struct SQLiteStoreTests {
+    func makeStore() async throws -> any Store {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("enchufe-\(UUID().uuidString)/store.sqlite").path
+        let store = try SQLiteStore(url: "sqlite:\(path)")
+        try await store.migrate()
+        return store
+    }
+
+    @Test(arguments: StoreConformance.cases)
+    func conformance(_ check: StoreConformance.Case) async throws {
+        let store = try await makeStore()
+        try await check.run(store)
+        try await store.close()
+    }
+
+    @Test func inMemoryStoreWorks() async throws {
+        let store = try SQLiteStore(url: "sqlite::memory:")
+        #expect(try await store.migrate() == ["001-initial"])
+        #expect(try await store.upsert([Reading(series: "s", quantity: "q", ts: Date(timeIntervalSince1970: 0), resolution: "PT1H", value: 1, unit: "kWh")]).inserted == 1)
+    }
+
+    @Test func storeURLsAreOpenedByScheme() async throws {
+        let opener = StoreOpener()
+        await #expect(throws: StoreError.self) { try await opener.open("mysql://x") }
+        #expect(StoreOpener.redacted("postgres://hub:s3cret@db:5432/enchufe") == "postgres://hub:***@db:5432/enchufe")
+        #expect(StoreOpener.redacted("sqlite:var/enchufe.sqlite") == "sqlite:var/enchufe.sqlite")
+    }
+}

@@ -1,0 +1,215 @@
+import EnchufeCore
+import Foundation
+
+/// The behaviour every store backend must have, written once. Each backend's tests run every case
+/// against a fresh, migrated store of their own:
+///
+///     @Test(arguments: StoreConformance.cases)
+///     func conformance(_ check: StoreConformance.Case) async throws { try await check.run(makeStore()) }
+public enum StoreConformance {
+    public struct Case: Sendable, CustomStringConvertible {
+        public let name: String
+        public let run: @Sendable (any Store) async throws -> Void
+        public var description: String { name }
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    static func expect(_ condition: Bool, _ message: @autoclosure () -> String, line: Int = #line) throws {
+        if !condition { throw Failure(description: "line \(line): \(message())") }
+    }
+
+    static func equal<T: Equatable>(_ a: T, _ b: T, _ what: String, line: Int = #line) throws {
+        if a != b { throw Failure(description: "line \(line): \(what): got \(a), expected \(b)") }
+    }
+
+    static let t0 = Date(timeIntervalSince1970: 1_774_742_400)  // 2026-03-29T00:00:00Z, the spring DST day
+
+    static func reading(
+        tenant: String = "t1", series: String = "ES0021000000000001AB", quantity: String = "consumption",
+        at offset: Double = 0, value: Double = 1.5, quality: Quality = .measured, unit: String = "kWh"
+    ) -> Reading {
+        Reading(
+            tenant: tenant, series: series, quantity: quantity, ts: t0.addingTimeInterval(offset), resolution: "PT1H",
+            value: value, unit: unit, quality: quality, source: "test/node")
+    }
+
+    static func stored(_ store: any Store, _ r: Reading) async throws -> StoredReading? {
+        try await store.readings(ReadingQuery(tenant: r.tenant, series: [r.series], quantity: r.quantity, from: r.ts, to: r.ts.addingTimeInterval(0.001))).first
+    }
+
+    public static let cases: [Case] = [
+        Case(name: "a new reading is inserted with revision 1 and a sequence number") { store in
+            let summary = try await store.upsert([reading()])
+            try equal(summary, UpsertSummary(inserted: 1), "summary")
+            let s = try await stored(store, reading())
+            try equal(s?.reading, reading(), "stored reading")
+            try equal(s?.revision, 1, "revision")
+            try expect((s?.seq ?? 0) > 0, "seq must be positive")
+        },
+        Case(name: "the same value and quality again changes nothing") { store in
+            _ = try await store.upsert([reading()])
+            let before = try await stored(store, reading())
+            var again = reading()
+            again.source = "other/node"
+            let summary = try await store.upsert([again])
+            try equal(summary, UpsertSummary(unchanged: 1), "summary")
+            let after = try await stored(store, reading())
+            try equal(after, before, "stored row (revision, seq and source unchanged)")
+        },
+        Case(name: "a changed value bumps the revision and takes a new sequence number") { store in
+            _ = try await store.upsert([reading(value: 1.5)])
+            let before = try await stored(store, reading())
+            let summary = try await store.upsert([reading(value: 2.25)])
+            try equal(summary, UpsertSummary(updated: 1), "summary")
+            let after = try await stored(store, reading())
+            try equal(after?.reading.value, 2.25, "value")
+            try equal(after?.revision, 2, "revision")
+            try expect((after?.seq ?? 0) > (before?.seq ?? 0), "seq must grow on change")
+        },
+        Case(name: "an estimated value never replaces a measured one") { store in
+            _ = try await store.upsert([reading(value: 1.5, quality: .measured)])
+            let summary = try await store.upsert([reading(value: 9, quality: .estimated)])
+            try equal(summary, UpsertSummary(unchanged: 1), "summary")
+            let s = try await stored(store, reading())
+            try equal(s?.reading.value, 1.5, "value")
+            try equal(s?.reading.quality, .measured, "quality")
+            try equal(s?.revision, 1, "revision")
+        },
+        Case(name: "a forecast replaces neither a measured nor an estimated value") { store in
+            _ = try await store.upsert([reading(series: "a", value: 1, quality: .measured), reading(series: "b", value: 1, quality: .estimated)])
+            _ = try await store.upsert([reading(series: "a", value: 5, quality: .forecast), reading(series: "b", value: 5, quality: .forecast)])
+            try equal(try await stored(store, reading(series: "a"))?.reading.value, 1, "measured kept")
+            try equal(try await stored(store, reading(series: "b"))?.reading.value, 1, "estimated kept")
+        },
+        Case(name: "a measured value replaces an estimated one") { store in
+            _ = try await store.upsert([reading(value: 3, quality: .estimated)])
+            let summary = try await store.upsert([reading(value: 3, quality: .measured)])
+            try equal(summary, UpsertSummary(updated: 1), "summary: a quality change is a change")
+            let s = try await stored(store, reading())
+            try equal(s?.reading.quality, .measured, "quality")
+            try equal(s?.revision, 2, "revision")
+        },
+        Case(name: "an estimated value replaces an estimated one") { store in
+            _ = try await store.upsert([reading(value: 3, quality: .estimated)])
+            _ = try await store.upsert([reading(value: 4, quality: .estimated)])
+            try equal(try await stored(store, reading())?.reading.value, 4, "value")
+        },
+        Case(name: "the change sequence pages through inserts and changes in order") { store in
+            _ = try await store.upsert((0..<5).map { reading(at: Double($0) * 3600, value: Double($0)) })
+            _ = try await store.upsert([reading(at: 0, value: 100)])  // changes the first again
+            _ = try await store.upsert([reading(at: 3600, value: 1)])  // unchanged: no new seq
+            let page1 = try await store.changes(tenant: "t1", after: 0, limit: 3)
+            try equal(page1.count, 3, "page size")
+            let page2 = try await store.changes(tenant: "t1", after: page1.last!.seq, limit: 10)
+            let all = page1 + page2
+            try equal(all.count, 5, "one row per reading, at its latest change")
+            try equal(all.map(\.seq), all.map(\.seq).sorted(), "seq order")
+            try equal(Set(all.map(\.seq)).count, 5, "distinct seq")
+            try equal(all.last?.reading.value, 100, "the changed reading comes last")
+            try equal(try await store.changes(tenant: "t1", after: all.last!.seq, limit: 10).count, 0, "nothing after the last")
+        },
+        Case(name: "readings and changes are separated by tenant") { store in
+            _ = try await store.upsert([reading(tenant: "a", value: 1), reading(tenant: "b", value: 2)])
+            let a = try await store.changes(tenant: "a", after: 0, limit: 10)
+            try equal(a.map(\.reading.value), [1], "tenant a's changes")
+            let b = try await store.readings(ReadingQuery(tenant: "b"))
+            try equal(b.map(\.reading.value), [2], "tenant b's readings")
+            try equal(try await store.readings(ReadingQuery(tenant: "c")).count, 0, "an unknown tenant sees nothing")
+        },
+        Case(name: "queries filter by series, quantity and a half-open time range") { store in
+            _ = try await store.upsert([
+                reading(series: "s1", at: 0), reading(series: "s1", at: 3600), reading(series: "s1", at: 7200),
+                reading(series: "s1", quantity: "surplus", at: 3600), reading(series: "s2", at: 3600),
+            ])
+            let r = try await store.readings(
+                ReadingQuery(tenant: "t1", series: ["s1"], quantity: "consumption", from: t0.addingTimeInterval(3600), to: t0.addingTimeInterval(7200)))
+            try equal(r.map(\.reading.ts), [t0.addingTimeInterval(3600)], "from inclusive, to exclusive")
+            let both = try await store.readings(ReadingQuery(tenant: "t1", series: ["s1", "s2"], quantity: "consumption"))
+            try equal(both.count, 4, "several series")
+        },
+        Case(name: "timestamps keep millisecond precision and readings keep every field") { store in
+            var r = reading(quantity: "power", value: -0.125, unit: "kW")
+            r.ts = Date(timeIntervalSince1970: 1_774_742_400.123)
+            r.resolution = "PT0S"
+            r.quality = .computed
+            _ = try await store.upsert([r])
+            try equal(try await stored(store, r)?.reading, r, "round trip")
+        },
+        Case(name: "a batch with the same key twice keeps the last value") { store in
+            let summary = try await store.upsert([reading(value: 1), reading(value: 2)])
+            try equal(summary, UpsertSummary(inserted: 1, updated: 1), "summary")
+            try equal(try await stored(store, reading())?.reading.value, 2, "value")
+        },
+        Case(name: "supplies are saved, updated per validity period and listed by tenant") { store in
+            let s1 = SupplyPoint(
+                tenant: "t1", cups: "ES0021000000000001AB", tariff: "2.0TD", zone: "peninsula", distributorCode: "2",
+                pointType: 5, contractedPowerKW: [3.45, 3.45], coefficient: 0.25, community: "sol", validFrom: "2025-01-01",
+                validTo: "2025-12-31", raw: ["cups": "ES0021000000000001AB"])
+            var s2 = s1
+            s2.validFrom = "2026-01-01"
+            s2.validTo = nil
+            s2.contractedPowerKW = [4.6, 4.6]
+            try await store.saveSupply(s1)
+            try await store.saveSupply(s2)
+            var s1b = s1
+            s1b.coefficient = 0.5
+            try await store.saveSupply(s1b)
+            try await store.saveSupply(SupplyPoint(tenant: "t2", cups: "ES0021000000000002CD"))
+            let list = try await store.supplies(tenant: "t1")
+            try equal(list, [s1b, s2], "t1's supplies, one row per validity period")
+            try equal(try await store.supplies(tenant: "t2").map(\.cups), ["ES0021000000000002CD"], "t2's")
+        },
+        Case(name: "checkpoints are saved, overwritten and read per node") { store in
+            let k1 = CheckpointKey(tenant: "t1", flow: "f", node: "n", key: "position")
+            let k2 = CheckpointKey(tenant: "t1", flow: "f", node: "m", key: "position")
+            try equal(try await store.checkpoint(k1)?.value, nil, "absent")
+            try await store.saveCheckpoint(k1, value: "a")
+            try await store.saveCheckpoint(k1, value: "b")
+            try await store.saveCheckpoint(k2, value: "c")
+            try equal(try await store.checkpoint(k1)?.value, "b", "overwritten")
+            try equal(try await store.checkpoint(k2)?.value, "c", "other node")
+        },
+        Case(name: "dead letters keep the error and the message, and are listed, replayed and purged") { store in
+            let message: JSONValue = ["payload": ["w": 12.5], "topic": "devices/inv-07"]
+            let id1 = try await store.addDeadLetter(NewDeadLetter(tenant: "t1", flow: "f", node: "n", error: "boom", message: message, attempts: 5))
+            let id2 = try await store.addDeadLetter(NewDeadLetter(tenant: "t2", flow: "f", node: "n", error: "bang", message: "x", attempts: 1))
+            try expect(id2 > id1, "ids grow")
+            let d = try await store.deadLetter(id: id1)
+            try equal(d?.message, message, "message")
+            try equal(d?.error, "boom", "error")
+            try equal(d?.attempts, 5, "attempts")
+            try equal(try await store.deadLetters(tenant: nil, limit: 10).map(\.id), [id2, id1], "newest first")
+            try equal(try await store.deadLetters(tenant: "t1", limit: 10).map(\.id), [id1], "by tenant")
+            try await store.markDeadLetterReplayed(id: id1, at: t0)
+            try equal(try await store.deadLetter(id: id1)?.replayedAt, t0, "replayed at")
+            try equal(try await store.purgeDeadLetters(tenant: "t1"), 1, "purged t1's")
+            try equal(try await store.deadLetters(tenant: nil, limit: 10).map(\.id), [id2], "t2's remain")
+        },
+        Case(name: "API keys are stored by hash, found by hash and revoked") { store in
+            let key = APIKeyRecord(id: "k1", tenant: "t1", name: "billing", scopes: ["read", "ingest"], hash: "abc123", createdAt: t0)
+            try await store.saveAPIKey(key)
+            try await store.saveAPIKey(APIKeyRecord(id: "k2", tenant: "t2", name: "x", scopes: ["admin"], hash: "def456", createdAt: t0))
+            try equal(try await store.apiKey(hash: "abc123"), key, "found by hash")
+            try equal(try await store.apiKey(hash: "nope"), nil, "unknown hash")
+            try equal(try await store.apiKeys(tenant: "t1").map(\.id), ["k1"], "by tenant")
+            try equal(try await store.revokeAPIKey(id: "k1", at: t0), true, "revoked")
+            try equal(try await store.apiKey(hash: "abc123")?.revokedAt, t0, "revoked at")
+            try equal(try await store.revokeAPIKey(id: "missing", at: t0), false, "no such key")
+        },
+        Case(name: "the audit log appends entries and lists them newest first") { store in
+            try await store.appendAudit(tenant: "t1", actor: "cli", action: "keys.create", detail: ["id": "k1"], at: t0)
+            try await store.appendAudit(tenant: "t1", actor: "k1", action: "export", detail: ["name": "curves"], at: t0.addingTimeInterval(1))
+            try await store.appendAudit(tenant: "t2", actor: "cli", action: "dlq.purge", detail: [:], at: t0)
+            let log = try await store.auditLog(tenant: "t1", limit: 10)
+            try equal(log.map(\.action), ["export", "keys.create"], "newest first, tenant only")
+            try equal(log.last?.detail, ["id": "k1"], "detail")
+        },
+        Case(name: "migrating twice applies nothing the second time") { store in
+            try equal(try await store.migrate(), [String](), "second migration")
+            try await store.ping()
+        },
+    ]
+}
