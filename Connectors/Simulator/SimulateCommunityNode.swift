@@ -128,31 +128,38 @@ struct SimulateCommunityNode: SourceNode {
         }
         progress.commit(position)
         var saved = position
-        defer {
-            // Whatever happens to the loop, record how far the committed readings go. The save runs in
-            // its own task: the source's task is being cancelled.
-            let node = context.node
-            let identity = self.identity
-            Task { [saved] in
-                if let final = await progress.settle(), final != saved {
-                    try? await node.saveCheckpoint("position", final.checkpoint(identity: identity))
+        do {
+            while count.map({ position.emitted < $0 }) ?? true {
+                let message = message(for: &position)
+                let delivery = try await context.emit(message)
+                progress.track(delivery, position: position)
+                if let committed = progress.committed, committed != saved {
+                    try await context.node.saveCheckpoint("position", committed.checkpoint(identity: identity))
+                    saved = committed
+                }
+                if every > .zero { try await context.clock.sleep(for: every) } else { await Task.yield() }
+            }
+        } catch {
+            await saveFinalPosition(progress, after: saved, context)
+            throw error
+        }
+        await saveFinalPosition(progress, after: saved, context)
+    }
+
+    /// Waits for what is in flight to settle and records how far the committed readings go. It runs
+    /// in a task of its own because the source's task is being cancelled when the flow stops.
+    private func saveFinalPosition(_ progress: Progress, after saved: Position, _ context: SourceContext) async {
+        let node = context.node
+        let identity = self.identity
+        await Task {
+            if let final = await progress.settle(), final != saved {
+                do {
+                    try await node.saveCheckpoint("position", final.checkpoint(identity: identity))
+                } catch {
+                    node.logger.error("could not save the simulation's position: \(error)")
                 }
             }
-        }
-        while count.map({ position.emitted < $0 }) ?? true {
-            let message = message(for: &position)
-            let delivery = try await context.emit(message)
-            progress.track(delivery, position: position)
-            if let committed = progress.committed, committed != saved {
-                try await context.node.saveCheckpoint("position", committed.checkpoint(identity: identity))
-                saved = committed
-            }
-            if every > .zero { try await context.clock.sleep(for: every) } else { await Task.yield() }
-        }
-        if let final = await progress.settle(), final != saved {
-            try await context.node.saveCheckpoint("position", final.checkpoint(identity: identity))
-            saved = final
-        }
+        }.value
     }
 
     /// The readings of the interval at `position.next`, moving the position on by one interval.

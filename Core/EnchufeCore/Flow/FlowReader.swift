@@ -201,7 +201,15 @@ struct FlowReader {
         let nodeTypes = registry.specs.filter { $0.kind != .connection }.map(\.type)
         guard let spec = registry.spec(type), spec.kind != .connection else {
             error(location(typeNode), "unknown node type '\(type)'\(Suggestion.hint(for: type, among: nodeTypes))")
-            return nil
+            // Kept in the graph with its wires, so the wires to and from it are not reported as well.
+            var wires: [String: [WireTarget]]? = [:]
+            for (key, value) in mapping where key.scalar?.string == "to" || key.scalar?.string == "errors" {
+                let port = key.scalar?.string == "to" ? NodeDefinition.outPort : NodeDefinition.errorsPort
+                _ = convert(value, as: .wires, path: port, secret: false, wires: &wires)
+            }
+            return NodeDefinition(
+                id: id, type: type, location: location(mapping["id"] ?? item), options: NodeOptions(), wires: wires ?? [:],
+                retry: flowRetry, queueSize: flowQueueSize)
         }
 
         var wires: [String: [WireTarget]]? = [:]
