@@ -49,11 +49,6 @@ public final class Delivery: Sendable {
     /// The source has emitted everything derived from this input.
     public func seal() { release() }
 
-    /// Marks the delivery failed without waiting for the messages in flight (used when a flow stops).
-    func abandon(_ reason: String) {
-        state.withLock { if $0.failure == nil { $0.failure = reason } }
-    }
-
     /// Waits for the outcome; returns at once if it is known.
     public func outcome() async -> DeliveryOutcome {
         await withCheckedContinuation { c in

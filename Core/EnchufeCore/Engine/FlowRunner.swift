@@ -189,7 +189,7 @@ final class FlowRunner: Sendable {
                 let result = try await body()
                 node.metrics.processing.recordNanoseconds((ContinuousClock.now - started).nanosecondsTotal)
                 return result
-            } catch is CancellationError {
+            } catch is CancellationError where Task.isCancelled {
                 return nil
             } catch {
                 let permanent = error is PermanentError
