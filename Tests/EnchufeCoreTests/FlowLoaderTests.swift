@@ -57,7 +57,6 @@ import Testing
         #expect(messages(text) == [
             "flows/test.yaml:6:5: error: unknown option 'timezon' for node 'tick' (schedule) (did you mean 'timezone'?)",
             "flows/test.yaml:7:10: error: 'tick' is wired to 'stor', which is not a node of this flow (did you mean 'store'?)",
-            "flows/test.yaml:8:9: error: node 'store' (store.readings) takes input, but no node is wired to it (add 'store' to another node's 'to')",
             "flows/test.yaml:10:17: error: 'batch_size' must be a whole number, not 'many'",
         ])
     }
@@ -154,6 +153,18 @@ import Testing
                 to: [a]
             """, file: "c.yaml")
         #expect(cycle.map(\.description) == ["c.yaml:12:10: error: wiring 'b' to 'a' makes a cycle: a → b → a"])
+    }
+
+    @Test func aNodeNothingFeedsIsReported() {
+        #expect(messages("""
+            flow: x
+            nodes:
+              - id: tick
+                type: schedule
+                every: 1m
+              - id: store
+                type: store.readings
+            """) == ["flows/test.yaml:6:9: error: node 'store' (store.readings) takes input, but no node is wired to it (add 'store' to another node's 'to')"])
     }
 
     @Test func aSinkCannotBeWiredOnwardsAndASourceCannotBeFed() {

@@ -485,8 +485,11 @@ struct FlowReader {
             for (_, targets) in node.wires.sorted(by: { $0.key < $1.key }) {
                 for target in targets {
                     if byID[target.node] == nil {
-                        let hint = Suggestion.hint(for: target.node, among: byID.keys.sorted())
+                        let closest = Suggestion.closest(to: target.node, among: byID.keys.sorted())
+                        let hint = closest.map { " (did you mean '\($0)'?)" } ?? ""
                         error(target.location, "'\(node.id)' is wired to '\(target.node)', which is not a node of this flow\(hint)")
+                        // The node it was meant for is then not reported as unfed as well.
+                        if let closest { fed.insert(closest) }
                     } else if let spec = registry.spec(byID[target.node]!.type), !spec.takesInput {
                         error(target.location, "'\(node.id)' is wired to '\(target.node)', a \(spec.type) node, which takes no input")
                     } else {
