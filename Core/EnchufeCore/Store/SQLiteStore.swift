@@ -2,8 +2,8 @@ import Foundation
 import GRDB
 
 /// The embedded default store: one SQLite file in WAL mode, through GRDB.
-/// Commits are synchronous (`synchronous = FULL`): a batch acknowledged upstream survives a crash
-/// of the process and a loss of power.
+/// Commits are synced to disk before they return (`synchronous = FULL`); sources are acknowledged
+/// only after the commit.
 public final class SQLiteStore: Store {
     private let writer: any DatabaseWriter
     public let displayName: String
