@@ -122,10 +122,16 @@ import FoundationNetworking
 
         // Poll the metrics until readings were stored (each poll is a real request, not a sleep).
         var metrics = ""
-        for _ in 0..<200 {
-            metrics = try await get("\(base)/metrics")
-            if metrics.contains(#"enchufe_readings_stored_total{flow="sim",node="store",result="inserted"}"#) { break }
+        let inserted = #"enchufe_readings_stored_total{flow="sim",node="store",result="inserted"} "#
+        func insertedCount(_ text: String) -> Double {
+            text.split(separator: "\n").first { $0.hasPrefix(inserted) }.flatMap { Double($0.dropFirst(inserted.count)) } ?? 0
         }
+        let deadline = ContinuousClock.now + .seconds(30)  // a bound for failure, not a wait for success
+        while ContinuousClock.now < deadline {
+            metrics = try await get("\(base)/metrics")
+            if insertedCount(metrics) > 0 { break }
+        }
+        #expect(insertedCount(metrics) > 0, "no readings stored: \(metrics)")
         #expect(metrics.contains(#"enchufe_messages_in_total{flow="sim",node="store",type="store.readings"}"#))
         #expect(metrics.contains(#"enchufe_messages_out_total{flow="sim",node="households",type="simulate.community"}"#))
 

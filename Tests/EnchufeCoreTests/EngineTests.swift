@@ -306,7 +306,7 @@ struct RecordingSink: SinkNode {
             flow: "f", node: "store", tenant: "sol", store: store, clock: SystemClock(),
             logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }), metrics: HubMetrics())
         guard case .sink(let sink)? = try registry.spec("store.readings")?.make?(
-            NodeBuildContext(flow: "f", node: "store", tenant: "sol", options: NodeOptions(values: ["batch_size": 10]), connections: [:], logger: context.logger))
+            NodeBuildContext(flow: "f", node: "store", tenant: "sol", options: NodeOptions(values: ["batch_size": 10]), connections: [:], logger: context.logger, metrics: context.metrics))
         else { Issue.record("store.readings is not a sink"); return }
         let ts = Date(timeIntervalSince1970: 1_774_742_400)
         try await sink.write([

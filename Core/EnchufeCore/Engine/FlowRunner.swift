@@ -68,7 +68,7 @@ final class FlowRunner: Sendable {
             nodeLogger[metadataKey: "node"] = .string(node.id)
             do {
                 instances[node.id] = try make(
-                    NodeBuildContext(flow: definition.id, node: node.id, tenant: definition.tenant, options: node.options, connections: connections, logger: nodeLogger))
+                    NodeBuildContext(flow: definition.id, node: node.id, tenant: definition.tenant, options: node.options, connections: connections, logger: nodeLogger, metrics: environment.metrics))
             } catch {
                 throw FlowStartError(flow: definition.id, node: node.id, reason: environment.redactor.redact("\(error)"))
             }

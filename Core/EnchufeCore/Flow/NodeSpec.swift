@@ -83,6 +83,8 @@ public struct NodeBuildContext: Sendable {
     public var options: NodeOptions
     public var connections: [String: NodeOptions]
     public var logger: Logger
+    /// For node types that count more than the engine does; make their handles here, once.
+    public var metrics: HubMetrics
 
     /// The options of the connection named by option `name`.
     public func connection(_ name: String) -> NodeOptions? {

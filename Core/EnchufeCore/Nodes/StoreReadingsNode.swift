@@ -27,13 +27,21 @@ struct StoreReadingsNode: SinkNode {
             (options.int("batch_size") ?? 1) < 1 ? [OptionProblem(option: "batch_size", "must be at least 1")] : []
         },
         make: { context in
-            .sink(StoreReadingsNode(
+            let labels = [("flow", context.flow), ("node", context.node)]
+            func stored(_ result: String) -> CoreMetrics.Counter {
+                CoreMetrics.Counter(label: "enchufe_readings_stored_total", dimensions: labels + [("result", result)], factory: context.metrics.factory)
+            }
+            return .sink(StoreReadingsNode(
                 batching: Batching(
                     size: context.options.int("batch_size") ?? 500,
-                    flushInterval: context.options.duration("flush_interval") ?? .seconds(1))))
+                    flushInterval: context.options.duration("flush_interval") ?? .seconds(1)),
+                inserted: stored("inserted"), updated: stored("updated"), unchanged: stored("unchanged")))
         })
 
     let batching: Batching
+    let inserted: CoreMetrics.Counter
+    let updated: CoreMetrics.Counter
+    let unchanged: CoreMetrics.Counter
 
     func write(_ batch: [Message], _ context: NodeContext) async throws {
         var readings: [Reading] = []
@@ -49,12 +57,8 @@ struct StoreReadingsNode: SinkNode {
             }
         }
         let summary = try await context.store.upsert(readings)
-        let labels = [("flow", context.flow), ("node", context.node)]
-        CoreMetrics.Counter(label: "enchufe_readings_stored_total", dimensions: labels + [("result", "inserted")], factory: context.metrics.factory)
-            .increment(by: summary.inserted)
-        CoreMetrics.Counter(label: "enchufe_readings_stored_total", dimensions: labels + [("result", "updated")], factory: context.metrics.factory)
-            .increment(by: summary.updated)
-        CoreMetrics.Counter(label: "enchufe_readings_stored_total", dimensions: labels + [("result", "unchanged")], factory: context.metrics.factory)
-            .increment(by: summary.unchanged)
+        inserted.increment(by: summary.inserted)
+        updated.increment(by: summary.updated)
+        unchanged.increment(by: summary.unchanged)
     }
 }
