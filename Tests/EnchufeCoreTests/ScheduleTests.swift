@@ -93,6 +93,10 @@ import Testing
         let daily = Schedule.every(.seconds(86400), Self.madrid)
         #expect(ISO8601.string(daily.next(after: utc("2026-03-28T12:00:00Z"))) == "2026-03-28T23:00:00Z")  // midnight CET
         #expect(ISO8601.string(daily.next(after: utc("2026-03-28T23:00:00Z"))) == "2026-03-29T22:00:00Z")  // midnight CEST: a 23-hour day
+        // Every other day: local midnights of even epoch day numbers (20542 is 29-30 March 2026).
+        let everyOther = Schedule.every(.seconds(2 * 86400), Self.madrid)
+        #expect(ISO8601.string(everyOther.next(after: utc("2026-03-28T12:00:00Z"))) == "2026-03-29T22:00:00Z")
+        #expect(ISO8601.string(everyOther.next(after: utc("2026-03-29T22:00:00Z"))) == "2026-03-31T22:00:00Z")
     }
 
     @Test func malformedCronExpressionsAreRejectedWithTheReason() {

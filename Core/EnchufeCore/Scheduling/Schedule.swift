@@ -33,11 +33,13 @@ public enum Schedule: Sendable, Hashable {
     private static func nextLocalMidnight(after instant: Date, everyDays n: Int, in zone: TimeZone) -> Date {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = zone
+        // Local midnights after `instant`; for several days, those whose day number (counted in UTC days
+        // since the epoch) is a multiple of n, so the rhythm survives restarts.
         var day = calendar.startOfDay(for: instant)
         repeat {
             day = calendar.date(byAdding: .day, value: 1, to: day)!
-        } while (Int(day.timeIntervalSince1970 / 86400)) % n != 0 && n > 1
-        return calendar.startOfDay(for: day.addingTimeInterval(3 * 3600))
+        } while n > 1 && Int((day.timeIntervalSince1970 / 86400).rounded()) % n != 0
+        return day
     }
 }
 
