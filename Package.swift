@@ -23,6 +23,7 @@ let package = Package(
         .target(
             name: "EnchufeCore",
             dependencies: [
+                "CLua",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -33,6 +34,8 @@ let package = Package(
             ],
             path: "Core/EnchufeCore"
         ),
+        // Lua 5.4 from the system (Debian liblua5.4-dev), for expressions and the `lua` node.
+        .systemLibrary(name: "CLua", path: "Core/CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         // The composition root: registers every node type and serves the CLI.
         .executableTarget(
             name: "enchufe",

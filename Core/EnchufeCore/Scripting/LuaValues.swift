@@ -1,0 +1,272 @@
+import CLua
+import Foundation
+
+/// Messages and JSON values into and out of Lua: `msg` is a table with `payload`, `topic`,
+/// `attributes` and `readings`; JSON null is the global `null`; numbers without a fraction are Lua
+/// integers; readings are tables whose `ts` is an ISO-8601 string.
+extension LuaEngine {
+    static let maxDepth = 100
+
+    // MARK: Swift → Lua
+
+    func push(_ message: Message) {
+        lua_createtable(state, 0, 4)
+        push(message.payload)
+        lua_setfield(state, -2, "payload")
+        if let topic = message.topic {
+            push(topic)
+            lua_setfield(state, -2, "topic")
+        }
+        lua_createtable(state, 0, Int32(message.attributes.count))
+        for (key, value) in message.attributes {
+            push(key)
+            push(value)
+            lua_rawset(state, -3)
+        }
+        lua_setfield(state, -2, "attributes")
+        lua_createtable(state, Int32(message.readings.count), 0)
+        for (i, reading) in message.readings.enumerated() {
+            push(reading)
+            lua_rawseti(state, -2, lua_Integer(i + 1))
+        }
+        setArrayMetatable()
+        lua_setfield(state, -2, "readings")
+    }
+
+    func push(_ reading: Reading) {
+        lua_createtable(state, 0, 9)
+        for (key, value) in [
+            ("series", reading.series), ("quantity", reading.quantity), ("ts", ISO8601.string(reading.ts)),
+            ("resolution", reading.resolution), ("unit", reading.unit), ("quality", reading.quality.rawValue),
+            ("tenant", reading.tenant), ("source", reading.source),
+        ] {
+            push(value)
+            lua_setfield(state, -2, key)
+        }
+        push(JSONValue.number(reading.value))
+        lua_setfield(state, -2, "value")
+    }
+
+    func push(_ value: JSONValue, depth: Int = 0) {
+        lua_checkstack(state, 4)
+        switch value {
+        case .null:
+            lua_rawgeti(state, Self.registry, lua_Integer(nullRef))
+        case .bool(let b):
+            lua_pushboolean(state, b ? 1 : 0)
+        case .number(let n):
+            if n.rounded() == n, abs(n) < 9.0e15 {
+                lua_pushinteger(state, lua_Integer(n))
+            } else {
+                lua_pushnumber(state, n)
+            }
+        case .string(let s):
+            push(s)
+        case .array(let items):
+            lua_createtable(state, Int32(clamping: items.count), 0)
+            for (i, item) in items.enumerated() {
+                push(item, depth: depth + 1)
+                lua_rawseti(state, -2, lua_Integer(i + 1))
+            }
+            setArrayMetatable()
+        case .object(let fields):
+            lua_createtable(state, 0, Int32(clamping: fields.count))
+            for (key, item) in fields {
+                push(key)
+                push(item, depth: depth + 1)
+                lua_rawset(state, -3)
+            }
+        }
+    }
+
+    func push(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes in
+            _ = bytes.withMemoryRebound(to: CChar.self) { lua_pushlstring(state, $0.baseAddress, $0.count) }
+        }
+    }
+
+    private func setArrayMetatable() {
+        lua_rawgeti(state, Self.registry, lua_Integer(arrayMetatableRef))
+        lua_setmetatable(state, -2)
+    }
+
+    // MARK: Lua → Swift
+
+    /// The Lua value at `index` as JSON; `path` names it in errors (`result.items.3`).
+    func json(at index: Int32, path: String, depth: Int = 0) throws -> JSONValue {
+        let index = lua_absindex(state, index)
+        switch lua_type(state, index) {
+        case LUA_TNIL, LUA_TNONE:
+            return .null
+        case LUA_TBOOLEAN:
+            return .bool(lua_toboolean(state, index) != 0)
+        case LUA_TNUMBER:
+            if lua_isinteger(state, index) != 0 { return .number(Double(lua_tointegerx(state, index, nil))) }
+            let n = lua_tonumberx(state, index, nil)
+            guard n.isFinite else { throw LuaError(.value, "\(path) is \(n), which JSON cannot hold") }
+            return .number(n)
+        case LUA_TSTRING:
+            return .string(string(at: index) ?? "")
+        case LUA_TTABLE:
+            return try table(at: index, path: path, depth: depth)
+        default:
+            throw LuaError(.value, "\(path) is a \(typeName(at: index)), which cannot become JSON")
+        }
+    }
+
+    private func table(at index: Int32, path: String, depth: Int) throws -> JSONValue {
+        guard depth < Self.maxDepth else {
+            throw LuaError(.value, "\(path) nests deeper than \(Self.maxDepth) levels (a table that contains itself?)")
+        }
+        lua_checkstack(state, 4)
+        if isNull(at: index) { return .null }
+        var count = 0
+        var largestIndex: lua_Integer = 0
+        var sequence = true
+        lua_pushnil(state)
+        while lua_next(state, index) != 0 {
+            count += 1
+            if lua_type(state, -2) == LUA_TNUMBER, lua_isinteger(state, -2) != 0, lua_tointegerx(state, -2, nil) >= 1 {
+                largestIndex = max(largestIndex, lua_tointegerx(state, -2, nil))
+            } else {
+                sequence = false
+            }
+            enchufe_lua_pop(state, 1)
+        }
+        let isArray = count == 0 ? hasArrayMetatable(at: index) : (sequence && largestIndex == count)
+        if isArray {
+            var items: [JSONValue] = []
+            items.reserveCapacity(count)
+            for i in 0..<count {
+                lua_rawgeti(state, index, lua_Integer(i + 1))
+                items.append(try json(at: -1, path: "\(path).\(i)", depth: depth + 1))
+                enchufe_lua_pop(state, 1)
+            }
+            return .array(items)
+        }
+        var fields: [String: JSONValue] = [:]
+        lua_pushnil(state)
+        while lua_next(state, index) != 0 {
+            let key: String
+            switch lua_type(state, -2) {
+            case LUA_TSTRING:
+                key = string(at: -2) ?? ""
+            case LUA_TNUMBER:
+                key = lua_isinteger(state, -2) != 0 ? String(lua_tointegerx(state, -2, nil)) : String(lua_tonumberx(state, -2, nil))
+            default:
+                let type = typeName(at: -2)
+                enchufe_lua_pop(state, 2)
+                throw LuaError(.value, "\(path) has a key of type \(type); JSON keys are strings")
+            }
+            do {
+                fields[key] = try json(at: -1, path: "\(path).\(key)", depth: depth + 1)
+            } catch {
+                enchufe_lua_pop(state, 2)
+                throw error
+            }
+            enchufe_lua_pop(state, 1)
+        }
+        return .object(fields)
+    }
+
+    private func isNull(at index: Int32) -> Bool {
+        lua_rawgeti(state, Self.registry, lua_Integer(nullRef))
+        defer { enchufe_lua_pop(state, 1) }
+        return lua_rawequal(state, index, -1) != 0
+    }
+
+    private func hasArrayMetatable(at index: Int32) -> Bool {
+        guard lua_getmetatable(state, index) != 0 else { return false }
+        lua_rawgeti(state, Self.registry, lua_Integer(arrayMetatableRef))
+        defer { enchufe_lua_pop(state, 2) }
+        return lua_rawequal(state, -1, -2) != 0
+    }
+
+    // MARK: Messages back
+
+    /// What a `process(msg)` function returned: nil (no message), a message, or a list of messages.
+    func messages(at index: Int32) throws -> [Message] {
+        let index = lua_absindex(state, index)
+        switch lua_type(state, index) {
+        case LUA_TNIL:
+            return []
+        case LUA_TTABLE:
+            break
+        default:
+            throw LuaError(.value, "process returned a \(typeName(at: index)); return nil, a message or a list of messages")
+        }
+        let value = try json(at: index, path: "result")
+        switch value {
+        case .array(let items):
+            return try items.enumerated().map { i, item in try Self.message(from: item, path: "result.\(i)") }
+        case .object(let fields) where fields.isEmpty:
+            return []
+        default:
+            return [try Self.message(from: value, path: "result")]
+        }
+    }
+
+    static let messageKeys: Set<String> = ["payload", "topic", "attributes", "readings"]
+
+    /// A message from the JSON form of a returned table.
+    static func message(from value: JSONValue, path: String) throws -> Message {
+        guard case .object(let fields) = value, !Set(fields.keys).isDisjoint(with: messageKeys) else {
+            throw LuaError(.value, "\(path) is not a message: a message is a table with payload, topic, attributes or readings")
+        }
+        var message = Message(payload: fields["payload"] ?? .null)
+        if let topic = fields["topic"], !topic.isNull {
+            guard case .string(let t) = topic else { throw LuaError(.value, "\(path).topic must be a string") }
+            message.topic = t
+        }
+        if let attributes = fields["attributes"], !attributes.isNull {
+            guard case .object(let o) = attributes else { throw LuaError(.value, "\(path).attributes must be a table of strings") }
+            for (key, v) in o where !v.isNull { message.attributes[key] = v.templateText }
+        }
+        if let readings = fields["readings"], !readings.isNull {
+            let items: [JSONValue]
+            switch readings {
+            case .array(let a): items = a
+            case .object(let o) where o.isEmpty: items = []
+            default: throw LuaError(.value, "\(path).readings must be a list of readings")
+            }
+            message.readings = try items.enumerated().map { i, r in try reading(from: r, path: "\(path).readings.\(i)") }
+        }
+        return message
+    }
+
+    static func reading(from value: JSONValue, path: String) throws -> Reading {
+        func text(_ key: String, required: Bool) throws -> String? {
+            switch value[key] {
+            case .string(let s)?: return s
+            case nil, .null?:
+                if required { throw LuaError(.value, "\(path) has no '\(key)'") }
+                return nil
+            default: throw LuaError(.value, "\(path).\(key) must be a string")
+            }
+        }
+        guard case .object = value else { throw LuaError(.value, "\(path) must be a table") }
+        let ts: Date
+        switch value["ts"] {
+        case .string(let s)?:
+            guard let d = ISO8601.date(s) else { throw LuaError(.value, "\(path).ts '\(s)' is not an ISO-8601 instant") }
+            ts = d
+        case .number(let n)?: ts = Date(timeIntervalSince1970: n)
+        default: throw LuaError(.value, "\(path).ts must be an ISO-8601 string or epoch seconds")
+        }
+        guard case .number(let number)? = value["value"] else { throw LuaError(.value, "\(path).value must be a number") }
+        var quality = Quality.measured
+        if let q = try text("quality", required: false) {
+            guard let parsed = Quality(rawValue: q) else {
+                throw LuaError(.value, "\(path).quality must be one of \(Quality.allCases.map(\.rawValue).joined(separator: ", ")), not '\(q)'")
+            }
+            quality = parsed
+        }
+        return Reading(
+            tenant: try text("tenant", required: false) ?? "", series: try text("series", required: true)!,
+            quantity: try text("quantity", required: true)!, ts: ts,
+            resolution: try text("resolution", required: false) ?? "PT0S", value: number,
+            unit: try text("unit", required: false) ?? "", quality: quality,
+            source: try text("source", required: false) ?? "")
+    }
+}

@@ -1,0 +1,175 @@
+@testable import EnchufeCore
+import Foundation
+import Testing
+
+@Suite("Lua engine")
+struct LuaEngineTests {
+    let message = Message(
+        payload: ["w": 1500, "device": "inv-07", "tags": [], "note": .null],
+        topic: "site/inv-07/power", attributes: ["origin": "mqtt"],
+        readings: [Reading(series: "device:inv-07", quantity: "power", ts: Date(timeIntervalSince1970: 1_700_000_000), resolution: "PT0S", value: 1.5, unit: "kW")])
+
+    func expression(_ text: String, limits: LuaLimits = LuaLimits()) throws -> JSONValue {
+        let lua = try LuaEngine(limits: limits)
+        return try lua.evaluate(try lua.compileExpression(LuaSource(text: text, file: "flow.yaml", firstLine: 7)), message: message)
+    }
+
+    func script(_ text: String, limits: LuaLimits = LuaLimits()) throws -> (LuaEngine, LuaEngine.Function) {
+        let lua = try LuaEngine(limits: limits)
+        try lua.run(try lua.compile(LuaSource(text: text, file: "flow.yaml", firstLine: 10)))
+        return (lua, try #require(lua.globalFunction("process")))
+    }
+
+    @Test func expressionsSeeTheWholeMessage() throws {
+        #expect(try expression("msg.payload.w / 1000") == 1.5)
+        #expect(try expression("msg.payload.device .. '@' .. msg.topic") == "inv-07@site/inv-07/power")
+        #expect(try expression("msg.attributes.origin") == "mqtt")
+        #expect(try expression("msg.readings[1].series .. ' ' .. msg.readings[1].ts") == "device:inv-07 2023-11-14T22:13:20Z")
+        #expect(try expression("msg.payload.w > 1000 and msg.payload.note == null") == true)
+    }
+
+    @Test func valuesKeepTheirJSONShape() throws {
+        #expect(try expression("msg.payload") == message.payload)
+        #expect(try expression("{1, 2, {a = null}}") == [1, 2, ["a": .null]])
+        #expect(try expression("array()") == .array([]))
+        #expect(try expression("{}") == .object([:]))
+        #expect(try expression("3 // 2") == 1)
+    }
+
+    @Test func valuesJSONCannotHoldAreErrors() throws {
+        #expect(throws: LuaError.self) { try expression("print") }
+        #expect(throws: LuaError.self) { try expression("0/0") }
+        let cycle = #expect(throws: LuaError.self) { try expression("(function() local t = {} t.self = t return t end)()") }
+        #expect(cycle?.message.contains("deeper than") == true)
+    }
+
+    @Test func scriptsKeepStateAcrossCalls() throws {
+        let (lua, process) = try script("""
+            local seen = 0
+            function process(msg)
+              seen = seen + 1
+              msg.payload = { count = seen }
+              return msg
+            end
+            """)
+        var last: [Message] = []
+        for _ in 0..<3 { last = try lua.call(process, message: message) { try lua.messages(at: -1) } }
+        #expect(last.first?.payload == ["count": 3])
+        #expect(last.first?.topic == message.topic)
+        #expect(last.first?.readings == message.readings)
+    }
+
+    @Test func processReturnsNothingOneOrMany() throws {
+        let (lua, process) = try script("""
+            function process(msg)
+              if msg.payload.w == 0 then return nil end
+              if msg.payload.w < 0 then return {} end
+              local out = {}
+              for i = 1, msg.payload.w do out[i] = { payload = i, topic = "n" } end
+              return out
+            end
+            """)
+        func run(_ w: Int) throws -> [Message] {
+            try lua.call(process, message: Message(payload: ["w": .number(Double(w))])) { try lua.messages(at: -1) }
+        }
+        #expect(try run(0).isEmpty)
+        #expect(try run(-1).isEmpty)
+        #expect(try run(3).map(\.payload) == [1, 2, 3])
+    }
+
+    @Test func aReturnedNonMessageIsAnError() throws {
+        let (lua, process) = try script("function process(msg) return msg.payload end")
+        let error = #expect(throws: LuaError.self) { try lua.call(process, message: message) { try lua.messages(at: -1) } }
+        #expect(error?.message.contains("not a message") == true)
+    }
+
+    @Test func runtimeErrorsNameTheFlowFileLine() throws {
+        let (lua, process) = try script("""
+            function process(msg)
+              return msg.payload.missing.field
+            end
+            """)
+        let error = #expect(throws: LuaError.self) { try lua.call(process, message: message) { try lua.messages(at: -1) } }
+        #expect(error?.message.hasPrefix("flow.yaml:11:") == true, "\(String(describing: error))")
+    }
+
+    @Test func syntaxErrorsNameTheFlowFileLine() throws {
+        let lua = try LuaEngine()
+        let error = #expect(throws: LuaError.self) {
+            try lua.compile(LuaSource(text: "function process(msg)\n  return msg +\nend", file: "flows/x.yaml", firstLine: 20))
+        }
+        #expect(error?.kind == .syntax)
+        #expect(error?.position?.line == 22)
+        #expect(error?.message.hasPrefix("flows/x.yaml:22:") == true)
+    }
+
+    @Test(arguments: [
+        ("io.open('/etc/passwd')", "global 'io'"),
+        ("os.execute('true')", "field 'execute'"),
+        ("require('socket')", "global 'require'"),
+        ("dofile('/etc/passwd')", "global 'dofile'"),
+        ("loadfile('/etc/passwd')", "global 'loadfile'"),
+        ("debug.getinfo(1)", "global 'debug'"),
+        ("string.dump(process)", "field 'dump'"),
+        ("os.getenv('HOME')", "field 'getenv'"),
+        ("os.remove('/tmp/x')", "field 'remove'"),
+        ("load(string.char(27) .. 'LuaT', 'x', 'b')", "only text chunks"),
+        ("assert(load(string.char(27) .. 'LuaT'))", "binary chunk"),
+        ("package.loadlib('libc.so.6', 'system')", "global 'package'"),
+    ])
+    func sandboxEscapesAreStopped(attempt: String, expected: String) throws {
+        let (lua, process) = try script("function process(msg)\n  \(attempt)\n  return msg\nend")
+        let error = #expect(throws: LuaError.self) { try lua.call(process, message: message) { try lua.messages(at: -1) } }
+        #expect(error?.message.contains(expected) == true, "\(String(describing: error))")
+        #expect(error?.message.contains("flow.yaml:11:") == true, "\(String(describing: error))")
+    }
+
+    @Test func timeFunctionsAreAllowed() throws {
+        #expect(try expression("os.date('!%Y-%m-%d', 0)") == "1970-01-01")
+        #expect(try expression("os.time({year = 2025, month = 1, day = 1, hour = 0}) > 0") == true)
+    }
+
+    @Test func aRunawayLoopHitsTheInstructionLimitAndTheStateStaysUsable() throws {
+        let (lua, process) = try script("""
+            function process(msg)
+              if msg.payload.spin then
+                while true do end
+              end
+              return msg
+            end
+            """, limits: LuaLimits(instructions: 100_000))
+        let error = #expect(throws: LuaError.self) { try lua.call(process, message: Message(payload: ["spin": true])) { try lua.messages(at: -1) } }
+        #expect(error?.kind == .instructionLimit)
+        #expect(error?.message.hasPrefix("flow.yaml:12: instruction limit exceeded") == true, "\(String(describing: error))")
+        #expect(try lua.call(process, message: message) { try lua.messages(at: -1) }.count == 1)
+    }
+
+    @Test func aMemoryBombHitsTheMemoryLimitAndTheStateStaysUsable() throws {
+        let (lua, process) = try script("""
+            local keep = {}
+            function process(msg)
+              if msg.payload.bomb == 1 then return { payload = string.rep("x", 1 << 30) } end
+              if msg.payload.bomb == 2 then
+                local s = "x"
+                while true do s = s .. s end
+              end
+              if msg.payload.bomb == 3 then
+                while true do keep[#keep + 1] = {} end
+              end
+              return msg
+            end
+            """, limits: LuaLimits(instructions: 0, memoryBytes: 4 << 20))
+        for bomb in 1...3 {
+            let error = #expect(throws: LuaError.self) { try lua.call(process, message: Message(payload: ["bomb": .number(Double(bomb))])) { try lua.messages(at: -1) } }
+            #expect(error?.kind == .memoryLimit)
+        }
+        #expect(lua.memoryInUse <= 4 << 20)
+        // Bomb 3 kept its garbage reachable, so the state stays near its limit; small calls still work.
+        #expect(try lua.call(process, message: Message(payload: ["bomb": 0])) { try lua.messages(at: -1) }.count == 1)
+    }
+
+    @Test func printWritesToTheNodeLog() throws {
+        let (lua, process) = try script("function process(msg) print('seen', msg.payload.w, nil) return nil end")
+        #expect(try lua.call(process, message: message) { try lua.messages(at: -1) }.isEmpty)
+    }
+}
