@@ -73,3 +73,33 @@ public final class Delivery: Sendable {
 
     public var settledOutcome: DeliveryOutcome? { state.withLock { $0.outcome } }
 }
+
+extension Delivery {
+    /// The delivery of a message made from several held messages (a batch): when it settles, each
+    /// of theirs is released with its outcome. The held messages' claims pass to it.
+    static func combining(_ held: [Message]) -> Delivery {
+        let combined = Delivery()
+        let parents = held.compactMap(\.delivery)
+        combined.onSettled { outcome in
+            let failure: String? = if case .failed(let reason) = outcome { reason } else { nil }
+            for parent in parents { parent.release(failure: failure) }
+        }
+        return combined
+    }
+}
+
+extension Message {
+    /// Keeps this message's delivery open while a node holds the message back (a batch filling
+    /// up); the claim passes on with `Delivery.combining` or is given up with `release(failure:)`.
+    func hold() { delivery?.retain() }
+
+    /// Gives up a held message: it will not be delivered.
+    func releaseHeld(failure: String) { delivery?.release(failure: failure) }
+
+    /// This message, carrying the combined delivery of `held` instead of its own.
+    func carrying(_ held: [Message]) -> Message {
+        var m = self
+        m.delivery = Delivery.combining(held)
+        return m
+    }
+}

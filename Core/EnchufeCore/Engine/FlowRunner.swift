@@ -9,8 +9,14 @@ public struct EngineEnvironment: Sendable {
     public var metrics: HubMetrics
     public var logger: Logger
     public var redactor: Redactor
+    /// Set by flow tests: connectors answer from these instead of calling out.
+    public var cannedAnswers: CannedAnswers?
 
-    public init(store: any Store, clock: any HubClock = SystemClock(), metrics: HubMetrics = HubMetrics(), logger: Logger, redactor: Redactor = Redactor()) {
+    public init(
+        store: any Store, clock: any HubClock = SystemClock(), metrics: HubMetrics = HubMetrics(), logger: Logger,
+        redactor: Redactor = Redactor(), cannedAnswers: CannedAnswers? = nil
+    ) {
+        self.cannedAnswers = cannedAnswers
         self.store = store
         self.clock = clock
         self.metrics = metrics
@@ -87,7 +93,8 @@ final class FlowRunner: Sendable {
                 metrics: NodeMetrics(flow: definition.id, node: node.id, type: node.type, metrics: environment.metrics),
                 context: NodeContext(
                     flow: definition.id, node: node.id, tenant: definition.tenant, store: environment.store,
-                    clock: environment.clock, logger: nodeLogger, metrics: environment.metrics),
+                    clock: environment.clock, logger: nodeLogger, metrics: environment.metrics,
+                    cannedAnswers: environment.cannedAnswers),
                 outputs: outputs, downstream: downstream)
         }
     }
@@ -208,6 +215,13 @@ final class FlowRunner: Sendable {
     // MARK: Node loops
 
     private func runSource(_ source: any SourceNode, _ node: RunningNode) async {
+        await SourceTask.$node.withValue(node.definition.id) {
+            await runSourceTask(source, node)
+        }
+        (environment.clock as? any SourceWatchingClock)?.sourceEnded()
+    }
+
+    private func runSourceTask(_ source: any SourceNode, _ node: RunningNode) async {
         let context = SourceContext(node: node.context) { [self] message in
             node.metrics.messagesOut.increment()
             try await self.route(message, from: node, port: NodeDefinition.outPort)
@@ -243,25 +257,67 @@ final class FlowRunner: Sendable {
 
     private func runTransform(_ transform: any TransformNode, _ node: RunningNode) async {
         guard let input = node.input else { return }
-        while case .element(let message) = await input.next() {
-            node.metrics.messagesIn.increment()
-            let outputs = await withRetries(node, { try await transform.process(message, node.context) }) { error, attempts in
-                await self.fail(message, error: error, attempts: attempts, node: node)
+        reading: while true {
+            let next: BoundedQueue<Message>.Next
+            if let deadline = transform.flushDeadline() {
+                let token = batchTokens.add(1, ordering: .relaxed).newValue
+                let timer = Task { [clock = environment.clock] in
+                    try? await clock.sleep(until: deadline)
+                    input.interrupt(token: token)
+                }
+                next = await input.next(token: token)
+                timer.cancel()
+            } else {
+                next = await input.next()
             }
-            guard let outputs else {
-                if Task.isCancelled { message.delivery?.release(failure: "the flow stopped before the message was committed") }
-                continue
+            switch next {
+            case .element(let message):
+                await process(message, with: transform, node)
+            case .interrupted:
+                if Task.isCancelled { break reading }
+                await flush(transform, node, final: false)
+            case .finished:
+                await flush(transform, node, final: true)
+                break reading
             }
-            node.metrics.messagesOut.increment(by: outputs.count)
-            for output in outputs {
-                var m = output.message
+        }
+        if Task.isCancelled { await flush(transform, node, final: true) }
+        abandonQueued(node)
+    }
+
+    private func process(_ message: Message, with transform: any TransformNode, _ node: RunningNode) async {
+        node.metrics.messagesIn.increment()
+        let outputs = await withRetries(node, { try await transform.process(message, node.context) }) { error, attempts in
+            await self.fail(message, error: error, attempts: attempts, node: node)
+        }
+        guard let outputs else {
+            if Task.isCancelled { message.delivery?.release(failure: "the flow stopped before the message was committed") }
+            return
+        }
+        node.metrics.messagesOut.increment(by: outputs.count)
+        for output in outputs {
+            var m = output.message
+            if m.delivery == nil || m.delivery === message.delivery {
                 m.delivery = message.delivery
                 message.delivery?.retain()
-                try? await route(m, from: node, port: output.port)
             }
-            message.delivery?.release()
+            try? await route(m, from: node, port: output.port)
         }
-        abandonQueued(node)
+        message.delivery?.release()
+    }
+
+    /// Sends what a node held back. Its outputs carry their own deliveries (`Message.carrying`).
+    private func flush(_ transform: any TransformNode, _ node: RunningNode, final: Bool) async {
+        let outputs: [Output]
+        do {
+            outputs = try await transform.flush(node.context, final: final)
+        } catch {
+            node.metrics.errors.increment()
+            node.context.logger.error("flush failed: \(environment.redactor.redact("\(error)"))")
+            return
+        }
+        node.metrics.messagesOut.increment(by: outputs.count)
+        for output in outputs { try? await route(output.message, from: node, port: output.port) }
     }
 
     private func runSink(_ sink: any SinkNode, _ node: RunningNode) async {

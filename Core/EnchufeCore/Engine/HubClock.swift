@@ -50,3 +50,14 @@ public final class VirtualClock: HubClock {
         current.withLock { if date > $0 { $0 = date } }
     }
 }
+
+/// The source node whose task is running, if the current task runs one: lets a clock tell a source
+/// waiting for its next turn from other waits.
+public enum SourceTask {
+    @TaskLocal public static var node: String?
+}
+
+/// A clock told when a source has ended (the flow-test clock, to know when a flow has gone quiet).
+public protocol SourceWatchingClock: HubClock {
+    func sourceEnded()
+}

@@ -21,8 +21,20 @@ public protocol SourceNode: Sendable {
 }
 
 /// A node that turns each input message into zero, one or many output messages.
+///
+/// A node that holds messages back (a batch filling up, a delay) emits them from `flush`, which the
+/// engine calls at the node's `flushDeadline` and, with `final`, once its input has ended: then
+/// everything held must go.
 public protocol TransformNode: Sendable {
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output]
+    /// When `flush` should run even if no message arrives; nil: only when a message arrives.
+    func flushDeadline() -> Date?
+    func flush(_ context: NodeContext, final: Bool) async throws -> [Output]
+}
+
+extension TransformNode {
+    public func flushDeadline() -> Date? { nil }
+    public func flush(_ context: NodeContext, final: Bool) async throws -> [Output] { [] }
 }
 
 /// A node that commits messages somewhere, in batches. When `write` returns the batch is durable;
@@ -56,6 +68,8 @@ public struct NodeContext: Sendable {
     public var logger: Logger
     /// For node types that count more than the engine does (requests made, readings stored).
     public var metrics: HubMetrics
+    /// In flow tests: the canned answers connectors use instead of the network.
+    public var cannedAnswers: CannedAnswers? = nil
 
     /// The checkpoint this node saved under `key`, if any.
     public func checkpoint(_ key: String) async throws -> String? {

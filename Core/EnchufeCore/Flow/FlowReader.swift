@@ -10,6 +10,8 @@ struct FlowReader {
     private(set) var diagnostics: [Diagnostic] = []
     private var secretValues: Set<String> = []
     private var substitutedValues: [String] = []
+    /// Where each option value (nested ones by path: `cases.0.when`) starts, for the options being read.
+    private var valueLocations: [String: SourceLocation] = [:]
 
     init(file: String, registry: NodeRegistry, substitution: Substitution) {
         self.file = file
@@ -25,6 +27,16 @@ struct FlowReader {
 
     func location(_ mark: Mark?) -> SourceLocation {
         SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1)
+    }
+
+    /// Where a value's text starts: a block scalar (`|`, `>`) starts on the line after its indicator.
+    func contentLocation(_ node: Yams.Node) -> SourceLocation {
+        var at = location(node)
+        if let style = node.scalar?.style, style == .literal || style == .folded {
+            at.line += 1
+            at.column = 1
+        }
+        return at
     }
 
     mutating func error(_ at: SourceLocation, _ message: String) {
@@ -259,6 +271,7 @@ struct FlowReader {
     ) -> NodeOptions {
         var options = NodeOptions(secrets: spec.secretOptions)
         let problemsBefore = diagnostics.count
+        valueLocations = [:]
         let known = Dictionary(spec.options.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (key, value) in mapping {
             guard let name = key.scalar?.string else {
@@ -271,11 +284,11 @@ struct FlowReader {
                 error(location(key), "unknown option '\(name)' for \(owner)\(hint)")
                 continue
             }
-            options.locations[name] = location(value)
             if let converted = convert(value, as: option.type, path: name, secret: option.secret, wires: &wires) {
                 options.values[name] = converted
             }
         }
+        options.locations = valueLocations
         for option in spec.options where options.values[option.name] == nil {
             if option.required {
                 error(at, "\(owner) needs option '\(option.name)' (\(option.type.summary))")
@@ -322,8 +335,32 @@ struct FlowReader {
         _ node: Yams.Node, as type: OptionType, path: String, secret: Bool, wires: inout [String: [WireTarget]]?
     ) -> JSONValue? {
         let at = location(node)
+        valueLocations[path] = contentLocation(node)
         func describe(_ text: String) -> String { secret ? "the value" : "'\(text)'" }
         switch type {
+        case .expression, .script:
+            guard let text = scalarText(node, option: path, secret: secret) else { return nil }
+            let source = LuaSource(text: text, file: file, firstLine: contentLocation(node).line)
+            let isExpression: Bool = { if case .expression = type { return true } else { return false } }()
+            checkLua(isExpression ? source.expressionChunk() : source, option: path, at: at)
+            return .string(text)
+        case .template:
+            guard node.scalar != nil else { return anyValue(node, path: path, secret: secret) }
+            guard let text = scalarText(node, option: path, secret: secret) else { return nil }
+            let value = scalarValue(node, text: text)
+            checkTemplate(value, option: path, at: contentLocation(node))
+            return value
+        case .templates:
+            guard let mapping = node.mapping else {
+                error(at, "'\(path)' must be a mapping of field to value")
+                return nil
+            }
+            var o: [String: JSONValue] = [:]
+            for (key, value) in mapping {
+                guard let name = key.scalar?.string else { continue }
+                if let v = convert(value, as: .template, path: "\(path).\(name)", secret: secret, wires: &wires) { o[name] = v }
+            }
+            return .object(o)
         case .string, .connection:
             if node.scalar?.style == .plain, node.scalar?.string == "~" || node.scalar?.string == "null" { return .null }
             return scalarText(node, option: path, secret: secret).map(JSONValue.string)
@@ -458,14 +495,40 @@ struct FlowReader {
         case .scalar(let scalar):
             if isNull(node) { return .null }
             guard let text = scalarText(node, option: path, secret: secret) else { return nil }
-            if scalar.style != .plain || text != scalar.string { return .string(text) }
-            if text == "true" { return .bool(true) }
-            if text == "false" { return .bool(false) }
-            if let i = Int(text) { return .number(Double(i)) }
-            if let d = Double(text), d.isFinite, text.contains(where: \.isNumber) { return .number(d) }
-            return .string(text)
+            return scalarValue(node, text: text)
         case .alias:
             return nil
+        }
+    }
+
+    /// A scalar as YAML types it: plain `true`, `12`, `1.5` are a boolean and numbers.
+    private func scalarValue(_ node: Yams.Node, text: String) -> JSONValue {
+        guard let scalar = node.scalar, text == scalar.string else { return .string(text) }
+        return JSONValue(yamlScalar: text, plain: scalar.style == .plain)
+    }
+
+    // MARK: Lua
+
+    /// Reports a Lua syntax error at the line of the flow file it is on.
+    private mutating func checkLua(_ source: LuaSource, option: String, at: SourceLocation) {
+        do {
+            let lua = try LuaEngine()
+            _ = try lua.compile(source)
+        } catch let failure as LuaError {
+            let line = failure.position?.line ?? at.line
+            let text = failure.position?.text ?? failure.message
+            error(SourceLocation(file: file, line: line, column: line == at.line ? at.column : 1), "Lua syntax error in '\(option)': \(text)")
+        } catch {
+            self.error(at, "'\(option)': \(error)")
+        }
+    }
+
+    private mutating func checkTemplate(_ value: JSONValue, option: String, at: SourceLocation) {
+        do {
+            let template = try ValueTemplate(value, file: file, line: at.line)
+            if let expression = template.expression { checkLua(expression.expressionChunk(), option: option, at: at) }
+        } catch {
+            self.error(at, "'\(option)': \(error)")
         }
     }
 

@@ -85,7 +85,9 @@ public enum NodeReference {
                 "properties": .object(Dictionary(uniqueKeysWithValues: specs.map { ($0.name, optionSchema($0)) })),
             ]
         case .map: return ["type": "object"]
-        case .any: return [:]
+        case .any, .template: return [:]
+        case .expression, .script: return ["type": "string"]
+        case .templates: return ["type": "object"]
         }
     }
 

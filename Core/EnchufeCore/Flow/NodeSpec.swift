@@ -25,6 +25,14 @@ public indirect enum OptionType: Sendable {
     case connection(String)
     /// Anything.
     case any
+    /// A Lua expression over `msg` (`msg.payload.w > 100`), syntax-checked at load time.
+    case expression
+    /// A Lua chunk, syntax-checked at load time.
+    case script
+    /// A constant, a `{path}` template or an `=expression` (see `ValueTemplate`).
+    case template
+    /// A mapping of names to templates.
+    case templates
 
     public var summary: String {
         switch self {
@@ -42,6 +50,10 @@ public indirect enum OptionType: Sendable {
         case .wires: return "list of node ids"
         case .connection(let type): return "name of a \(type) connection"
         case .any: return "any value"
+        case .expression: return "Lua expression over msg"
+        case .script: return "Lua script"
+        case .template: return "value, \"{path}\" template or \"=lua expression\""
+        case .templates: return "mapping of field to value, \"{path}\" template or \"=lua expression\""
         }
     }
 }

@@ -2,6 +2,16 @@
 public enum CoreNodes {
     public static let specs: [NodeSpec] = [
         ScheduleNode.spec,
+        MapNode.spec,
+        FilterNode.spec,
+        SwitchNode.spec,
+        LuaNode.spec,
+        BatchNode.spec,
+        SplitNode.spec,
+        DedupeNode.spec,
+        RateLimitNode.spec,
+        DelayNode.spec,
+        ReadingsNode.spec,
         StoreReadingsNode.spec,
         LogNode.spec,
     ]

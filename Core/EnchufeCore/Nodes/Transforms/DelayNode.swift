@@ -1,0 +1,67 @@
+import Foundation
+import Synchronization
+
+/// `delay`: sends each message on a fixed time after it arrived, in order.
+final class DelayNode: TransformNode {
+    static let spec = NodeSpec(
+        type: "delay", kind: .transform,
+        summary: "Sends each message on a fixed time after it arrived",
+        doc: """
+            Messages keep their order and are delayed independently, so throughput is not limited by
+            the delay. At most `max_pending` messages wait at once; beyond that the node stops taking
+            input (backpressure). When the flow stops, waiting messages are sent at once.
+            """,
+        options: [
+            OptionSpec("delay", .duration, required: true, doc: "How long each message waits.", example: "30s"),
+            OptionSpec("max_pending", .integer, default: 10000, doc: "Messages that may wait at once."),
+        ],
+        example: """
+            - id: settle
+              type: delay
+              delay: 2m
+              to: [store]
+            """,
+        check: { options in
+            var problems: [OptionProblem] = []
+            if let d = options.duration("delay"), d <= .zero { problems.append(OptionProblem(option: "delay", "'delay' must be longer than 0s")) }
+            if (options.int("max_pending") ?? 1) < 1 { problems.append(OptionProblem(option: "max_pending", "'max_pending' must be at least 1")) }
+            return problems
+        },
+        make: { context in
+            .transform(DelayNode(delay: context.options.duration("delay") ?? .seconds(1), maxPending: context.options.int("max_pending") ?? 10000))
+        })
+
+    let delay: TimeInterval
+    let maxPending: Int
+    private let waiting = Mutex<[(due: Date, message: Message)]>([])
+
+    init(delay: Duration, maxPending: Int) {
+        self.delay = delay.seconds
+        self.maxPending = maxPending
+    }
+
+    func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
+        message.hold()
+        let now = context.clock.now()
+        let oldest = waiting.withLock { w -> Date? in
+            w.append((now.addingTimeInterval(delay), message))
+            return w.count > maxPending ? w[0].due : nil
+        }
+        if let oldest { try? await context.clock.sleep(until: oldest) }
+        return due(at: context.clock.now(), all: false)
+    }
+
+    func flushDeadline() -> Date? { waiting.withLock { $0.first?.due } }
+
+    func flush(_ context: NodeContext, final: Bool) async throws -> [Output] {
+        due(at: context.clock.now(), all: final)
+    }
+
+    private func due(at now: Date, all: Bool) -> [Output] {
+        waiting.withLock { w in
+            let count = all ? w.count : (w.firstIndex { $0.due > now } ?? w.count)
+            defer { w.removeFirst(count) }
+            return w.prefix(count).map { .out($0.message.carrying([$0.message])) }
+        }
+    }
+}

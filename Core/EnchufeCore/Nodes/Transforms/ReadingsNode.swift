@@ -1,0 +1,122 @@
+import Foundation
+
+/// `readings`: turns JSON payloads into canonical readings by field mapping.
+struct ReadingsNode: TransformNode {
+    static let fieldOptions: [OptionSpec] = [
+        OptionSpec("series", .template, required: true, doc: "What was measured: a CUPS, `device:{payload.device}`.", example: "device:{topic.2}"),
+        OptionSpec("quantity", .template, required: true, doc: "`energy_import`, `power`, `price`...", example: "power"),
+        OptionSpec("value", .template, required: true, doc: "The number.", example: "=msg.payload.w / 1000"),
+        OptionSpec("ts", .template, default: "{payload.ts}", doc: "The interval start (or instant) — see `ts_format`."),
+        OptionSpec("unit", .template, default: "", doc: "`kWh`, `kW`, `EUR/MWh`...", example: "kW"),
+        OptionSpec("quality", .template, default: "measured", doc: "`measured`, `estimated`, `forecast` or `computed`."),
+        OptionSpec("resolution", .template, default: "PT0S", doc: "ISO-8601 duration: `PT15M`, `PT1H`; `PT0S` for an instant."),
+        OptionSpec(
+            "ts_format", .enumeration(InstantFormat.allCases.map(\.rawValue)), default: "auto",
+            doc: "`epoch_s`, `epoch_ms`, `iso8601` (with offset), `local` (wall-clock time in `timezone`), or `auto`."),
+        OptionSpec("timezone", .timezone, default: "Europe/Madrid", doc: "The time zone of local times."),
+        OptionSpec("each", .string, doc: "A list in the message (`payload.values`): one reading per element, which templates see as `item`.", example: "payload.values"),
+    ]
+
+    static let spec = NodeSpec(
+        type: "readings", kind: .transform,
+        summary: "Turns JSON payloads into canonical readings by field mapping (templates or Lua expressions)",
+        doc: """
+            Each field is a constant, a template (`"device:{payload.device}"`, `"{topic.2}"` for the
+            topic's second level) or a Lua expression after `=` (`"=msg.payload.w / 1000"`). With `each`,
+            one reading is made per element of that list, and templates and expressions see the element
+            as `item` (`"{item.v}"`, `"=item.v * 4"`). The readings are added to the message's readings;
+            the payload is kept. A message a reading cannot be made from (a missing value, a time that
+            cannot be read, a local time skipped by a clock change) goes to the `errors` port with the
+            field and the element that failed.
+            """,
+        options: fieldOptions + LuaLimits.optionSpecs,
+        example: """
+            - id: to-readings
+              type: readings
+              each: payload.values
+              series: "meter:{payload.meter}"
+              quantity: energy_import
+              ts: "{item.t}"
+              ts_format: local
+              value: "=item.wh / 1000"
+              unit: kWh
+              resolution: PT15M
+              to: [store]
+            """,
+        check: { options in options.has("each") ? options.messagePathProblems("each") : [] },
+        make: { context in .transform(try ReadingsNode(context.options)) })
+
+    let fields: [String: BoundTemplate]
+    let format: InstantFormat
+    let zone: TimeZone
+    let each: MessagePath?
+
+    init(_ options: NodeOptions) throws {
+        let expressions = try NodeExpressions(limits: LuaLimits(options: options))
+        var fields: [String: BoundTemplate] = [:]
+        for name in ["series", "quantity", "value", "ts", "unit", "quality", "resolution"] {
+            let value = options[name] ?? Self.fieldOptions.first { $0.name == name }?.defaultValue ?? ""
+            fields[name] = try expressions.bind(ValueTemplate.option(name, value, in: options))
+        }
+        self.fields = fields
+        format = InstantFormat(rawValue: options.string("ts_format") ?? "auto") ?? .auto
+        zone = TimeZone(identifier: options.string("timezone") ?? "Europe/Madrid") ?? .gmt
+        each = try options.string("each").map(MessagePath.init)
+    }
+
+    func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
+        var out = message
+        if let each {
+            guard case .array(let items)? = each.value(in: message) else {
+                throw PermanentError("readings: \(each) is not a list")
+            }
+            for (i, item) in items.enumerated() {
+                out.readings.append(try reading(message, item: item, at: "\(each).\(i)"))
+            }
+        } else {
+            out.readings.append(try reading(message, item: nil, at: nil))
+        }
+        return [.out(out)]
+    }
+
+    private func reading(_ message: Message, item: JSONValue?, at element: String?) throws -> Reading {
+        func field(_ name: String) throws -> JSONValue {
+            let value = try fields[name]!.value(for: message, item: item)
+            if value.isNull { throw problem(name, "is missing") }
+            return value
+        }
+        func text(_ name: String) throws -> String {
+            let value = try field(name)
+            switch value {
+            case .string(let s): return s
+            case .number, .bool: return value.templateText
+            default: throw problem(name, "must be text, not \(value.jsonText())")
+            }
+        }
+        func problem(_ name: String, _ what: String) -> PermanentError {
+            PermanentError("readings: '\(name)' \(what)" + (element.map { " (\($0))" } ?? ""))
+        }
+        let value: Double
+        switch try field("value") {
+        case .number(let n): value = n
+        case .string(let s):
+            guard let n = Double(s.replacingOccurrences(of: ",", with: ".")) else { throw problem("value", "'\(s)' is not a number") }
+            value = n
+        case let other: throw problem("value", "must be a number, not \(other.jsonText())")
+        }
+        let ts: Date
+        do {
+            ts = try format.instant(try field("ts"), zone: zone)
+        } catch let error as TemplateError {
+            throw problem("ts", error.description)
+        }
+        let qualityText = try text("quality")
+        guard let quality = Quality(rawValue: qualityText) else {
+            throw problem("quality", "must be one of \(Quality.allCases.map(\.rawValue).joined(separator: ", ")), not '\(qualityText)'")
+        }
+        let unitValue = try fields["unit"]!.value(for: message, item: item)
+        return Reading(
+            series: try text("series"), quantity: try text("quantity"), ts: ts, resolution: try text("resolution"),
+            value: value, unit: unitValue.isNull ? "" : unitValue.templateText, quality: quality)
+    }
+}

@@ -1,0 +1,219 @@
+import Foundation
+
+/// A value an option computes from each message: a constant, a text template with `{path}`
+/// placeholders (`"device:{payload.device}"`, `"{topic.2}"`), or a Lua expression after `=`
+/// (`"=msg.payload.w / 1000"`).
+///
+/// Paths start at `payload`, `topic` (`topic.2` is the topic's second level), `attributes`,
+/// `readings` or `item` (the element being mapped, for per-item mappings). A template that is a
+/// single placeholder keeps the value's type, so `"{payload.w}"` stays a number. `{{` and `}}` are
+/// literal braces.
+public struct ValueTemplate: Sendable {
+    public enum Part: Sendable, Equatable {
+        case literal(String)
+        case path(String)
+    }
+
+    public enum Form: Sendable {
+        case constant(JSONValue)
+        case text([Part])
+        case expression(LuaSource)
+    }
+
+    public let form: Form
+
+    public init(form: Form) { self.form = form }
+
+    /// Reads an option value. Strings are parsed; other JSON values are constants.
+    public init(_ value: JSONValue, file: String = "flow", line: Int = 1) throws {
+        guard case .string(let text) = value else {
+            form = .constant(value)
+            return
+        }
+        if text.hasPrefix("=") {
+            form = .expression(LuaSource(text: String(text.dropFirst()), file: file, firstLine: line))
+            return
+        }
+        let parts = try Self.parts(text)
+        if parts.allSatisfy({ if case .literal = $0 { true } else { false } }) {
+            form = .constant(.string(parts.map { if case .literal(let s) = $0 { s } else { "" } }.joined()))
+        } else {
+            form = .text(parts)
+        }
+    }
+
+    public var expression: LuaSource? {
+        if case .expression(let source) = form { return source }
+        return nil
+    }
+
+    static func parts(_ text: String) throws -> [Part] {
+        var parts: [Part] = []
+        var literal = ""
+        var i = text.startIndex
+        while i < text.endIndex {
+            let c = text[i]
+            let next = text.index(after: i)
+            if c == "{", next < text.endIndex, text[next] == "{" {
+                literal.append("{")
+                i = text.index(after: next)
+            } else if c == "}", next < text.endIndex, text[next] == "}" {
+                literal.append("}")
+                i = text.index(after: next)
+            } else if c == "{" {
+                guard let close = text[next...].firstIndex(of: "}") else {
+                    throw TemplateError("unclosed '{' in template \"\(text)\" (write {{ for a literal brace)")
+                }
+                let path = text[next..<close].trimmingCharacters(in: .whitespaces)
+                guard let root = path.split(separator: ".").first, Self.roots.contains(String(root)) else {
+                    throw TemplateError("placeholder {\(path)} in \"\(text)\" must start with one of \(Self.roots.sorted().joined(separator: ", "))")
+                }
+                if !literal.isEmpty { parts.append(.literal(literal)) }
+                literal = ""
+                parts.append(.path(path))
+                i = text.index(after: close)
+            } else if c == "}" {
+                throw TemplateError("unmatched '}' in template \"\(text)\" (write }} for a literal brace)")
+            } else {
+                literal.append(c)
+                i = next
+            }
+        }
+        if !literal.isEmpty || parts.isEmpty { parts.append(.literal(literal)) }
+        return parts
+    }
+
+    static let roots: Set<String> = ["payload", "topic", "attributes", "readings", "item"]
+
+    /// The value for one message; an expression runs as `function` in `lua`.
+    public func value(for message: Message, item: JSONValue? = nil, lua: (LuaEngine, LuaEngine.Function)? = nil) throws -> JSONValue {
+        switch form {
+        case .constant(let value):
+            return value
+        case .text(let parts):
+            if parts.count == 1, case .path(let path) = parts[0] {
+                return Self.resolve(path, in: message, item: item) ?? .null
+            }
+            var text = ""
+            for part in parts {
+                switch part {
+                case .literal(let s): text += s
+                case .path(let path): text += (Self.resolve(path, in: message, item: item) ?? .null).templateText
+                }
+            }
+            return .string(text)
+        case .expression:
+            guard let (engine, function) = lua else { throw TemplateError("expression was not compiled") }
+            return try engine.evaluate(function, message: message, item: item)
+        }
+    }
+
+    /// The value at a path of a message: `payload.a.0`, `topic`, `topic.2`, `attributes.k`, `item.x`.
+    public static func resolve(_ path: String, in message: Message, item: JSONValue? = nil) -> JSONValue? {
+        let dot = path.firstIndex(of: ".")
+        let root = dot.map { String(path[..<$0]) } ?? path
+        let rest = dot.map { String(path[path.index(after: $0)...]) } ?? ""
+        switch root {
+        case "payload":
+            return rest.isEmpty ? message.payload : message.payload.value(atPath: rest)
+        case "topic":
+            guard let topic = message.topic else { return nil }
+            if rest.isEmpty { return .string(topic) }
+            let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
+            guard let n = Int(rest), n >= 1, n <= levels.count else { return nil }
+            return .string(String(levels[n - 1]))
+        case "attributes":
+            return rest.isEmpty ? .object(message.attributes.mapValues(JSONValue.string)) : message.attributes[rest].map(JSONValue.string)
+        case "readings":
+            let readings = JSONValue.array(message.readings.map(\.json))
+            return rest.isEmpty ? readings : readings.value(atPath: rest)
+        case "item":
+            guard let item else { return nil }
+            return rest.isEmpty ? item : item.value(atPath: rest)
+        default:
+            return nil
+        }
+    }
+}
+
+public struct TemplateError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The Lua expressions of one node, compiled once into the node's own Lua state.
+public final class NodeExpressions: Sendable {
+    public let engine: LuaEngine
+
+    public init(limits: LuaLimits) throws {
+        engine = try LuaEngine(limits: limits)
+    }
+
+    /// A template bound to this node's state (expressions compiled).
+    public func bind(_ template: ValueTemplate) throws -> BoundTemplate {
+        BoundTemplate(template: template, function: try template.expression.map { try engine.compileExpression($0) }, engine: engine)
+    }
+
+    /// A bare Lua expression option (`when:`).
+    public func condition(_ source: LuaSource) throws -> BoundTemplate {
+        try bind(ValueTemplate(form: .expression(source)))
+    }
+}
+
+/// A template ready to evaluate.
+public struct BoundTemplate: Sendable {
+    public let template: ValueTemplate
+    let function: LuaEngine.Function?
+    let engine: LuaEngine
+
+    /// The value for one message. A Lua error is permanent: the same message would fail again.
+    public func value(for message: Message, item: JSONValue? = nil) throws -> JSONValue {
+        do {
+            return try template.value(for: message, item: item, lua: function.map { (engine, $0) })
+        } catch let error as LuaError {
+            throw PermanentError("\(error)")
+        }
+    }
+
+    /// The value as a condition: Lua truth (everything but nil, false and null is true).
+    public func isTrue(for message: Message, item: JSONValue? = nil) throws -> Bool {
+        switch try value(for: message, item: item) {
+        case .null, .bool(false): return false
+        default: return true
+        }
+    }
+}
+
+extension ValueTemplate {
+    /// The template of an option (or nested option, `set.kwh`), located where the flow file has it.
+    public static func option(_ path: String, _ value: JSONValue, in options: NodeOptions) throws -> ValueTemplate {
+        let at = options.locations[path]
+        return try ValueTemplate(value, file: at?.file ?? "flow", line: at?.line ?? 1)
+    }
+}
+
+extension NodeOptions {
+    /// Problems with the message paths named in an option (a list of paths, or a mapping's keys
+    /// and, if `values`, its values too).
+    func messagePathProblems(_ name: String, values: Bool = false) -> [OptionProblem] {
+        var paths: [(String, String)] = []
+        switch self[name] {
+        case .array(let items)?:
+            paths = items.enumerated().compactMap { i, v in v.stringValue.map { ("\(name).\(i)", $0) } }
+        case .object(let fields)?:
+            for (key, value) in fields {
+                paths.append(("\(name).\(key)", key))
+                if values, let target = value.stringValue { paths.append(("\(name).\(key)", target)) }
+            }
+        default: break
+        }
+        return paths.compactMap { option, path in
+            do {
+                _ = try MessagePath(path)
+                return nil
+            } catch {
+                return OptionProblem(option: option, "\(error)")
+            }
+        }
+    }
+}
