@@ -2,14 +2,16 @@ import Foundation
 
 extension FlowExpectation {
     /// What is wrong with `actual` (the messages, readings or dead letters the expectation looks at).
-    func check(_ actual: [JSONValue]) -> [String] {
+    func check(_ all: [JSONValue]) -> [String] {
         var problems: [String] = []
-        let what: String
+        let actual = filter.map { f in all.filter { Self.matches($0, f, exact: false) } } ?? all
+        var what: String
         switch target {
         case .port(let node, let port): what = "messages on \(node ?? "?")/\(port)"
         case .storedReadings: what = "stored readings"
         case .deadLetters: what = "dead letters"
         }
+        if let filter { what += " where \(filter.jsonText())" }
         if let count, actual.count != count {
             problems.append("expected \(count) \(what), got \(actual.count)\(Self.sample(actual))")
         }
@@ -30,7 +32,10 @@ extension FlowExpectation {
 
     private static func sample(_ actual: [JSONValue]) -> String {
         guard !actual.isEmpty else { return "" }
-        let shown = actual.prefix(3).map { $0.jsonText() }.joined(separator: ", ")
+        let shown = actual.prefix(3).map { text in
+            let json = text.jsonText()
+            return json.count > 240 ? json.prefix(240) + "…" : json
+        }.joined(separator: ", ")
         return ": [\(shown)\(actual.count > 3 ? ", …" : "")]"
     }
 

@@ -42,6 +42,8 @@ public struct FlowExpectation: Sendable {
     public var equals: [JSONValue]?
     /// Each of these matches some message (as a subset).
     public var contains: [JSONValue]?
+    /// Only the messages matching this (as a subset) are looked at.
+    public var filter: JSONValue?
 }
 
 /// Reads test files, reporting every problem with file:line:col like flow files.
@@ -52,7 +54,7 @@ struct FlowTestReader {
     init(file: String) { self.file = file }
 
     static let caseKeys = ["name", "node", "at", "input", "fixtures", "now", "run_for", "expect"]
-    static let expectationKeys = ["port", "node", "stored", "count", "equals", "contains"]
+    static let expectationKeys = ["port", "node", "stored", "where", "count", "equals", "contains"]
 
     mutating func read(_ text: String) -> [FlowTestCase] {
         let root: Yams.Node?
@@ -159,6 +161,7 @@ struct FlowTestReader {
             }
             expectation.count = n
         }
+        if let filter = mapping["where"] { expectation.filter = Self.json(filter) }
         for key in ["equals", "contains"] {
             guard let value = mapping[key] else { continue }
             guard let list = value.sequence else {
