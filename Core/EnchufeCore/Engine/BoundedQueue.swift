@@ -30,6 +30,8 @@ final class BoundedQueue<Element: Sendable>: Sendable {
         var producers: Int
         var senders: [Waiter] = []
         var consumer: (id: UInt64, continuation: CheckedContinuation<Next, Never>)?
+        /// An interrupt that came before the consumer waited with its token (a timer already due).
+        var earlyInterrupt: UInt64?
         var nextID: UInt64 = 0
 
         var count: Int { buffer.count - head }
@@ -132,6 +134,10 @@ final class BoundedQueue<Element: Sendable>: Sendable {
                     if let taken = s.take() { return (.element(taken.0), taken.1) }
                     if s.producers <= 0 { return (.finished, nil) }
                     if Task.isCancelled { return (.interrupted, nil) }
+                    if token != 0, s.earlyInterrupt == token {
+                        s.earlyInterrupt = nil
+                        return (.interrupted, nil)
+                    }
                     s.consumer = (token, c)
                     return nil
                 }
@@ -148,7 +154,10 @@ final class BoundedQueue<Element: Sendable>: Sendable {
     /// Ends a consumer's wait that used `token`, if it is still waiting.
     func interrupt(token: UInt64) {
         let c = state.withLock { s -> CheckedContinuation<Next, Never>? in
-            guard let consumer = s.consumer, consumer.id == token else { return nil }
+            guard let consumer = s.consumer, consumer.id == token else {
+                s.earlyInterrupt = token
+                return nil
+            }
             s.consumer = nil
             return consumer.continuation
         }

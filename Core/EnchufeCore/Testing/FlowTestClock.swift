@@ -4,9 +4,14 @@ import Synchronization
 /// Virtual time for flow tests. Every sleep returns at once with `now` moved to its deadline,
 /// except a source's sleep past `end`: that source parks until the flow stops. The flow has gone
 /// quiet once every source has parked or ended; what they sent is then drained through the flow.
+///
+/// Each source keeps its own time, which only its own sleeps move on, so a sink's batch timer or a
+/// retry's backoff jumping ahead does not make a schedule skip turns. The other nodes share one
+/// time, never behind any source's.
 public final class FlowTestClock: SourceWatchingClock {
     private struct State {
         var now: Date
+        var sourceTimes: [String: Date] = [:]
         var parked = 0
         var ended = 0
         var parkedSleepers: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -14,23 +19,32 @@ public final class FlowTestClock: SourceWatchingClock {
         var quietWaiter: (sources: Int, continuation: CheckedContinuation<Void, Never>)?
     }
 
+    public let start: Date
     public let end: Date
     private let state: Mutex<State>
 
     public init(start: Date, end: Date) {
         self.end = max(start, end)
         state = Mutex(State(now: start))
+        self.start = start
     }
 
-    public func now() -> Date { state.withLock { $0.now } }
+    public func now() -> Date {
+        guard let source = SourceTask.node else { return state.withLock { $0.now } }
+        return state.withLock { $0.sourceTimes[source] } ?? start
+    }
 
     public func sleep(until deadline: Date) async throws {
         try Task.checkCancellation()
-        if deadline > end, SourceTask.node != nil {
+        let source = SourceTask.node
+        if deadline > end, source != nil {
             await park()
             throw CancellationError()
         }
-        state.withLock { if deadline > $0.now { $0.now = deadline } }
+        state.withLock { s in
+            if let source { s.sourceTimes[source] = max(s.sourceTimes[source] ?? start, deadline) }
+            if deadline > s.now { s.now = deadline }
+        }
         await Task.yield()
         try Task.checkCancellation()
     }
