@@ -1,0 +1,43 @@
+@testable import EnchufeCore
+import Foundation
+import Testing
+
+@Suite struct InstantFormatTests {
+    let madrid = TimeZone(identifier: "Europe/Madrid")!
+    let canary = TimeZone(identifier: "Atlantic/Canary")!
+
+    func utc(_ text: String) -> Date { ISO8601.date(text)! }
+
+    @Test func epochSecondsAndMilliseconds() throws {
+        #expect(try InstantFormat.epochSeconds.instant(1_735_689_600, zone: madrid) == utc("2025-01-01T00:00:00Z"))
+        #expect(try InstantFormat.epochMilliseconds.instant(1_735_689_600_500, zone: madrid) == utc("2025-01-01T00:00:00.500Z"))
+        #expect(try InstantFormat.auto.instant(1_735_689_600_000, zone: madrid) == utc("2025-01-01T00:00:00Z"))
+        #expect(try InstantFormat.auto.instant("1735689600", zone: madrid) == utc("2025-01-01T00:00:00Z"))
+    }
+
+    @Test func isoTimesNeedAnOffset() throws {
+        #expect(try InstantFormat.iso8601.instant("2025-10-26T02:00:00+01:00", zone: madrid) == utc("2025-10-26T01:00:00Z"))
+        #expect(try InstantFormat.iso8601.instant("2025-10-26T02:00:00-03:00", zone: madrid) == utc("2025-10-26T05:00:00Z"))
+        #expect(throws: TemplateError.self) { try InstantFormat.iso8601.instant("2025-10-26T02:00:00", zone: madrid) }
+    }
+
+    @Test func localTimesAreReadInTheirZone() throws {
+        #expect(try InstantFormat.local.instant("2025-01-15 10:00", zone: madrid) == utc("2025-01-15T09:00:00Z"))
+        #expect(try InstantFormat.local.instant("2025-01-15 10:00", zone: canary) == utc("2025-01-15T10:00:00Z"))
+        #expect(try InstantFormat.local.instant("15/01/2025 10:00:30", zone: madrid) == utc("2025-01-15T09:00:30Z"))
+        #expect(try InstantFormat.local.instant("2025-07-01", zone: madrid) == utc("2025-06-30T22:00:00Z"))
+        #expect(try InstantFormat.auto.instant("2025-07-01T12:00", zone: madrid) == utc("2025-07-01T10:00:00Z"))
+    }
+
+    @Test func aLocalTimeSkippedInSpringIsAnError() {
+        let error = #expect(throws: TemplateError.self) { try InstantFormat.local.instant("2025-03-30 02:30", zone: madrid) }
+        #expect(error?.description.contains("does not exist in Europe/Madrid") == true)
+        #expect(throws: TemplateError.self) { try InstantFormat.local.instant("2025-02-30 10:00", zone: madrid) }
+    }
+
+    @Test func aLocalTimeRepeatedInAutumnIsItsFirstOccurrence() throws {
+        #expect(try InstantFormat.local.instant("2025-10-26 02:30", zone: madrid) == utc("2025-10-26T00:30:00Z"))
+        #expect(try InstantFormat.local.instant("2025-10-26 03:30", zone: madrid) == utc("2025-10-26T02:30:00Z"))
+        #expect(try InstantFormat.local.instant("2025-10-26 01:30", zone: canary) == utc("2025-10-26T00:30:00Z"))
+    }
+}
