@@ -48,6 +48,12 @@ let package = Package(
         ),
         .target(name: "Simulator", dependencies: ["EnchufeCore"], path: "Connectors/Simulator"),
 
+        // Benchmarks (bench/README.md): run by hand with bench/run, never as tests.
+        .executableTarget(
+            name: "enchufe-bench",
+            dependencies: ["EnchufeCore", .product(name: "Logging", package: "swift-log")],
+            path: "bench/Sources/enchufe-bench"),
+
         // Store conformance checks, written once and run against every store backend.
         .target(name: "StoreConformance", dependencies: ["EnchufeCore"], path: "Tests/StoreConformance"),
         .testTarget(name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance"], path: "Tests/EnchufeCoreTests"),

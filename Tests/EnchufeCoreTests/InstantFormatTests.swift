@@ -41,3 +41,24 @@ import Testing
         #expect(try InstantFormat.local.instant("2025-10-26 01:30", zone: canary) == utc("2025-10-26T00:30:00Z"))
     }
 }
+
+@Suite struct ISO8601Tests {
+    @Test func theFastFormAgreesWithFoundation() throws {
+        var generator = SystemRandomNumberGenerator()
+        let samples = [-62_135_596_800.0, -1, 0, 951_782_400, 1_709_164_800, 4_107_542_400, 253_402_300_799]
+            + (0..<2000).map { _ in Double(Int64.random(in: -2_000_000_000...5_000_000_000, using: &generator)) }
+        for seconds in samples {
+            let date = Date(timeIntervalSince1970: seconds)
+            let text = ISO8601.string(date)
+            #expect(text == date.formatted(.iso8601), "\(seconds)")
+            #expect(ISO8601.date(text) == date, "\(text)")
+        }
+    }
+
+    @Test func otherFormsStillParse() {
+        #expect(ISO8601.date("2025-10-26T02:00:00+02:00") == Date(timeIntervalSince1970: 1_761_436_800))
+        #expect(ISO8601.date("2025-10-26T00:00:00.250Z") == Date(timeIntervalSince1970: 1_761_436_800.25))
+        #expect(ISO8601.date("2025-10-26") == Date(timeIntervalSince1970: 1_761_436_800))
+        #expect(ISO8601.date("2025-13-01T00:00:00Z") == nil)
+    }
+}

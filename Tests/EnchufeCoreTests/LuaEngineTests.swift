@@ -1,5 +1,6 @@
 @testable import EnchufeCore
 import Foundation
+import Logging
 import Testing
 
 @Suite("Lua engine")
@@ -169,7 +170,11 @@ struct LuaEngineTests {
     }
 
     @Test func printWritesToTheNodeLog() throws {
-        let (lua, process) = try script("function process(msg) print('seen', msg.payload.w, nil) return nil end")
+        let log = CapturedLog()
+        let lua = try LuaEngine(logger: Logger(label: "t") { _ in CapturedLog.Handler(log: log) })
+        try lua.run(try lua.compile(LuaSource(text: "function process(msg) print('seen', msg.payload.w, nil) return nil end", file: "f")))
+        let process = try #require(lua.globalFunction("process"))
         #expect(try lua.call(process, message: message) { try lua.messages(at: -1) }.isEmpty)
+        #expect(log.lines == ["info lua: seen\t1500\tnil"])
     }
 }

@@ -81,7 +81,7 @@ struct LuaNode: TransformNode {
             return try engine.call(process, message: message) { try engine.messages(at: -1) }.map(Output.out)
         } catch let error as LuaError {
             // Re-running a script's error would give the same error: no retries.
-            throw PermanentError("\(error)")
+            throw PermanentError("\(error) (node '\(context.node)')")
         }
     }
 }
