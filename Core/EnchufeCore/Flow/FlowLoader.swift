@@ -30,6 +30,15 @@ public struct FlowLoader: Sendable {
     /// Flow files named by `paths`: files as given, folders searched for `*.yaml`/`*.yml` (recursively,
     /// leaving out `*.test.yaml` flow tests).
     public static func flowFiles(in paths: [String]) throws -> [String] {
+        try files(in: paths) { path, named in named || !isTestFile(path) }
+    }
+
+    static func isTestFile(_ path: String) -> Bool { path.hasSuffix(".test.yaml") || path.hasSuffix(".test.yml") }
+
+    /// YAML files named by `paths`: files as given, folders searched recursively (leaving out hidden
+    /// folders and `fixtures`) for the files `keep` accepts; `keep` also sees whether a path was
+    /// named directly.
+    static func files(in paths: [String], keep: (String, Bool) -> Bool) throws -> [String] {
         var files: [String] = []
         let fm = FileManager.default
         for path in paths {
@@ -38,15 +47,16 @@ public struct FlowLoader: Sendable {
                 throw FlowFilesError(message: "no such file or folder: \(path)")
             }
             if !isDirectory.boolValue {
-                files.append(path)
+                if keep(path, true) { files.append(path) }
                 continue
             }
-            let found = (fm.enumerator(atPath: path)?.allObjects as? [String] ?? [])
-                .filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !$0.hasSuffix(".test.yaml") && !$0.hasSuffix(".test.yml") }
+            let base = path.hasSuffix("/") ? String(path.dropLast()) : path
+            files += (fm.enumerator(atPath: path)?.allObjects as? [String] ?? [])
+                .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
                 .filter { !$0.split(separator: "/").contains { $0.hasPrefix(".") || $0 == "fixtures" } }
                 .sorted()
-            let base = path.hasSuffix("/") ? String(path.dropLast()) : path
-            files += found.map { "\(base)/\($0)" }
+                .map { "\(base)/\($0)" }
+                .filter { keep($0, false) }
         }
         return files
     }

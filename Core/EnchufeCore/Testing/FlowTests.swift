@@ -30,27 +30,14 @@ public struct FlowTests: Sendable {
     /// Test files for the paths: `*.test.yaml` files in folders (recursively) or given directly; a
     /// flow file given stands for its test file.
     public static func testFiles(in paths: [String]) throws -> [String] {
-        var files: [String] = []
         let fm = FileManager.default
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw FlowLoader.FlowFilesError(message: "no such file or folder: \(path)")
-            }
-            if isDirectory.boolValue {
-                let base = path.hasSuffix("/") ? String(path.dropLast()) : path
-                files += (fm.enumerator(atPath: path)?.allObjects as? [String] ?? [])
-                    .filter { $0.hasSuffix(".test.yaml") || $0.hasSuffix(".test.yml") }
-                    .filter { !$0.split(separator: "/").contains { $0.hasPrefix(".") || $0 == "fixtures" } }
-                    .sorted().map { "\(base)/\($0)" }
-            } else if path.hasSuffix(".test.yaml") || path.hasSuffix(".test.yml") {
-                files.append(path)
-            } else {
-                let stem = (path as NSString).deletingPathExtension
-                files += [stem + ".test.yaml", stem + ".test.yml"].filter { fm.fileExists(atPath: $0) }
-            }
+        return try FlowLoader.files(in: paths) { path, named in
+            FlowLoader.isTestFile(path) || named
+        }.flatMap { path -> [String] in
+            if FlowLoader.isTestFile(path) { return [path] }
+            let stem = (path as NSString).deletingPathExtension
+            return [stem + ".test.yaml", stem + ".test.yml"].filter { fm.fileExists(atPath: $0) }
         }
-        return files
     }
 
     /// Runs every case of every test file; `report` sees each result as it comes.
