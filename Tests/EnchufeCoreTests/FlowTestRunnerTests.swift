@@ -11,6 +11,10 @@ struct FlowTestRunnerTests {
 
     static var testFiles: [String] { (try? FlowTests.testFiles(in: [flows])) ?? [] }
 
+    @Test func theSpecificationFilesAreFound() {
+        #expect(Self.testFiles.map { URL(fileURLWithPath: $0).lastPathComponent }.sorted() == ["lua.test.yaml", "readings.test.yaml", "transforms.test.yaml"])
+    }
+
     @Test(arguments: testFiles)
     func everyCasePasses(file: String) async throws {
         let results = await tests.run(file: file)

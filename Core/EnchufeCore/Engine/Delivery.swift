@@ -90,11 +90,8 @@ extension Delivery {
 
 extension Message {
     /// Keeps this message's delivery open while a node holds the message back (a batch filling
-    /// up); the claim passes on with `Delivery.combining` or is given up with `release(failure:)`.
+    /// up); the claim passes on with `carrying`.
     func hold() { delivery?.retain() }
-
-    /// Gives up a held message: it will not be delivered.
-    func releaseHeld(failure: String) { delivery?.release(failure: failure) }
 
     /// This message, carrying the combined delivery of `held` instead of its own.
     func carrying(_ held: [Message]) -> Message {

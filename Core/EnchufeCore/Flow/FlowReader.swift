@@ -515,9 +515,7 @@ struct FlowReader {
             let lua = try LuaEngine()
             _ = try lua.compile(source)
         } catch let failure as LuaError {
-            // An expression's closing parenthesis sits on a line after it; errors there are its last line's.
-            let lastLine = source.firstLine + source.text.split(separator: "\n", omittingEmptySubsequences: false).count - 1
-            let line = min(failure.position?.line ?? at.line, max(lastLine - (source.text.hasSuffix("\n)") ? 1 : 0), at.line))
+            let line = failure.position?.line ?? at.line
             let text = failure.position?.text ?? failure.message
             error(SourceLocation(file: file, line: line, column: line == at.line ? at.column : 1), "Lua syntax error in '\(option)': \(text)")
         } catch {

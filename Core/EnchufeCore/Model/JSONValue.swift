@@ -124,3 +124,26 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     }
     public init(nilLiteral: ()) { self = .null }
 }
+
+extension JSONValue {
+    /// A YAML scalar as JSON: plain `true`, `12`, `1.5`, `null`/`~` are typed; anything quoted is text.
+    init(yamlScalar text: String, plain: Bool) {
+        guard plain else {
+            self = .string(text)
+            return
+        }
+        switch text {
+        case "", "~", "null", "Null", "NULL": self = .null
+        case "true": self = .bool(true)
+        case "false": self = .bool(false)
+        default:
+            if let i = Int(text) {
+                self = .number(Double(i))
+            } else if let d = Double(text), d.isFinite, text.contains(where: \.isNumber) {
+                self = .number(d)
+            } else {
+                self = .string(text)
+            }
+        }
+    }
+}

@@ -29,7 +29,7 @@ public struct LuaSource: Sendable, Equatable {
     /// An expression wrapped as a chunk taking `msg` (and `item`, for per-item mappings) and
     /// returning the expression's value.
     func expressionChunk() -> LuaSource {
-        LuaSource(text: "local msg, item = ...; return (" + text + "\n)", file: file, firstLine: firstLine)
+        LuaSource(text: "local msg, item = ...; return (" + text + ")", file: file, firstLine: firstLine)
     }
 }
 

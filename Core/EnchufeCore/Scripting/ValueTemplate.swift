@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A value an option computes from each message: a constant, a text template with `{path}`
 /// placeholders (`"device:{payload.device}"`, `"{topic.2}"`), or a Lua expression after `=`
@@ -141,17 +142,26 @@ public struct TemplateError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
-/// The Lua expressions of one node, compiled once into the node's own Lua state.
+/// The Lua expressions of one node, compiled once into the node's own Lua state — made only if
+/// the node has an expression, so a node of plain templates costs no Lua state.
 public final class NodeExpressions: Sendable {
-    public let engine: LuaEngine
+    public let limits: LuaLimits
+    private let engine = Mutex<LuaEngine?>(nil)
 
-    public init(limits: LuaLimits) throws {
-        engine = try LuaEngine(limits: limits)
+    public init(limits: LuaLimits) {
+        self.limits = limits
     }
 
     /// A template bound to this node's state (expressions compiled).
     public func bind(_ template: ValueTemplate) throws -> BoundTemplate {
-        BoundTemplate(template: template, function: try template.expression.map { try engine.compileExpression($0) }, engine: engine)
+        guard let expression = template.expression else { return BoundTemplate(template: template, compiled: nil) }
+        let lua = try engine.withLock { engine in
+            if let engine { return engine }
+            let made = try LuaEngine(limits: limits)
+            engine = made
+            return made
+        }
+        return BoundTemplate(template: template, compiled: (lua, try lua.compileExpression(expression)))
     }
 
     /// A bare Lua expression option (`when:`).
@@ -163,13 +173,12 @@ public final class NodeExpressions: Sendable {
 /// A template ready to evaluate.
 public struct BoundTemplate: Sendable {
     public let template: ValueTemplate
-    let function: LuaEngine.Function?
-    let engine: LuaEngine
+    let compiled: (engine: LuaEngine, function: LuaEngine.Function)?
 
     /// The value for one message. A Lua error is permanent: the same message would fail again.
     public func value(for message: Message, item: JSONValue? = nil) throws -> JSONValue {
         do {
-            return try template.value(for: message, item: item, lua: function.map { (engine, $0) })
+            return try template.value(for: message, item: item, lua: compiled)
         } catch let error as LuaError {
             throw PermanentError("\(error)")
         }

@@ -101,11 +101,10 @@ struct FlowTestReader {
                     problem(item, "an input message is a mapping of payload, topic, attributes and readings")
                     continue
                 }
-                var message = Message(json: value)
+                let message = Message(json: value)
                 if let readings = fields["readings"]?.arrayValue, readings.count != message.readings.count {
                     problem(item, "a reading needs series, quantity, ts (ISO-8601) and value")
                 }
-                message.delivery = nil
                 test.input.append(message)
             }
         }
@@ -205,29 +204,6 @@ struct FlowTestReader {
             return JSONValue(yamlScalar: scalar.string, plain: scalar.style == .plain)
         case .alias:
             return .null
-        }
-    }
-}
-
-extension JSONValue {
-    /// A YAML scalar as JSON: plain `true`, `12`, `1.5`, `null`/`~` are typed; anything quoted is text.
-    init(yamlScalar text: String, plain: Bool) {
-        guard plain else {
-            self = .string(text)
-            return
-        }
-        switch text {
-        case "", "~", "null", "Null", "NULL": self = .null
-        case "true": self = .bool(true)
-        case "false": self = .bool(false)
-        default:
-            if let i = Int(text) {
-                self = .number(Double(i))
-            } else if let d = Double(text), d.isFinite, text.contains(where: \.isNumber) {
-                self = .number(d)
-            } else {
-                self = .string(text)
-            }
         }
     }
 }

@@ -142,7 +142,10 @@ public struct FlowTests: Sendable {
                 actual = ((try? await store.changes(tenant: flow.tenant, after: 0, limit: 1_000_000)) ?? []).map(\.reading.json)
             case .deadLetters:
                 actual = ((try? await store.deadLetters(tenant: nil, limit: 100_000)) ?? []).map {
-                    ["flow": .string($0.flow), "node": .string($0.node), "error": .string($0.error), "message": $0.message]
+                    [
+                        "flow": .string($0.flow), "node": .string($0.node), "error": .string($0.error), "message": $0.message,
+                        "attempts": .number(Double($0.attempts)),
+                    ]
                 }
             }
             failures += expectation.check(actual).map { "\(expectation.location): \($0)" }

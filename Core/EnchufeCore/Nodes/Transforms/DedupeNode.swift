@@ -27,7 +27,7 @@ final class DedupeNode: TransformNode {
             (options.int("window") ?? 1) < 1 ? [OptionProblem(option: "window", "'window' must be at least 1")] : []
         },
         make: { context in
-            let expressions = try NodeExpressions(limits: LuaLimits(options: context.options))
+            let expressions = NodeExpressions(limits: LuaLimits(options: context.options))
             return .transform(DedupeNode(
                 key: try expressions.bind(ValueTemplate.option("key", context.options["key"] ?? "{payload}", in: context.options)),
                 window: context.options.int("window") ?? 10000, ttl: context.options.duration("ttl")))

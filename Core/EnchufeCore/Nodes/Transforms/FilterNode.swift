@@ -20,7 +20,7 @@ struct FilterNode: TransformNode {
               to: [store]
             """,
         make: { context in
-            let expressions = try NodeExpressions(limits: LuaLimits(options: context.options))
+            let expressions = NodeExpressions(limits: LuaLimits(options: context.options))
             return .transform(FilterNode(condition: try expressions.condition(LuaSource.option("when", in: context.options)!)))
         })
 

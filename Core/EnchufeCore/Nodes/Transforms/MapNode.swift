@@ -43,7 +43,7 @@ struct MapNode: TransformNode {
     let deletions: [MessagePath]
 
     init(_ options: NodeOptions) throws {
-        let expressions = try NodeExpressions(limits: LuaLimits(options: options))
+        let expressions = NodeExpressions(limits: LuaLimits(options: options))
         assignments = try (options["set"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { key, value in
             (try MessagePath(key), try expressions.bind(ValueTemplate.option("set.\(key)", value, in: options)))
         }

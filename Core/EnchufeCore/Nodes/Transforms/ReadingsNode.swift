@@ -52,7 +52,7 @@ struct ReadingsNode: TransformNode {
     let each: MessagePath?
 
     init(_ options: NodeOptions) throws {
-        let expressions = try NodeExpressions(limits: LuaLimits(options: options))
+        let expressions = NodeExpressions(limits: LuaLimits(options: options))
         var fields: [String: BoundTemplate] = [:]
         for name in ["series", "quantity", "value", "ts", "unit", "quality", "resolution"] {
             let value = options[name] ?? Self.fieldOptions.first { $0.name == name }?.defaultValue ?? ""

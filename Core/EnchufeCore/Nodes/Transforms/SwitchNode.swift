@@ -39,7 +39,7 @@ struct SwitchNode: TransformNode {
     let firstOnly: Bool
 
     init(_ options: NodeOptions) throws {
-        let expressions = try NodeExpressions(limits: LuaLimits(options: options))
+        let expressions = NodeExpressions(limits: LuaLimits(options: options))
         let count = options["cases"]?.arrayValue?.count ?? 0
         cases = try (0..<count).map { i in
             let path = "cases.\(i).when"
