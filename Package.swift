@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The runtime: flow model, loading and validation, engine, scheduling, store, HTTP.
@@ -42,22 +44,37 @@ let package = Package(
             dependencies: [
                 "EnchufeCore",
                 "Simulator",
+                "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Core/enchufe"
         ),
         .target(name: "Simulator", dependencies: ["EnchufeCore"], path: "Connectors/Simulator"),
+        // The PostgreSQL store backend and the `postgres.sql` sink.
+        .target(
+            name: "Postgres",
+            dependencies: [
+                "EnchufeCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Connectors/Postgres"),
 
         // Benchmarks (bench/README.md): run by hand with bench/run, never as tests.
         .executableTarget(
             name: "enchufe-bench",
-            dependencies: ["EnchufeCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["EnchufeCore", "Postgres", "TestSupport", .product(name: "Logging", package: "swift-log")],
             path: "bench/Sources/enchufe-bench"),
+
+        // Launchers of the real servers tests need (PostgreSQL, ...), on loopback in temporary directories.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
 
         // Store conformance checks, written once and run against every store backend.
         .target(name: "StoreConformance", dependencies: ["EnchufeCore"], path: "Tests/StoreConformance"),
         .testTarget(name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance"], path: "Tests/EnchufeCoreTests"),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator"], path: "Tests/SimulatorTests"),
-        .testTarget(name: "CLITests", dependencies: ["enchufe"], path: "Tests/CLITests"),
+        .testTarget(name: "CLITests", dependencies: ["enchufe", "TestSupport"], path: "Tests/CLITests"),
+        .testTarget(
+            name: "PostgresTests", dependencies: ["Postgres", "StoreConformance", "TestSupport"], path: "Tests/PostgresTests"),
     ]
 )

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EnchufeCore
+import Postgres
 import Simulator
 
 @main
@@ -16,8 +17,12 @@ struct Enchufe: AsyncParsableCommand {
         ])
 
     /// Every node type of this build: Core's and each connector module's.
-    static let registry = NodeRegistry(CoreNodes.specs + Simulator.specs)
+    static let registry = NodeRegistry(CoreNodes.specs + Simulator.specs + PostgresModule.specs)
 
     /// Every store backend of this build.
-    static let stores = StoreOpener()
+    static let stores: StoreOpener = {
+        var opener = StoreOpener()
+        PostgresModule.register(in: &opener)
+        return opener
+    }()
 }

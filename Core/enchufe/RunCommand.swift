@@ -37,6 +37,7 @@ struct RunCommand: AsyncParsableCommand {
             store = try await storeOptions.open()
             let applied = try await store.migrate()
             if !applied.isEmpty { logger.info("store \(store.displayName): applied migrations \(applied.joined(separator: ", "))") }
+            for note in await store.startupNotes() { logger.info("store \(store.displayName): \(note)") }
         } catch {
             throw CommandFailure("store \(StoreOpener.redacted(storeOptions.url)): \(error)")
         }

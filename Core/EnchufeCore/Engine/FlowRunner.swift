@@ -189,15 +189,27 @@ final class FlowRunner: Sendable {
     ) async -> T? {
         let policy = node.definition.retry
         var attempt = 0
+        var outage = 0
         while true {
             attempt += 1
             let started = ContinuousClock.now
             do {
                 let result = try await body()
                 node.metrics.processing.recordNanoseconds((ContinuousClock.now - started).nanosecondsTotal)
+                if outage > 0 { node.context.logger.notice("resumed after \(outage) attempt(s) while a server was unavailable") }
                 return result
             } catch is CancellationError where Task.isCancelled {
                 return nil
+            } catch let error as UnavailableError where !Task.isCancelled {
+                // Not the message's fault: wait for the server however long it takes (not counted as an attempt).
+                attempt -= 1
+                outage += 1
+                node.metrics.retries.increment()
+                let wait = Self.outageDelay(outage, policy: policy)
+                if outage == 1 || outage.isMultiple(of: 20) {
+                    node.context.logger.warning("\(environment.redactor.redact(error.description)); waiting (attempt \(outage), next in \(DurationText.format(wait))), sources held back")
+                }
+                do { try await environment.clock.sleep(for: wait) } catch { return nil }
             } catch {
                 let permanent = error is PermanentError
                 guard attempt < policy.attempts, !permanent, !Task.isCancelled else {
@@ -210,6 +222,12 @@ final class FlowRunner: Sendable {
                 do { try await environment.clock.sleep(for: wait) } catch { return nil }
             }
         }
+    }
+
+    /// The wait between attempts while a server is unavailable: the node's backoff, but at most 5 s, so
+    /// the hub resumes soon after the server returns.
+    static func outageDelay(_ outage: Int, policy: RetryPolicy) -> Duration {
+        min(policy.delay(afterAttempt: outage), .seconds(5))
     }
 
     // MARK: Node loops
@@ -374,12 +392,22 @@ final class FlowRunner: Sendable {
         }
         // Isolate the messages at fault: write one at a time, so the rest are not lost with them.
         for m in batch {
-            do {
-                try await sink.write([m], node.context)
-                node.metrics.messagesOut.increment()
-                m.delivery?.release()
-            } catch {
-                await fail(m, error: error, attempts: node.definition.retry.attempts + 1, node: node)
+            var outage = 0
+            while true {
+                do {
+                    try await sink.write([m], node.context)
+                    node.metrics.messagesOut.increment()
+                    m.delivery?.release()
+                } catch is UnavailableError where !Task.isCancelled {
+                    outage += 1
+                    do { try await environment.clock.sleep(for: Self.outageDelay(outage, policy: node.definition.retry)) } catch {
+                        m.delivery?.release(failure: "the flow stopped before the message was committed")
+                    }
+                    if !Task.isCancelled { continue }
+                } catch {
+                    await fail(m, error: error, attempts: node.definition.retry.attempts + 1, node: node)
+                }
+                break
             }
         }
     }

@@ -54,3 +54,20 @@ public struct PermanentError: Error, CustomStringConvertible {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+/// A server the hub depends on (the store, a broker) cannot be reached right now. The engine retries
+/// such failures for as long as the server is away, with backoff, instead of failing the message:
+/// the node waits, its input queue fills, and backpressure holds the sources. Nothing is dead-lettered
+/// or acknowledged meanwhile.
+public struct UnavailableError: Error, CustomStringConvertible {
+    /// What is unavailable: `PostgreSQL at db:5432`, `MQTT broker ...`.
+    public var service: String
+    public var reason: String
+
+    public init(service: String, reason: String) {
+        self.service = service
+        self.reason = reason
+    }
+
+    public var description: String { "\(service) is unavailable: \(reason)" }
+}

@@ -19,6 +19,12 @@ public struct Checkpoint: Sendable, Hashable {
     public var key: CheckpointKey
     public var value: String
     public var updatedAt: Date
+
+    public init(key: CheckpointKey, value: String, updatedAt: Date) {
+        self.key = key
+        self.value = value
+        self.updatedAt = updatedAt
+    }
 }
 
 /// What an upsert did: new rows, changed rows (revision bumped) and rows left as they were (same
@@ -107,6 +113,21 @@ public struct DeadLetter: Sendable, Hashable {
     public var attempts: Int
     public var createdAt: Date
     public var replayedAt: Date?
+
+    public init(
+        id: Int64, tenant: String, flow: String, node: String, error: String, message: JSONValue, attempts: Int,
+        createdAt: Date, replayedAt: Date? = nil
+    ) {
+        self.id = id
+        self.tenant = tenant
+        self.flow = flow
+        self.node = node
+        self.error = error
+        self.message = message
+        self.attempts = attempts
+        self.createdAt = createdAt
+        self.replayedAt = replayedAt
+    }
 }
 
 public struct NewDeadLetter: Sendable {
@@ -158,6 +179,15 @@ public struct AuditEntry: Sendable, Hashable {
     public var actor: String
     public var action: String
     public var detail: JSONValue
+
+    public init(id: Int64, at: Date, tenant: String, actor: String, action: String, detail: JSONValue) {
+        self.id = id
+        self.at = at
+        self.tenant = tenant
+        self.actor = actor
+        self.action = action
+        self.detail = detail
+    }
 }
 
 /// The hub's storage: readings with their upsert rules and change sequence, supplies, checkpoints,
@@ -172,6 +202,8 @@ public protocol Store: Sendable {
     /// Throws if the store cannot be reached.
     func ping() async throws
     func close() async throws
+    /// Facts about the store worth a line at startup (engine features in use).
+    func startupNotes() async -> [String]
 
     /// Inserts or updates readings, unique on (tenant, series, quantity, ts): the same value and
     /// quality changes nothing; a changed value bumps `revision`; a lower-quality value (estimated,
@@ -204,4 +236,8 @@ public protocol Store: Sendable {
     func appendAudit(tenant: String, actor: String, action: String, detail: JSONValue, at: Date) async throws
     /// Newest first.
     func auditLog(tenant: String?, limit: Int) async throws -> [AuditEntry]
+}
+
+extension Store {
+    public func startupNotes() async -> [String] { [] }
 }

@@ -1,0 +1,159 @@
+import EnchufeCore
+import Foundation
+import PostgresNIO
+
+extension PostgresStore {
+    /// Serialises migrations of several hubs starting at once against one database.
+    static let migrationLock: Int64 = 0x656E_6368_7566_6532  // "enchufe2"
+
+    /// The schema, one migration per entry, with the same names as SQLite's.
+    static let migrations: [(id: String, statements: [String])] = [
+        ("001-initial", [
+            """
+            CREATE TABLE readings (
+                tenant text NOT NULL,
+                series text NOT NULL,
+                quantity text NOT NULL,
+                ts timestamptz NOT NULL,
+                resolution text NOT NULL,
+                value double precision NOT NULL,
+                unit text NOT NULL,
+                quality text NOT NULL,
+                source text NOT NULL,
+                revision integer NOT NULL,
+                seq bigint NOT NULL,
+                updated_at timestamptz NOT NULL,
+                PRIMARY KEY (tenant, series, quantity, ts)
+            )
+            """,
+            "CREATE INDEX readings_changes ON readings (tenant, seq)",
+            "CREATE SEQUENCE readings_seq",
+            """
+            CREATE TABLE supplies (
+                tenant text NOT NULL,
+                cups text NOT NULL,
+                valid_from text NOT NULL,
+                valid_to text,
+                tariff text,
+                zone text,
+                distributor_code text,
+                point_type integer,
+                contracted_power_kw double precision[] NOT NULL,
+                coefficient double precision,
+                community text,
+                raw jsonb,
+                updated_at timestamptz NOT NULL,
+                PRIMARY KEY (tenant, cups, valid_from)
+            )
+            """,
+            """
+            CREATE TABLE checkpoints (
+                tenant text NOT NULL,
+                flow text NOT NULL,
+                node text NOT NULL,
+                key text NOT NULL,
+                value text NOT NULL,
+                updated_at timestamptz NOT NULL,
+                PRIMARY KEY (tenant, flow, node, key)
+            )
+            """,
+            """
+            CREATE TABLE dead_letters (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                tenant text NOT NULL,
+                flow text NOT NULL,
+                node text NOT NULL,
+                error text NOT NULL,
+                message jsonb NOT NULL,
+                attempts integer NOT NULL,
+                created_at timestamptz NOT NULL,
+                replayed_at timestamptz
+            )
+            """,
+            """
+            CREATE TABLE api_keys (
+                id text PRIMARY KEY,
+                tenant text NOT NULL,
+                name text NOT NULL,
+                scopes text NOT NULL,
+                hash text NOT NULL UNIQUE,
+                created_at timestamptz NOT NULL,
+                revoked_at timestamptz,
+                last_used_at timestamptz
+            )
+            """,
+            """
+            CREATE TABLE audit_log (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                at timestamptz NOT NULL,
+                tenant text NOT NULL,
+                actor text NOT NULL,
+                action text NOT NULL,
+                detail jsonb NOT NULL
+            )
+            """,
+        ])
+    ]
+
+    /// Applies the migrations not applied yet, each in its own transaction, under an advisory lock;
+    /// then makes `readings` a TimescaleDB hypertable when the extension is available.
+    @discardableResult
+    public func migrate() async throws -> [String] {
+        let logger = self.logger
+        let applied: [String] = try await withTransaction { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+                logger: logger)
+            var done = Set<String>()
+            for try await id in try await connection.query("SELECT id FROM schema_migrations", logger: logger).decode(String.self) {
+                done.insert(id)
+            }
+            var applied: [String] = []
+            for migration in Self.migrations where !done.contains(migration.id) {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query("INSERT INTO schema_migrations (id) VALUES (\(migration.id))", logger: logger)
+                applied.append(migration.id)
+            }
+            return applied
+        }
+        await enableTimescale()
+        return applied
+    }
+
+    /// Makes `readings` a hypertable when TimescaleDB can be used; says what it did in the startup notes.
+    func enableTimescale() async {
+        let logger = self.logger
+        do {
+            let available = try await withConnection { connection in
+                try await connection.query(
+                    "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'", logger: logger
+                ).collect().first?.decode(Int64.self) ?? 0
+            }
+            guard available > 0 else {
+                setNote("TimescaleDB is not available on this server: readings is a plain table")
+                return
+            }
+            let converted: Bool = try await withTransaction { connection in
+                try await connection.query("CREATE EXTENSION IF NOT EXISTS timescaledb", logger: logger)
+                let already = try await connection.query(
+                    "SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = 'readings' AND hypertable_schema = current_schema()",
+                    logger: logger
+                ).collect().first?.decode(Int64.self) ?? 0
+                if already > 0 { return false }
+                try await connection.query("SELECT create_hypertable('readings', 'ts', migrate_data => true)", logger: logger)
+                return true
+            }
+            setNote("TimescaleDB: readings is a hypertable\(converted ? " (converted now)" : "")")
+        } catch {
+            setNote("TimescaleDB is available but could not be used (\(error)): readings is a plain table")
+        }
+    }
+
+    private func setNote(_ note: String) {
+        logger.debug("\(note)")
+        notesBox.withLock { $0 = [note] }
+    }
+}

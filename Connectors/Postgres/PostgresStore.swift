@@ -1,0 +1,155 @@
+import EnchufeCore
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// The PostgreSQL store: the same tables and upsert rules as the SQLite store, on a PostgresNIO
+/// connection pool. Readings arrive in batches through `COPY ... FROM STDIN` into a temporary staging
+/// table and are merged with one set-based upsert, all in one transaction (see `upsert`).
+///
+/// A server that is down or restarting surfaces as `UnavailableError`, which the engine retries until
+/// the server is back; any other server error keeps its SQLSTATE and message.
+public final class PostgresStore: Store {
+    public let displayName: String
+    let client: PostgresClient
+    let logger: Logger
+    let url: PostgresURL
+    private let runTask: Task<Void, Never>
+    let notesBox = Mutex<[String]>([])
+
+    public convenience init(url text: String) throws {
+        try self.init(url: text, logger: Logger(label: "enchufe.postgres"))
+    }
+
+    public init(url text: String, logger: Logger) throws {
+        url = try PostgresURL(text)
+        displayName = url.display
+        self.logger = logger
+        let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
+        self.client = client
+        runTask = Task { await client.run() }
+    }
+
+    deinit { runTask.cancel() }
+
+    public func close() async throws {
+        runTask.cancel()
+        await runTask.value
+    }
+
+    public func ping() async throws {
+        try await withConnection { connection in
+            try await connection.query("SELECT 1", logger: self.logger).collect()
+        }
+    }
+
+    public func startupNotes() async -> [String] { notesBox.withLock { $0 } }
+
+    // MARK: Connections and errors
+
+    /// Runs `body` on a pooled connection. Waiting longer than `connect_timeout` for one, or losing it,
+    /// throws `UnavailableError`; server errors come back as `PostgresServerError` (or
+    /// `PermanentError` when the data itself is at fault).
+    @discardableResult
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let leased = LeaseFlag()
+        let timeout = Duration.seconds(url.connectTimeout)
+        do {
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await self.client.withConnection { connection in
+                        leased.value.store(true, ordering: .relaxed)
+                        return try await body(connection)
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    if leased.value.load(ordering: .relaxed) { return nil }
+                    throw UnavailableError(service: "PostgreSQL at \(self.url.address)", reason: "no connection within \(self.url.connectTimeout)s")
+                }
+                while let result = try await group.next() {
+                    if let result {
+                        group.cancelAll()
+                        return result
+                    }
+                }
+                throw CancellationError()
+            }
+        } catch {
+            throw classify(error)
+        }
+    }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    @discardableResult
+    func withTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await withConnection { connection in
+            try await connection.withTransaction(logger: self.logger) { connection in try await body(connection) }
+        }
+    }
+
+    /// SQLSTATE classes that mean "the server is not there right now" rather than "this request is wrong":
+    /// connection exceptions, operator intervention (shutdown, restart), insufficient resources, and
+    /// serialization failures and deadlocks that a retry resolves.
+    static let transientStates: [String] = ["08", "53", "57P01", "57P02", "57P03", "40001", "40P01", "55P03", "58"]
+    /// Data at fault (bad values, constraint violations): retrying cannot help.
+    static let dataStates: [String] = ["22", "23"]
+
+    func classify(_ error: any Error) -> any Error {
+        switch error {
+        case is CancellationError, is UnavailableError, is PermanentError, is PostgresServerError:
+            return error
+        case let error as PostgresTransactionError:
+            if let closure = error.closureError { return classify(closure) }
+            if let begin = error.beginError { return classify(begin) }
+            if let commit = error.commitError { return classify(commit) }
+            return classify(error.rollbackError ?? error)
+        case let error as PSQLError:
+            guard error.code == .server, let info = error.serverInfo else {
+                return UnavailableError(service: "PostgreSQL at \(url.address)", reason: Self.reason(error))
+            }
+            let state = info[.sqlState] ?? ""
+            let message = Self.serverMessage(info)
+            if Self.transientStates.contains(where: state.hasPrefix) {
+                return UnavailableError(service: "PostgreSQL at \(url.address)", reason: "\(message) (SQLSTATE \(state))")
+            }
+            if Self.dataStates.contains(where: state.hasPrefix) {
+                return PermanentError("PostgreSQL refused the data: \(message) (SQLSTATE \(state))")
+            }
+            return PostgresServerError(sqlState: state, message: message)
+        default:
+            // Pool errors (circuit breaker open, shut down) and socket errors.
+            return UnavailableError(service: "PostgreSQL at \(url.address)", reason: Self.reason(error))
+        }
+    }
+
+    static func serverMessage(_ info: PSQLError.ServerInfo) -> String {
+        var text = info[.message] ?? "error"
+        if let detail = info[.detail] { text += " — \(detail)" }
+        return text
+    }
+
+    /// A description of a client-side failure that names its kind (PSQLError hides everything by default).
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            var text = "\(error.code)"
+            if let underlying = error.underlying { text += ": \(underlying)" }
+            if let info = error.serverInfo { text += ": \(serverMessage(info))" }
+            return text
+        }
+        return "\(error)"
+    }
+}
+
+/// An error PostgreSQL answered with, other than a transient or data one (a missing table, a denied
+/// permission): its SQLSTATE and message.
+public struct PostgresServerError: Error, CustomStringConvertible {
+    public var sqlState: String
+    public var message: String
+    public var description: String { "PostgreSQL: \(message) (SQLSTATE \(sqlState))" }
+}
+
+private final class LeaseFlag: Sendable {
+    let value = Atomic<Bool>(false)
+}
