@@ -26,7 +26,11 @@ public final class PostgresStore: Store {
         url = try PostgresURL(text)
         displayName = url.display
         self.logger = logger
-        let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: logger)
+        // PostgresNIO reports every failed connection attempt at info: while a server is away the hub
+        // says so once per node (UnavailableError), so its own chatter is kept to warnings and above.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .warning)
+        let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: background)
         self.client = client
         runTask = Task { await client.run() }
     }

@@ -98,49 +98,19 @@ import FoundationNetworking
               - { id: households, type: simulate.community, households: 5, every: 50ms, seed: 3, to: [store] }
               - { id: store, type: store.readings, flush_interval: 100ms }
             """.write(to: dir.appendingPathComponent("pipelines/sim.yaml"), atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["run", "--http", "127.0.0.1:0"]
-        process.currentDirectoryURL = dir
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = pipe
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
-
-        // Read the log until the server says where it listens.
-        var log = ""
-        var port: Int?
-        while port == nil {
-            let chunk = pipe.fileHandleForReading.availableData
-            if chunk.isEmpty { break }  // the process ended
-            log += String(decoding: chunk, as: UTF8.self)
-            if let r = log.range(of: "serving HTTP on http://127.0.0.1:") {
-                port = Int(log[r.upperBound...].prefix { $0.isNumber })
-            }
-        }
-        let base = "http://127.0.0.1:\(try #require(port, "no listening line in: \(log)"))"
-        #expect(try await get("\(base)/healthz").contains("ok"))
+        let hub = try RunningHub(["run", "--http", "127.0.0.1:0"], in: dir)
+        defer { hub.terminate() }
+        let base = hub.base
+        #expect(try await get("\(base)/healthz").body.contains("ok"))
 
         // Poll the metrics until readings were stored (each poll is a real request, not a sleep).
-        var metrics = ""
-        let inserted = #"enchufe_readings_stored_total{flow="sim",node="store",result="inserted"} "#
-        func insertedCount(_ text: String) -> Double {
-            text.split(separator: "\n").first { $0.hasPrefix(inserted) }.flatMap { Double($0.dropFirst(inserted.count)) } ?? 0
-        }
-        let deadline = ContinuousClock.now + .seconds(30)  // a bound for failure, not a wait for success
-        while ContinuousClock.now < deadline {
-            metrics = try await get("\(base)/metrics")
-            if insertedCount(metrics) > 0 { break }
-        }
-        #expect(insertedCount(metrics) > 0, "no readings stored: \(metrics)")
+        let metrics = try await hub.metrics(until: { Self.inserted($0) > 0 })
+        #expect(Self.inserted(metrics) > 0, "no readings stored: \(metrics)")
         #expect(metrics.contains(#"enchufe_messages_in_total{flow="sim",node="store",type="store.readings"}"#))
         #expect(metrics.contains(#"enchufe_messages_out_total{flow="sim",node="households",type="simulate.community"}"#))
 
         let started = ContinuousClock.now
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        #expect(hub.stop() == 0)
         #expect(ContinuousClock.now - started < .seconds(5))
 
         // Nothing acknowledged that is not stored: the checkpoint never runs ahead of the readings.
@@ -156,9 +126,18 @@ import FoundationNetworking
         if let nextTs { #expect(nextTs <= maxStored.addingTimeInterval(900), "checkpoint \(nextTs) is ahead of the stored readings (\(maxStored))") }
     }
 
-    func get(_ url: String) async throws -> String {
-        let (data, _) = try await URLSession.shared.data(from: URL(string: url)!)
-        return String(decoding: data, as: UTF8.self)
+    static let simFlow = """
+        flow: sim
+        tenant: demo
+        nodes:
+          - { id: households, type: simulate.community, households: 5, every: 50ms, seed: 3, to: [store] }
+          - { id: store, type: store.readings, flush_interval: 100ms }
+        """
+
+    /// Readings the `sim` flow's store node inserted, from the metrics text.
+    static func inserted(_ metrics: String) -> Double {
+        let prefix = #"enchufe_readings_stored_total{flow="sim",node="store",result="inserted"} "#
+        return metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.dropFirst(prefix.count)) } ?? 0
     }
 
     func sqlite(_ path: String, _ sql: String) throws -> String {

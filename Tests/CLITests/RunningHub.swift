@@ -1,0 +1,98 @@
+import Foundation
+import Synchronization
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// `enchufe run` as a child process: its log collected as it comes, its HTTP address read from the log.
+final class RunningHub: @unchecked Sendable {
+    let process: Process
+    let base: String
+    private let log: CollectedLog
+
+    init(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws {
+        let process = Process()
+        process.executableURL = CLITests.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = pipe
+        try process.run()
+        self.process = process
+        let log = CollectedLog()
+        self.log = log
+        let portFound = DispatchSemaphore(value: 0)
+        // Reads the whole log until the process ends, so the pipe never fills up.
+        let reader = Thread {
+            var signalled = false
+            while true {
+                let chunk = pipe.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                let text = log.text.withLock { $0 += String(decoding: chunk, as: UTF8.self); return $0 }
+                if !signalled && text.contains("serving HTTP on http://127.0.0.1:") {
+                    signalled = true
+                    portFound.signal()
+                }
+            }
+            if !signalled { portFound.signal() }
+        }
+        reader.start()
+        portFound.wait()
+        let text = log.text.withLock { $0 }
+        guard let r = text.range(of: "serving HTTP on http://127.0.0.1:"), let port = Int(text[r.upperBound...].prefix { $0.isNumber }) else {
+            process.terminate()
+            throw CLITests.Failure(description: "no listening line in: \(text)")
+        }
+        base = "http://127.0.0.1:\(port)"
+    }
+
+    var output: String { log.text.withLock { $0 } }
+
+    /// SIGTERM, then the exit status.
+    func stop() -> Int32 {
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    func terminate() {
+        if process.isRunning { process.terminate() }
+    }
+
+    /// Polls `/metrics` until `condition` holds or 30 s passed (a bound for failure, not a wait for
+    /// success: every poll is a real request). Returns the last metrics text.
+    func metrics(until condition: (String) -> Bool) async throws -> String {
+        try await poll("/metrics") { condition($0.body) }.body
+    }
+
+    /// Polls `path` until `condition` holds or 30 s passed; returns the last answer.
+    func poll(_ path: String, until condition: (HTTPAnswer) -> Bool) async throws -> HTTPAnswer {
+        let deadline = ContinuousClock.now + .seconds(30)
+        var answer = try await get(base + path)
+        while !condition(answer) && ContinuousClock.now < deadline {
+            answer = try await get(base + path)
+        }
+        return answer
+    }
+}
+
+struct HTTPAnswer {
+    var status: Int
+    var body: String
+}
+
+func get(_ url: String) async throws -> HTTPAnswer {
+    let (data, response) = try await URLSession.shared.data(from: URL(string: url)!)
+    return HTTPAnswer(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: String(decoding: data, as: UTF8.self))
+}
+
+extension CLITests {
+    struct Failure: Error, CustomStringConvertible { var description: String }
+}
+
+final class CollectedLog: Sendable {
+    let text = Mutex("")
+}
