@@ -4,10 +4,6 @@ import NIOCore
 import PostgresNIO
 
 extension PostgresStore {
-    /// Taken (per transaction) around the assignment of `seq`, so that change numbers become visible in
-    /// the order they were given: a reader of the changes feed never sees seq N+1 before seq N commits.
-    static let sequenceLock: Int64 = 0x656E_6368_7566_6531  // "enchufe1"
-
     static let stagingColumns = ["ord", "round", "tenant", "series", "quantity", "ts_ms", "resolution", "value", "unit", "quality", "source"]
 
     static let createStaging: PostgresQuery = """
@@ -23,63 +19,118 @@ extension PostgresStore {
         return "(CASE \(column) \(cases) ELSE 0 END)"
     }
 
-    /// Merges one round of the staging table (rows whose key appears once in it) into `readings`, with
-    /// the upsert rules of the store protocol. Returns (inserted, updated).
-    static func upsertRound(_ round: Int) -> PostgresQuery {
+    /// Reserves `count` change numbers and returns the last one used before them. The counter row stays
+    /// locked until the transaction ends, so batches take their numbers in commit order: a reader of the
+    /// changes feed never sees seq N+1 committed before seq N.
+    static func reserveSequence(_ count: Int) -> PostgresQuery {
+        "UPDATE sequences SET value = value + \(Int64(count)) WHERE name = 'readings' RETURNING value - \(Int64(count))"
+    }
+
+    /// The staging rows of one round (or all rows), with `ts` as a timestamp and `seq` from `base`.
+    static func stagedRows(round: Int?, base: Int64) -> String {
         """
-        WITH up AS (
-            INSERT INTO readings AS r (tenant, series, quantity, ts, resolution, value, unit, quality, source, revision, seq, updated_at)
-            SELECT tenant, series, quantity, timestamptz 'epoch' + ts_ms * interval '1 millisecond', resolution, value, unit,
-                   quality, source, 1, nextval('readings_seq'), now()
-            FROM readings_staging WHERE round = \(round) ORDER BY ord
-            ON CONFLICT (tenant, series, quantity, ts) DO UPDATE SET
-                resolution = excluded.resolution, value = excluded.value, unit = excluded.unit, quality = excluded.quality,
-                source = excluded.source, revision = r.revision + 1, seq = excluded.seq, updated_at = excluded.updated_at
-            WHERE \(unescaped: qualityRank("excluded.quality")) >= \(unescaped: qualityRank("r.quality"))
-              AND (excluded.value IS DISTINCT FROM r.value OR excluded.quality <> r.quality
-                   OR excluded.unit <> r.unit OR excluded.resolution <> r.resolution)
-            RETURNING r.revision
-        )
-        SELECT count(*) FILTER (WHERE revision = 1), count(*) FILTER (WHERE revision > 1) FROM up
+        SELECT tenant, series, quantity, timestamptz 'epoch' + ts_ms * interval '1 millisecond' AS ts, resolution, value,
+               unit, quality, source, \(base) + ord + 1 AS seq
+        FROM readings_staging\(round.map { " WHERE round = \($0)" } ?? "")
         """
     }
 
-    /// Upserts a batch in one transaction: the rows go to a temporary staging table with `COPY ... FROM
-    /// STDIN` (text format), then one `INSERT ... SELECT ... ON CONFLICT` merges them. A key that occurs
-    /// several times in the batch is applied occurrence by occurrence ("rounds"), so the batch means
-    /// the same as upserting its readings one by one. Returns once the transaction committed.
+    static let insertColumns = "tenant, series, quantity, ts, resolution, value, unit, quality, source, revision, seq, updated_at"
+
+    /// Inserts staged rows as new readings; with `onlyAbsent`, only those whose key is not stored yet.
+    static func insertStaged(round: Int?, base: Int64, onlyAbsent: Bool) -> PostgresQuery {
+        var sql = """
+            INSERT INTO readings (\(insertColumns))
+            SELECT tenant, series, quantity, ts, resolution, value, unit, quality, source, 1, seq, now()
+            FROM (\(stagedRows(round: round, base: base))) s
+            """
+        if onlyAbsent {
+            sql += """
+
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM readings r
+                    WHERE r.tenant = s.tenant AND r.series = s.series AND r.quantity = s.quantity AND r.ts = s.ts)
+                """
+        }
+        return PostgresQuery(unsafeSQL: sql)
+    }
+
+    /// Updates stored readings from the staged rows of one round, by the upsert rules: only where the
+    /// value (or quality, unit, resolution) differs and the new quality may replace the stored one.
+    /// Rows just inserted from the same round are equal to their staged row, so they stay as they are.
+    static func updateStaged(round: Int, base: Int64) -> PostgresQuery {
+        PostgresQuery(unsafeSQL: """
+            UPDATE readings AS r SET
+                resolution = s.resolution, value = s.value, unit = s.unit, quality = s.quality, source = s.source,
+                revision = r.revision + 1, seq = s.seq, updated_at = now()
+            FROM (\(stagedRows(round: round, base: base))) s
+            WHERE r.tenant = s.tenant AND r.series = s.series AND r.quantity = s.quantity AND r.ts = s.ts
+              AND \(qualityRank("s.quality")) >= \(qualityRank("r.quality"))
+              AND (s.value IS DISTINCT FROM r.value OR s.quality <> r.quality OR s.unit <> r.unit OR s.resolution <> r.resolution)
+            """)
+    }
+
+    /// Upserts a batch in one transaction. The rows go to a temporary staging table with `COPY ... FROM
+    /// STDIN` (text format), and are merged set-based:
+    /// - fast path, for a batch of new readings (ingestion of fresh data): one `INSERT ... SELECT` of
+    ///   every staged row under a savepoint; if a key already exists the unique index refuses it, the
+    ///   savepoint is rolled back and the batch takes the merge path (as do the following batches, until
+    ///   one is all new again);
+    /// - merge path: per round, an `INSERT` of the keys not stored yet, then, if some were, an `UPDATE`
+    ///   of those whose value changed, with the quality rule.
+    /// A key that occurs several times in the batch is applied occurrence by occurrence ("rounds"), so a
+    /// batch means the same as upserting its readings one by one. Every writer of `readings` takes the
+    /// `sequences` row lock before merging, so merges never race each other; a writer outside the hub
+    /// inserting the same key at the same moment makes the batch fail with a unique violation, and it is
+    /// retried. Returns once the transaction committed.
     public func upsert(_ readings: [Reading]) async throws -> UpsertSummary {
         guard !readings.isEmpty else { return UpsertSummary() }
-        let (chunks, rounds) = Self.copyText(readings)
+        let (chunks, roundSizes) = Self.copyText(readings)
         let count = readings.count
         let logger = self.logger
-        return try await withTransaction { connection in
+        let tryFastPath = roundSizes.count == 1 && !mergeRecently.value.load(ordering: .relaxed)
+        let summary: UpsertSummary = try await withTransaction { connection in
             try await connection.query(Self.createStaging, logger: logger)
             try await connection.copyFrom(table: "readings_staging", columns: Self.stagingColumns, logger: logger) { writer in
                 for chunk in chunks { try await writer.write(chunk) }
             }
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.sequenceLock))", logger: logger)
+            var base: Int64 = 0
+            for try await value in try await connection.query(Self.reserveSequence(count), logger: logger).decode(Int64.self) { base = value }
+            if tryFastPath {
+                try await connection.query("SAVEPOINT new_readings", logger: logger)
+                do {
+                    let inserted = try await connection.query(Self.insertStaged(round: nil, base: base, onlyAbsent: false), logger: logger).get().metadata.rows ?? 0
+                    try await connection.query("RELEASE SAVEPOINT new_readings", logger: logger)
+                    return UpsertSummary(inserted: inserted)
+                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                    try await connection.query("ROLLBACK TO SAVEPOINT new_readings", logger: logger)
+                }
+            }
             var summary = UpsertSummary()
-            for round in 1...rounds {
-                for try await (inserted, updated) in try await connection.query(Self.upsertRound(round), logger: logger).decode((Int64, Int64).self) {
-                    summary.inserted += Int(inserted)
-                    summary.updated += Int(updated)
+            for (index, size) in roundSizes.enumerated() {
+                let round = index + 1
+                let inserted = try await connection.query(Self.insertStaged(round: round, base: base, onlyAbsent: true), logger: logger).get().metadata.rows ?? 0
+                summary.inserted += inserted
+                if inserted < size {
+                    summary.updated += try await connection.query(Self.updateStaged(round: round, base: base), logger: logger).get().metadata.rows ?? 0
                 }
             }
             summary.unchanged = count - summary.inserted - summary.updated
             return summary
         }
+        mergeRecently.value.store(summary.inserted < count, ordering: .relaxed)
+        return summary
     }
 
-    /// The batch as COPY text rows (tab-separated, escaped), in chunks of about 256 KiB, and how many
-    /// rounds its repeated keys need.
-    static func copyText(_ readings: [Reading]) -> ([ByteBuffer], Int) {
+    /// The batch as COPY text rows (tab-separated, escaped), in chunks of about 256 KiB, and the number
+    /// of rows in each round (one round unless a key repeats).
+    static func copyText(_ readings: [Reading]) -> ([ByteBuffer], [Int]) {
         struct Key: Hashable {
             var tenant: String, series: String, quantity: String, ts: Int64
         }
         var occurrences: [Key: Int] = [:]
         occurrences.reserveCapacity(readings.count)
-        var rounds = 1
+        var roundSizes = [0]
         var chunks: [ByteBuffer] = []
         let chunkSize = 256 * 1024
         var buffer = ByteBufferAllocator().buffer(capacity: chunkSize + 4096)
@@ -88,7 +139,8 @@ extension PostgresStore {
             let key = Key(tenant: r.tenant, series: r.series, quantity: r.quantity, ts: ms)
             let round = (occurrences[key] ?? 0) + 1
             occurrences[key] = round
-            rounds = max(rounds, round)
+            if round > roundSizes.count { roundSizes.append(0) }
+            roundSizes[round - 1] += 1
             buffer.writeDecimal(i)
             buffer.writeStaticString("\t")
             buffer.writeDecimal(round)
@@ -117,7 +169,7 @@ extension PostgresStore {
             }
         }
         if buffer.readableBytes > 0 { chunks.append(buffer) }
-        return (chunks, rounds)
+        return (chunks, roundSizes)
     }
 
     static let readingColumns = "tenant, series, quantity, ts, resolution, value, unit, quality, source, revision, seq"

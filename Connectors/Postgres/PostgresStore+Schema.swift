@@ -27,7 +27,8 @@ extension PostgresStore {
             )
             """,
             "CREATE INDEX readings_changes ON readings (tenant, seq)",
-            "CREATE SEQUENCE readings_seq",
+            "CREATE TABLE sequences (name text PRIMARY KEY, value bigint NOT NULL)",
+            "INSERT INTO sequences (name, value) VALUES ('readings', 0)",
             """
             CREATE TABLE supplies (
                 tenant text NOT NULL,

@@ -17,6 +17,8 @@ public final class PostgresStore: Store {
     let url: PostgresURL
     private let runTask: Task<Void, Never>
     let notesBox = Mutex<[String]>([])
+    /// Set when a batch met keys already stored: the next batches go straight to the merge path.
+    let mergeRecently = Flag()
 
     public convenience init(url text: String) throws {
         try self.init(url: text, logger: Logger(label: "enchufe.postgres"))
@@ -57,7 +59,7 @@ public final class PostgresStore: Store {
     /// `PermanentError` when the data itself is at fault).
     @discardableResult
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let leased = LeaseFlag()
+        let leased = Flag()
         let timeout = Duration.seconds(url.connectTimeout)
         do {
             return try await withThrowingTaskGroup(of: T?.self) { group in
@@ -97,7 +99,9 @@ public final class PostgresStore: Store {
     /// connection exceptions, operator intervention (shutdown, restart), insufficient resources, and
     /// serialization failures and deadlocks that a retry resolves.
     static let transientStates: [String] = ["08", "53", "57P01", "57P02", "57P03", "40001", "40P01", "55P03", "58"]
-    /// Data at fault (bad values, constraint violations): retrying cannot help.
+    /// Data at fault (bad values, constraint violations): retrying cannot help. A unique violation
+    /// (23505) is not among them: it means another writer inserted the same key meanwhile, and a
+    /// retry merges with it.
     static let dataStates: [String] = ["22", "23"]
 
     func classify(_ error: any Error) -> any Error {
@@ -118,7 +122,7 @@ public final class PostgresStore: Store {
             if Self.transientStates.contains(where: state.hasPrefix) {
                 return UnavailableError(service: "PostgreSQL at \(url.address)", reason: "\(message) (SQLSTATE \(state))")
             }
-            if Self.dataStates.contains(where: state.hasPrefix) {
+            if Self.dataStates.contains(where: state.hasPrefix) && state != "23505" {
                 return PermanentError("PostgreSQL refused the data: \(message) (SQLSTATE \(state))")
             }
             return PostgresServerError(sqlState: state, message: message)
@@ -154,6 +158,6 @@ public struct PostgresServerError: Error, CustomStringConvertible {
     public var description: String { "PostgreSQL: \(message) (SQLSTATE \(sqlState))" }
 }
 
-private final class LeaseFlag: Sendable {
+final class Flag: Sendable {
     let value = Atomic<Bool>(false)
 }
