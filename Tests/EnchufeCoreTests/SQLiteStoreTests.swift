@@ -4,16 +4,12 @@ import StoreConformance
 import Testing
 
 @Suite struct SQLiteStoreTests {
-    func makeStore() async throws -> any Store {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("enchufe-\(UUID().uuidString)/store.sqlite").path
-        let store = try SQLiteStore(url: "sqlite:\(path)")
-        try await store.migrate()
-        return store
-    }
-
     @Test(arguments: StoreConformance.cases)
     func conformance(_ check: StoreConformance.Case) async throws {
-        let store = try await makeStore()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("enchufe-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(url: "sqlite:\(directory.appendingPathComponent("store.sqlite").path)")
+        try await store.migrate()
         try await check.run(store)
         try await store.close()
     }
