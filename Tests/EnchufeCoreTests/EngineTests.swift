@@ -13,16 +13,18 @@ final class Probe: Sendable {
         var failuresLeft = 0
         var attempts = 0
         var sinkBlocked = false
+        var failAsUnavailable = false
         var gateWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     let state = Mutex(State())
     let total: Int
 
-    init(total: Int = 1, failures: Int = 0, blockSink: Bool = false) {
+    init(total: Int = 1, failures: Int = 0, blockSink: Bool = false, unavailable: Bool = false) {
         self.total = total
         state.withLock {
             $0.failuresLeft = failures
+            $0.failAsUnavailable = unavailable
             $0.sinkBlocked = blockSink
         }
     }
@@ -92,12 +94,13 @@ struct FlakyError: Error, CustomStringConvertible {
 struct FlakyTransform: TransformNode {
     let probe: Probe
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
-        let fail = probe.state.withLock { s -> Bool in
+        let (fail, unavailable) = probe.state.withLock { s -> (Bool, Bool) in
             s.attempts += 1
-            guard s.failuresLeft != 0 else { return false }
+            guard s.failuresLeft != 0 else { return (false, false) }
             s.failuresLeft -= 1
-            return true
+            return (true, s.failAsUnavailable)
         }
+        if unavailable { throw UnavailableError(service: "test server", reason: "restarting") }
         if fail { throw FlakyError() }
         return [.out(message)]
     }
@@ -178,6 +181,24 @@ struct RecordingSink: SinkNode {
         #expect(probe.written == [["n": 0]])
         #expect(metric(metrics, "enchufe_retries_total", node: "flaky") == 3)
         #expect(metric(metrics, "enchufe_errors_total", node: "flaky") == 0)
+        #expect(probe.outcomes == [.committed])
+    }
+
+    @Test func aServerThatIsAwayIsWaitedForBeyondTheAttemptsAndNothingIsDeadLettered() async throws {
+        let probe = Probe(total: 1, failures: 8, unavailable: true)
+        let (hub, store, metrics) = try await hub("""
+            flow: outage
+            nodes:
+              - { id: src, type: test.source, to: [flaky] }
+              - { id: flaky, type: test.flaky, to: [sink], retry: { attempts: 2, backoff: 1s } }
+              - { id: sink, type: test.sink }
+            """, probe: probe)
+        await hub.runFlows()
+        #expect(probe.attempts == 9)
+        #expect(probe.written == [["n": 0]])
+        #expect(metric(metrics, "enchufe_retries_total", node: "flaky") == 8)
+        #expect(metric(metrics, "enchufe_errors_total", node: "flaky") == 0)
+        #expect(try await store.deadLetters(tenant: nil, limit: 10).isEmpty)
         #expect(probe.outcomes == [.committed])
     }
 

@@ -21,7 +21,7 @@ public enum Commands {
     /// (posix_spawn and waitpid: Foundation's Process can miss the exit of a program that leaves a
     /// daemon behind, as `pg_ctl start` does.)
     @discardableResult
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, check: Bool = true) throws -> CommandResult {
+    public static func run(_ executable: String, _ arguments: [String], check: Bool = true) throws -> CommandResult {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("enchufe-cmd-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: log) }
         var actions = posix_spawn_file_actions_t()
@@ -30,7 +30,7 @@ public enum Commands {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let env = ProcessInfo.processInfo.environment.merging(environment ?? [:]) { $1 }.map { "\($0)=\($1)" }
+        let env = ProcessInfo.processInfo.environment.map { "\($0)=\($1)" }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
         defer {

@@ -182,12 +182,14 @@ final class FlowRunner: Sendable {
         }
     }
 
-    /// Runs `body` with the node's retry policy. Returns nil when it gave up (the error and the
-    /// attempts made are passed to `onFailure`) or the flow was cancelled.
+    /// Runs `body` with the node's retry policy (or only `attempts` attempts). A server that is
+    /// unavailable is waited for without counting attempts. Returns nil when it gave up (the error and
+    /// the attempts made are passed to `onFailure`) or the flow was cancelled.
     private func withRetries<T>(
-        _ node: RunningNode, _ body: () async throws -> T, onFailure: (any Error, Int) async -> Void
+        _ node: RunningNode, attempts: Int? = nil, _ body: () async throws -> T, onFailure: (any Error, Int) async -> Void
     ) async -> T? {
         let policy = node.definition.retry
+        let maxAttempts = attempts ?? policy.attempts
         var attempt = 0
         var outage = 0
         while true {
@@ -212,7 +214,7 @@ final class FlowRunner: Sendable {
                 do { try await environment.clock.sleep(for: wait) } catch { return nil }
             } catch {
                 let permanent = error is PermanentError
-                guard attempt < policy.attempts, !permanent, !Task.isCancelled else {
+                guard attempt < maxAttempts, !permanent, !Task.isCancelled else {
                     await onFailure(error, attempt)
                     return nil
                 }
@@ -392,22 +394,14 @@ final class FlowRunner: Sendable {
         }
         // Isolate the messages at fault: write one at a time, so the rest are not lost with them.
         for m in batch {
-            var outage = 0
-            while true {
-                do {
-                    try await sink.write([m], node.context)
-                    node.metrics.messagesOut.increment()
-                    m.delivery?.release()
-                } catch is UnavailableError where !Task.isCancelled {
-                    outage += 1
-                    do { try await environment.clock.sleep(for: Self.outageDelay(outage, policy: node.definition.retry)) } catch {
-                        m.delivery?.release(failure: "the flow stopped before the message was committed")
-                    }
-                    if !Task.isCancelled { continue }
-                } catch {
-                    await fail(m, error: error, attempts: node.definition.retry.attempts + 1, node: node)
-                }
-                break
+            let written: Void? = await withRetries(node, attempts: 1, { try await sink.write([m], node.context) }) { error, _ in
+                await self.fail(m, error: error, attempts: node.definition.retry.attempts + 1, node: node)
+            }
+            if written != nil {
+                node.metrics.messagesOut.increment()
+                m.delivery?.release()
+            } else if Task.isCancelled {
+                m.delivery?.release(failure: "the flow stopped before the message was committed")
             }
         }
     }
