@@ -50,6 +50,10 @@ let package = Package(
             path: "Core/enchufe"
         ),
         .target(name: "Simulator", dependencies: ["EnchufeCore"], path: "Connectors/Simulator"),
+        // libmosquitto from the system (Debian libmosquitto-dev), for the MQTT connector.
+        .systemLibrary(name: "CMosquitto", path: "Connectors/CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        // MQTT devices: `mqtt.broker`, `mqtt.in`, `mqtt.out`, on libmosquitto.
+        .target(name: "MQTT", dependencies: ["EnchufeCore", "CMosquitto"], path: "Connectors/MQTT"),
         // The PostgreSQL store backend and the `postgres.sql` sink.
         .target(
             name: "Postgres",
@@ -74,6 +78,7 @@ let package = Package(
         .testTarget(name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance"], path: "Tests/EnchufeCoreTests"),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator"], path: "Tests/SimulatorTests"),
         .testTarget(name: "CLITests", dependencies: ["enchufe", "TestSupport"], path: "Tests/CLITests"),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport"], path: "Tests/MQTTTests"),
         .testTarget(
             name: "PostgresTests", dependencies: ["Postgres", "StoreConformance", "TestSupport"], path: "Tests/PostgresTests"),
     ]
