@@ -1,0 +1,250 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The hub's own journal for messages it must acknowledge before its flow has committed them (MQTT
+/// QoS 1/2: libmosquitto acknowledges a message once the message callback returns).
+///
+/// Records are appended to segment files with `write(2)` before the callback returns, so a message the
+/// broker considers delivered is at least in the operating system's page cache: it survives the hub
+/// being killed (`kill -9`, a crash). With `sync: .always` every record is also `fsync`ed before the
+/// append returns, and it survives a power loss too; with `.interval` the journal is `fsync`ed when a
+/// record arrives more than that interval after the last sync, so a power loss can lose the records of
+/// the last interval. Once everything derived from a record is committed by the sinks, `commit(seq)`
+/// records it; the journal keeps the highest sequence below which everything is committed (the
+/// watermark) and deletes segments that lie entirely below it. On open, every record above the
+/// watermark is handed back for replay (some may have been committed already: the sinks' upserts
+/// make the replay harmless). A record torn by a crash at the end of the last segment is cut off.
+public final class MessageJournal: Sendable {
+    public enum Sync: Sendable, Equatable {
+        case always
+        case interval(Duration)
+        case never
+    }
+
+    public struct Record: Sendable, Equatable {
+        public var seq: UInt64
+        public var data: [UInt8]
+    }
+
+    public let directory: URL
+    let sync: Sync
+    let segmentBytes: Int
+
+    private struct State {
+        var fd: Int32 = -1
+        var segmentStart: UInt64 = 0
+        var segmentSize = 0
+        var nextSeq: UInt64 = 1
+        /// Appended, not yet committed.
+        var pending = Set<UInt64>()
+        var watermark: UInt64 = 0
+        var savedWatermark: UInt64 = 0
+        var lastSync = ContinuousClock.now
+        var segments: [(start: UInt64, path: String)] = []
+    }
+
+    private let state = Mutex(State())
+
+    /// Opens (or creates) the journal in `directory` and returns the records to replay, in order.
+    public init(directory: URL, sync: Sync = .interval(.milliseconds(100)), segmentBytes: Int = 16 << 20) throws {
+        self.directory = directory
+        self.sync = sync
+        self.segmentBytes = segmentBytes
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    /// Reads the journal after a start: the records above the watermark, in order. Call once, before
+    /// the first `append`.
+    public func recover() throws -> [Record] {
+        try state.withLock { s in
+            s.watermark = (try? String(contentsOf: directory.appendingPathComponent("committed"), encoding: .utf8))
+                .flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+            s.savedWatermark = s.watermark
+            let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".log") }
+            s.segments = names.compactMap { name in UInt64(name.dropLast(4)).map { ($0, directory.appendingPathComponent(name).path) } }
+                .sorted { $0.start < $1.start }
+            var records: [Record] = []
+            var maxSeq = s.watermark
+            for (i, segment) in s.segments.enumerated() {
+                let (read, validBytes, total) = try Self.read(segment.path)
+                if validBytes < total {
+                    // A torn record (the hub died while writing it): only the last segment can have one.
+                    guard i == s.segments.count - 1 else {
+                        throw MQTTError("journal segment \(segment.path) is damaged at byte \(validBytes) (not its end)")
+                    }
+                    guard truncate(segment.path, off_t(validBytes)) == 0 else {
+                        throw MQTTError("cannot cut the torn end of \(segment.path): \(String(cString: strerror(errno)))")
+                    }
+                }
+                for r in read {
+                    maxSeq = max(maxSeq, r.seq)
+                    if r.seq > s.watermark { records.append(r) }
+                }
+            }
+            s.nextSeq = maxSeq + 1
+            s.pending = Set(records.map(\.seq))
+            try openSegment(&s)
+            return records
+        }
+    }
+
+    /// Appends a record (durable as `sync` says before it returns) and returns its sequence number.
+    public func append(_ data: [UInt8]) throws -> UInt64 {
+        try state.withLock { s in
+            if s.fd < 0 || s.segmentSize >= segmentBytes { try openSegment(&s) }
+            let seq = s.nextSeq
+            var frame = [UInt8]()
+            frame.reserveCapacity(16 + data.count)
+            Self.put(UInt32(data.count), into: &frame)
+            Self.put(CRC32.checksum(data, seed: seq), into: &frame)
+            Self.put(seq, into: &frame)
+            frame += data
+            try Self.writeAll(s.fd, frame)
+            s.segmentSize += frame.count
+            s.nextSeq += 1
+            s.pending.insert(seq)
+            switch sync {
+            case .always:
+                fsync(s.fd)
+            case .interval(let interval):
+                if ContinuousClock.now - s.lastSync >= interval {
+                    fsync(s.fd)
+                    s.lastSync = .now
+                }
+            case .never:
+                break
+            }
+            return seq
+        }
+    }
+
+    /// Everything derived from record `seq` is committed: it will not be replayed after a restart
+    /// (once the watermark passes it and is saved).
+    public func commit(_ seq: UInt64) {
+        state.withLock { s in
+            guard s.pending.remove(seq) != nil else { return }
+            let newWatermark = (s.pending.min() ?? s.nextSeq) - 1
+            guard newWatermark > s.watermark else { return }
+            s.watermark = newWatermark
+            // Saving the watermark is cheap but not free: every 1,000 records, or when idle.
+            if s.watermark - s.savedWatermark >= 1000 || s.pending.isEmpty { saveWatermark(&s) }
+        }
+    }
+
+    /// Records appended and not committed yet.
+    public var pendingCount: Int { state.withLock { $0.pending.count } }
+
+    /// Saves the watermark and closes the current segment.
+    public func close() {
+        state.withLock { s in
+            saveWatermark(&s)
+            if s.fd >= 0 {
+                fsync(s.fd)
+                Glibc.close(s.fd)
+                s.fd = -1
+            }
+        }
+    }
+
+    deinit { close() }
+
+    // MARK: Files
+
+    private func openSegment(_ s: inout State) throws {
+        if s.fd >= 0 {
+            fsync(s.fd)
+            Glibc.close(s.fd)
+        }
+        let path = directory.appendingPathComponent(String(format: "%020llu.log", s.nextSeq)).path
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw MQTTError("cannot open the journal segment \(path): \(String(cString: strerror(errno)))") }
+        s.fd = fd
+        s.segmentStart = s.nextSeq
+        s.segmentSize = 0
+        if !s.segments.contains(where: { $0.path == path }) { s.segments.append((s.nextSeq, path)) }
+        syncDirectory()
+    }
+
+    private func saveWatermark(_ s: inout State) {
+        guard s.watermark != s.savedWatermark else { return }
+        let file = directory.appendingPathComponent("committed")
+        let temporary = directory.appendingPathComponent("committed.tmp")
+        guard (try? "\(s.watermark)\n".write(to: temporary, atomically: false, encoding: .utf8)) != nil,
+            rename(temporary.path, file.path) == 0
+        else { return }
+        s.savedWatermark = s.watermark
+        // Segments whose every record is at or below the watermark (the next segment starts above it).
+        while s.segments.count > 1, s.segments[1].start <= s.watermark + 1 {
+            unlink(s.segments.removeFirst().path)
+        }
+    }
+
+    private func syncDirectory() {
+        let fd = open(directory.path, O_RDONLY | O_DIRECTORY)
+        if fd >= 0 {
+            fsync(fd)
+            Glibc.close(fd)
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw MQTTError("cannot write the journal: \(String(cString: strerror(errno)))")
+            }
+            offset += n
+        }
+    }
+
+    /// The valid records of a segment, the length of its valid prefix and its total length.
+    static func read(_ path: String) throws -> ([Record], Int, Int) {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        var records: [Record] = []
+        var offset = 0
+        while offset + 16 <= bytes.count {
+            let length = Int(get(UInt32.self, bytes, offset))
+            let crc = get(UInt32.self, bytes, offset + 4)
+            let seq = get(UInt64.self, bytes, offset + 8)
+            guard offset + 16 + length <= bytes.count else { break }
+            let data = Array(bytes[(offset + 16)..<(offset + 16 + length)])
+            guard CRC32.checksum(data, seed: seq) == crc else { break }
+            records.append(Record(seq: seq, data: data))
+            offset += 16 + length
+        }
+        return (records, offset, bytes.count)
+    }
+
+    static func put<I: FixedWidthInteger>(_ value: I, into bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
+    }
+
+    static func get<I: FixedWidthInteger>(_: I.Type, _ bytes: [UInt8], _ offset: Int) -> I {
+        var value: I = 0
+        for i in 0..<MemoryLayout<I>.size { value |= I(bytes[offset + i]) << (8 * i) }
+        return value
+    }
+}
+
+/// CRC-32 (IEEE), over the sequence number and the data, so a record copied to the wrong place fails too.
+enum CRC32 {
+    static let table: [UInt32] = (0..<256).map { n in
+        var c = UInt32(n)
+        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+
+    static func checksum(_ data: [UInt8], seed: UInt64) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        func add(_ byte: UInt8) { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        withUnsafeBytes(of: seed.littleEndian) { for b in $0 { add(b) } }
+        for b in data { add(b) }
+        return crc ^ 0xFFFF_FFFF
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+
+@testable import MQTT
+
+@Suite struct MessageJournalTests {
+    func directory() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("enchufe-journal-\(UUID().uuidString)")
+    }
+
+    func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    @Test func whatIsNotCommittedIsReplayedAfterAReopenAndWhatIsCommittedIsNot() throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var journal = try MessageJournal(directory: dir)
+        #expect(try journal.recover().isEmpty)
+        let seqs = try ["a", "b", "c"].map { try journal.append(bytes($0)) }
+        #expect(seqs == [1, 2, 3])
+        journal.commit(2)  // out of order: 1 is still pending, so nothing is below the watermark yet
+        journal.close()
+
+        journal = try MessageJournal(directory: dir)
+        #expect(try journal.recover().map(\.data) == [bytes("a"), bytes("b"), bytes("c")])
+        journal.commit(1)
+        journal.commit(2)
+        journal.close()
+
+        journal = try MessageJournal(directory: dir)
+        let left = try journal.recover()
+        #expect(left == [MessageJournal.Record(seq: 3, data: bytes("c"))])
+        #expect(try journal.append(bytes("d")) == 4, "sequence numbers go on after a reopen")
+        journal.close()
+    }
+
+    @Test func aRecordTornByACrashIsCutOffAndTheRestIsKept() throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let journal = try MessageJournal(directory: dir)
+        _ = try journal.recover()
+        _ = try journal.append(bytes("first"))
+        _ = try journal.append(bytes("second"))
+        journal.close()
+        let segment = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.path).first { $0.hasSuffix(".log") })
+        let path = dir.appendingPathComponent(segment).path
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data([9, 0, 0, 0, 1, 2, 3, 4, 3, 0, 0]))  // a frame header cut short
+        try handle.close()
+        let sizeBefore = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int
+
+        let reopened = try MessageJournal(directory: dir)
+        #expect(try reopened.recover().map(\.data) == [bytes("first"), bytes("second")])
+        let sizeAfter = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int
+        #expect(sizeAfter == (sizeBefore ?? 0) - 11)
+        #expect(try reopened.append(bytes("third")) == 3)
+        reopened.close()
+        #expect(try MessageJournal(directory: dir).recover().map(\.data) == [bytes("first"), bytes("second"), bytes("third")])
+    }
+
+    @Test func aCorruptRecordStopsTheReadOfItsSegmentAndIsReported() throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let journal = try MessageJournal(directory: dir, segmentBytes: 40)
+        _ = try journal.recover()
+        for text in ["one", "two", "three", "four"] { _ = try journal.append(bytes(text)) }
+        journal.close()
+        let first = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".log") }.sorted().first)
+        let path = dir.appendingPathComponent(first).path
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        data[data.count - 1] ^= 0xFF  // flip a bit of the last record of an older segment
+        try data.write(to: URL(fileURLWithPath: path))
+        #expect(throws: MQTTError.self) { try MessageJournal(directory: dir).recover() }
+    }
+
+    @Test func segmentsBelowTheWatermarkAreDeleted() throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let journal = try MessageJournal(directory: dir, segmentBytes: 64)
+        _ = try journal.recover()
+        let seqs = try (0..<20).map { try journal.append(bytes("message \($0)")) }
+        let segmentsBefore = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".log") }.count
+        for seq in seqs { journal.commit(seq) }
+        let segmentsAfter = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".log") }.count
+        #expect(segmentsBefore >= 5)
+        #expect(segmentsAfter == 1)
+        #expect(journal.pendingCount == 0)
+        journal.close()
+        #expect(try MessageJournal(directory: dir).recover().isEmpty)
+    }
+}
