@@ -45,6 +45,7 @@ let package = Package(
                 "EnchufeCore",
                 "Simulator",
                 "Postgres",
+                "MQTT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Core/enchufe"
@@ -53,7 +54,13 @@ let package = Package(
         // libmosquitto from the system (Debian libmosquitto-dev), for the MQTT connector.
         .systemLibrary(name: "CMosquitto", path: "Connectors/CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         // MQTT devices: `mqtt.broker`, `mqtt.in`, `mqtt.out`, on libmosquitto.
-        .target(name: "MQTT", dependencies: ["EnchufeCore", "CMosquitto"], path: "Connectors/MQTT"),
+        .target(
+            name: "MQTT",
+            dependencies: [
+                "EnchufeCore", "CMosquitto",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            path: "Connectors/MQTT"),
         // The PostgreSQL store backend and the `postgres.sql` sink.
         .target(
             name: "Postgres",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EnchufeCore
+import MQTT
 import Postgres
 import Simulator
 
@@ -17,7 +18,7 @@ struct Enchufe: AsyncParsableCommand {
         ])
 
     /// Every node type of this build: Core's and each connector module's.
-    static let registry = NodeRegistry(CoreNodes.specs + Simulator.specs + PostgresModule.specs)
+    static let registry = NodeRegistry(CoreNodes.specs + Simulator.specs + PostgresModule.specs + MQTTModule.specs)
 
     /// Every store backend of this build.
     static let stores: StoreOpener = {

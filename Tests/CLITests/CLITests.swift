@@ -76,9 +76,13 @@ import FoundationNetworking
         for type in ["schedule", "simulate.community", "store.readings", "log"] { #expect(nodes.output.contains(type)) }
         let schema = try run(["schema"])
         let json = try JSONSerialization.jsonObject(with: Data(schema.output.utf8)) as? [String: Any]
-        let items = ((json?["properties"] as? [String: Any])?["nodes"] as? [String: Any])?["items"] as? [String: Any]
+        let properties = json?["properties"] as? [String: Any]
+        let items = (properties?["nodes"] as? [String: Any])?["items"] as? [String: Any]
+        let connections = (properties?["connections"] as? [String: Any])?["additionalProperties"] as? [String: Any]
         let listed = try JSONSerialization.jsonObject(with: Data(try run(["nodes", "--json"]).output.utf8)) as? [Any]
-        #expect((items?["oneOf"] as? [Any])?.count == listed?.count)
+        let inSchema = ((items?["oneOf"] as? [Any])?.count ?? 0) + ((connections?["oneOf"] as? [Any])?.count ?? 0)
+        #expect(inSchema == listed?.count, "node and connection types in the schema, against `nodes --json`")
+        #expect(((connections?["oneOf"] as? [Any])?.count ?? 0) >= 1, "mqtt.broker is a connection type")
         #expect((listed?.count ?? 0) > 4)
         let dir = try temporaryDirectory()
         let docs = try run(["docs", "--out", dir.path])

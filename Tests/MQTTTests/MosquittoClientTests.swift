@@ -99,20 +99,21 @@ final class Inbox: Sendable {
     @Test func publishesAreConfirmedAndWildcardSubscriptionsReceiveThem() async throws {
         let broker = try await MosquittoServer.shared()
         let inbox = Inbox()
-        let subscriber = try client(broker, id: "sub-\(UUID().uuidString.prefix(8))", subscribe: ["site/+/power", "meters/#"], inbox: inbox)
+        let root = "t\(UUID().uuidString.prefix(8))"  // the broker is shared: topics of this test only
+        let subscriber = try client(broker, id: "sub-\(UUID().uuidString.prefix(8))", subscribe: ["\(root)/site/+/power", "\(root)/meters/#"], inbox: inbox)
         await inbox.waitFor(subscriptions: 2)
         let publisherInbox = Inbox()
         let publisher = try client(broker, id: "pub-\(UUID().uuidString.prefix(8))", inbox: publisherInbox)
         await publisherInbox.waitFor(connections: 1)
 
-        try await publisher.publish(topic: "site/probe/power", payload: Array("0".utf8), qos: 1, retain: false)
+        try await publisher.publish(topic: "\(root)/site/probe/power", payload: Array("0".utf8), qos: 1, retain: false)
         await inbox.waitFor(messages: 1)
-        try await publisher.publish(topic: "site/inv-07/power", payload: Array(#"{"w": 1250}"#.utf8), qos: 1, retain: false)
-        try await publisher.publish(topic: "site/inv-07/energy", payload: Array("x".utf8), qos: 1, retain: false)  // no match
-        try await publisher.publish(topic: "meters/a/b/c", payload: Array("42.5".utf8), qos: 0, retain: false)
+        try await publisher.publish(topic: "\(root)/site/inv-07/power", payload: Array(#"{"w": 1250}"#.utf8), qos: 1, retain: false)
+        try await publisher.publish(topic: "\(root)/site/inv-07/energy", payload: Array("x".utf8), qos: 1, retain: false)  // no match
+        try await publisher.publish(topic: "\(root)/meters/a/b/c", payload: Array("42.5".utf8), qos: 0, retain: false)
         await inbox.waitFor(messages: 3)
         let received = inbox.messages
-        #expect(received.map(\.topic) == ["site/probe/power", "site/inv-07/power", "meters/a/b/c"])
+        #expect(received.map(\.topic) == ["site/probe/power", "site/inv-07/power", "meters/a/b/c"].map { "\(root)/\($0)" })
         #expect(String(decoding: received[1].payload, as: UTF8.self) == #"{"w": 1250}"#)
         #expect(received[1].qos == 1)
         #expect(received[2].qos == 0)

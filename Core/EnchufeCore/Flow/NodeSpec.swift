@@ -185,9 +185,15 @@ public struct NodeOptions: Sendable {
     public func secret(_ name: String) -> Secret? { string(name).map(Secret.init) }
 
     /// The options of a nested mapping option.
+    /// A nested mapping option as options of its own, with its locations and secret markers.
     public func object(_ name: String) -> NodeOptions? {
         guard let o = self[name]?.objectValue else { return nil }
-        return NodeOptions(values: o, locations: [:], secrets: [])
+        let prefix = name + "."
+        var nested: [String: SourceLocation] = [:]
+        for (path, location) in locations where path.hasPrefix(prefix) { nested[String(path.dropFirst(prefix.count))] = location }
+        return NodeOptions(
+            values: o, locations: nested,
+            secrets: Set(secrets.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }))
     }
 }
 

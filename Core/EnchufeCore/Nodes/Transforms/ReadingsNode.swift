@@ -2,21 +2,6 @@ import Foundation
 
 /// `readings`: turns JSON payloads into canonical readings by field mapping.
 struct ReadingsNode: TransformNode {
-    static let fieldOptions: [OptionSpec] = [
-        OptionSpec("series", .template, required: true, doc: "What was measured: a CUPS, `device:{payload.device}`.", example: "device:{topic.2}"),
-        OptionSpec("quantity", .template, required: true, doc: "`energy_import`, `power`, `price`...", example: "power"),
-        OptionSpec("value", .template, required: true, doc: "The number.", example: "=msg.payload.w / 1000"),
-        OptionSpec("ts", .template, default: "{payload.ts}", doc: "The interval start (or instant) — see `ts_format`."),
-        OptionSpec("unit", .template, default: "", doc: "`kWh`, `kW`, `EUR/MWh`...", example: "kW"),
-        OptionSpec("quality", .template, default: "measured", doc: "`measured`, `estimated`, `forecast` or `computed`."),
-        OptionSpec("resolution", .template, default: "PT0S", doc: "ISO-8601 duration: `PT15M`, `PT1H`; `PT0S` for an instant."),
-        OptionSpec(
-            "ts_format", .enumeration(InstantFormat.allCases.map(\.rawValue)), default: "auto",
-            doc: "`epoch_s`, `epoch_ms`, `iso8601` (with offset), `local` (wall-clock time in `timezone`), or `auto`."),
-        OptionSpec("timezone", .timezone, default: "Europe/Madrid", doc: "The time zone of local times."),
-        OptionSpec("each", .string, doc: "A list in the message (`payload.values`): one reading per element, which templates see as `item`.", example: "payload.values"),
-    ]
-
     static let spec = NodeSpec(
         type: "readings", kind: .transform,
         summary: "Turns JSON payloads into canonical readings by field mapping (templates or Lua expressions)",
@@ -29,7 +14,7 @@ struct ReadingsNode: TransformNode {
             cannot be read, a local time skipped by a clock change) goes to the `errors` port with the
             field and the element that failed.
             """,
-        options: fieldOptions + LuaLimits.optionSpecs,
+        options: ReadingsMapping.optionSpecs + LuaLimits.optionSpecs,
         example: """
             - id: to-readings
               type: readings
@@ -46,16 +31,48 @@ struct ReadingsNode: TransformNode {
         check: { options in options.has("each") ? options.messagePathProblems("each") : [] },
         make: { context in .transform(try ReadingsNode(context.options)) })
 
+    let mapping: ReadingsMapping
+
+    init(_ options: NodeOptions) throws {
+        mapping = try ReadingsMapping(options, expressions: NodeExpressions(limits: LuaLimits(options: options)))
+    }
+
+    func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
+        var out = message
+        out.readings += try mapping.readings(from: message)
+        return [.out(out)]
+    }
+}
+
+/// A mapping from a message to readings: the options of the `readings` node, also taken as
+/// `readings: {...}` by sources that map what they receive (`mqtt.in`, `webhook.in`).
+public struct ReadingsMapping: Sendable {
+    public static let optionSpecs: [OptionSpec] = [
+        OptionSpec("series", .template, required: true, doc: "What was measured: a CUPS, `device:{payload.device}`.", example: "device:{topic.2}"),
+        OptionSpec("quantity", .template, required: true, doc: "`energy_import`, `power`, `price`...", example: "power"),
+        OptionSpec("value", .template, required: true, doc: "The number.", example: "=msg.payload.w / 1000"),
+        OptionSpec("ts", .template, default: "{payload.ts}", doc: "The interval start (or instant) — see `ts_format`."),
+        OptionSpec("unit", .template, default: "", doc: "`kWh`, `kW`, `EUR/MWh`...", example: "kW"),
+        OptionSpec("quality", .template, default: "measured", doc: "`measured`, `estimated`, `forecast` or `computed`."),
+        OptionSpec("resolution", .template, default: "PT0S", doc: "ISO-8601 duration: `PT15M`, `PT1H`; `PT0S` for an instant."),
+        OptionSpec(
+            "ts_format", .enumeration(InstantFormat.allCases.map(\.rawValue)), default: "auto",
+            doc: "`epoch_s`, `epoch_ms`, `iso8601` (with offset), `local` (wall-clock time in `timezone`), or `auto`."),
+        OptionSpec("timezone", .timezone, default: "Europe/Madrid", doc: "The time zone of local times."),
+        OptionSpec("each", .string, doc: "A list in the message (`payload.values`): one reading per element, which templates see as `item`.", example: "payload.values"),
+    ]
+
+
     let fields: [String: BoundTemplate]
     let format: InstantFormat
     let zone: TimeZone
     let each: MessagePath?
 
-    init(_ options: NodeOptions) throws {
-        let expressions = NodeExpressions(limits: LuaLimits(options: options))
+    /// `defaults` replaces the default of a field (a source may know better where the time is).
+    public init(_ options: NodeOptions, expressions: NodeExpressions, defaults: [String: JSONValue] = [:]) throws {
         var fields: [String: BoundTemplate] = [:]
         for name in ["series", "quantity", "value", "ts", "unit", "quality", "resolution"] {
-            let value = options[name] ?? Self.fieldOptions.first { $0.name == name }?.defaultValue ?? ""
+            let value = options[name] ?? defaults[name] ?? Self.optionSpecs.first { $0.name == name }?.defaultValue ?? ""
             fields[name] = try expressions.bind(ValueTemplate.option(name, value, in: options))
         }
         self.fields = fields
@@ -64,21 +81,14 @@ struct ReadingsNode: TransformNode {
         each = try options.string("each").map(MessagePath.init)
     }
 
-    func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
-        var out = message
-        if let each {
-            guard case .array(let items)? = each.value(in: message) else {
-                throw PermanentError("readings: \(each) is not a list")
-            }
-            for (i, item) in items.enumerated() {
-                out.readings.append(try reading(message, item: item, at: "\(each).\(i)"))
-            }
-        } else {
-            out.readings.append(try reading(message, item: nil, at: nil))
+    /// The readings of a message; a field that cannot be made is a `PermanentError` naming it.
+    public func readings(from message: Message) throws -> [Reading] {
+        guard let each else { return [try reading(message, item: nil, at: nil)] }
+        guard case .array(let items)? = each.value(in: message) else {
+            throw PermanentError("readings: \(each) is not a list")
         }
-        return [.out(out)]
+        return try items.enumerated().map { i, item in try reading(message, item: item, at: "\(each).\(i)") }
     }
-
     private func reading(_ message: Message, item: JSONValue?, at element: String?) throws -> Reading {
         func field(_ name: String) throws -> JSONValue {
             let value = try fields[name]!.value(for: message, item: item)

@@ -1,0 +1,321 @@
+import CoreMetrics
+import EnchufeCore
+import Foundation
+import Synchronization
+
+/// `mqtt.in`: subscribes to topics and sends each message into the flow, at least once.
+///
+/// QoS 1/2 messages are written to the node's journal on libmosquitto's thread before its message
+/// callback returns (which is when libmosquitto acknowledges them to the broker); a record leaves the
+/// journal once everything derived from it is committed, and what is left is sent again when the
+/// node starts. At most `max_pending` messages are in flight in the flow; beyond that the callback
+/// waits, libmosquitto stops reading and the broker holds the rest (TCP backpressure).
+struct MQTTInNode: SourceNode {
+    static let spec = NodeSpec(
+        type: "mqtt.in", kind: .source,
+        summary: "Subscribes to MQTT topics (wildcards, QoS 0/1/2, shared subscriptions) and maps payloads to readings",
+        doc: """
+            Payload `format`: `json`, `number`, `text` (UTF-8) or `raw` (the bytes, base64). The message's
+            topic is the MQTT topic (`{topic.2}` is its second level); `attributes` carry `qos`,
+            `retain` and `received_at`. With `readings: {...}` (the options of the `readings` node)
+            each message also carries readings; `ts` defaults to `{attributes.received_at}`.
+            A payload that does not parse, or that the mapping cannot turn into readings, goes to the
+            dead letters with the topic, the raw payload and the reason; the subscription goes on.
+            Delivery: QoS 1/2 messages are journaled (`journal`, one folder per flow and node) before
+            libmosquitto acknowledges them, and acknowledged upstream of the journal only once the flow
+            committed them; after a crash or `kill -9` the journal is replayed. `journal_sync:
+            always` also survives a power loss, at the cost of one fsync per message; the default
+            `interval` fsyncs at most every 100 ms, so a power loss can lose the last 100 ms.
+            With `shared_group` (MQTT 5) the subscription is `$share/GROUP/TOPIC`: the broker spreads
+            the messages over every hub subscribed with that group.
+            """,
+        options: [
+            OptionSpec("connection", .connection("mqtt.broker"), required: true, doc: "The broker (a `mqtt.broker` connection)."),
+            OptionSpec("topics", .list(.string), required: true, doc: "Topic filters; `+` and `#` wildcards.", example: ["site/+/power"]),
+            OptionSpec("qos", .enumeration(["0", "1", "2"]), default: "1", doc: "Subscription QoS."),
+            OptionSpec("shared_group", .string, doc: "Subscribe as `$share/GROUP/TOPIC` (MQTT 5) so several hubs share the messages."),
+            OptionSpec("format", .enumeration(["json", "number", "text", "raw"]), default: "json", doc: "How to read payloads."),
+            OptionSpec("readings", .object(ReadingsMapping.optionSpecs), doc: "Map each message to readings (the `readings` node's options)."),
+            OptionSpec("journal", .string, default: "var/journal", doc: "Folder of the journals (one subfolder per flow and node)."),
+            OptionSpec("journal_sync", .enumeration(["always", "interval", "never"]), default: "interval", doc: "When the journal is fsynced: every message, at most every 100 ms, or never (the OS decides)."),
+            OptionSpec("max_pending", .integer, default: 10_000, doc: "Most messages in flight in the flow before the subscription waits."),
+        ] + LuaLimits.optionSpecs,
+        example: """
+            - id: telemetry
+              type: mqtt.in
+              connection: site-broker
+              topics: [site/+/power]
+              qos: 1
+              readings:
+                series: "device:{topic.2}"
+                quantity: power
+                value: "=msg.payload.w / 1000"
+                unit: kW
+              to: [store]
+            """,
+        check: { options in
+            var problems: [OptionProblem] = []
+            for (i, topic) in (options.strings("topics") ?? []).enumerated() {
+                if let problem = MQTTInNode.filterProblem(topic) { problems.append(OptionProblem(option: "topics.\(i)", problem)) }
+            }
+            if let group = options.string("shared_group"), group.isEmpty || group.contains(where: { "/+#".contains($0) }) {
+                problems.append(OptionProblem(option: "shared_group", "must be a name without '/', '+' or '#'"))
+            }
+            if (options.int("max_pending") ?? 1) < 1 { problems.append(OptionProblem(option: "max_pending", "must be at least 1")) }
+            return problems
+        },
+        make: { context in
+            guard let connection = context.connection("connection") else { throw PermanentError("mqtt.in needs a connection") }
+            return .source(try MQTTInNode(context, connection: connection))
+        })
+
+    /// What is wrong with a topic filter, if anything (MQTT 3.1.1 §4.7).
+    static func filterProblem(_ filter: String) -> String? {
+        if filter.isEmpty { return "a topic filter cannot be empty" }
+        let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
+        for (i, level) in levels.enumerated() {
+            if level.contains("#") && (level != "#" || i != levels.count - 1) { return "'#' must be a whole level, and the last one" }
+            if level.contains("+") && level != "+" { return "'+' must be a whole level" }
+        }
+        return nil
+    }
+
+    let settings: MQTTSettings
+    let filters: [String]
+    let qos: Int
+    let format: String
+    let mapping: ReadingsMapping?
+    let journalDirectory: URL
+    let sync: MessageJournal.Sync
+    let maxPending: Int
+    let received: CoreMetrics.Counter
+    let malformed: CoreMetrics.Counter
+    let connected: CoreMetrics.Gauge
+
+    init(_ context: NodeBuildContext, connection: NodeOptions) throws {
+        let options = context.options
+        settings = MQTTBroker.settings(connection, flow: context.flow, node: context.node)
+        let group = options.string("shared_group")
+        filters = (options.strings("topics") ?? []).map { topic in group.map { "$share/\($0)/\(topic)" } ?? topic }
+        qos = Int(options.string("qos") ?? "1") ?? 1
+        format = options.string("format") ?? "json"
+        mapping = try options.object("readings").map {
+            try ReadingsMapping($0, expressions: NodeExpressions(limits: LuaLimits(options: options)), defaults: ["ts": "{attributes.received_at}"])
+        }
+        journalDirectory = URL(fileURLWithPath: options.string("journal") ?? "var/journal")
+            .appendingPathComponent(context.flow).appendingPathComponent(context.node)
+        switch options.string("journal_sync") {
+        case "always": sync = .always
+        case "never": sync = .never
+        default: sync = .interval(.milliseconds(100))
+        }
+        maxPending = options.int("max_pending") ?? 10_000
+        let labels = [("flow", context.flow), ("node", context.node)]
+        received = CoreMetrics.Counter(label: "enchufe_mqtt_messages_received_total", dimensions: labels, factory: context.metrics.factory)
+        malformed = CoreMetrics.Counter(label: "enchufe_mqtt_messages_malformed_total", dimensions: labels, factory: context.metrics.factory)
+        connected = CoreMetrics.Gauge(label: "enchufe_mqtt_connected", dimensions: labels, factory: context.metrics.factory)
+    }
+
+    func run(_ context: SourceContext) async throws {
+        let journal = try MessageJournal(directory: journalDirectory, sync: sync)
+        defer { journal.close() }
+        let replay = try journal.recover()
+        if !replay.isEmpty { context.logger.notice("replaying \(replay.count) journaled message(s) not committed before the last stop") }
+        let inbox = Inbox(capacity: maxPending)
+        for record in replay {
+            guard let message = JournaledMessage.decode(record.data) else {
+                context.logger.error("journal record \(record.seq) cannot be read; skipped")
+                journal.commit(record.seq)
+                continue
+            }
+            inbox.acquire()
+            await handle(message, seq: record.seq, journal: journal, inbox: inbox, context)
+        }
+
+        let client = try MosquittoClient(settings)
+        let logger = context.logger
+        let (stream, continuation) = AsyncStream.makeStream(of: (UInt64, MQTTMessage).self)
+        client.onMessage = { [received] message in
+            received.increment()
+            var seq: UInt64 = 0
+            if message.qos > 0 {
+                do {
+                    seq = try journal.append(JournaledMessage.encode(message))
+                } catch {
+                    // Not durable: libmosquitto will still acknowledge it. Say so loudly.
+                    logger.critical("message on \(message.topic) could not be journaled before its acknowledgement: \(error)")
+                }
+            }
+            guard inbox.acquire() else { return }  // stopping
+            continuation.yield((seq, message))
+        }
+        let filters = self.filters, qos = self.qos, connected = self.connected
+        client.onConnection = { [weak client] up, reason in
+            connected.record(up ? 1 : 0)
+            guard up else {
+                logger.warning("MQTT connection to \(client?.settings.host ?? "?"):\(client?.settings.port ?? 0) lost: \(reason); reconnecting")
+                return
+            }
+            logger.info("MQTT connected to \(client?.settings.host ?? "?"):\(client?.settings.port ?? 0); subscribing to \(filters.joined(separator: ", "))")
+            for filter in filters {
+                do { try client?.subscribe(filter, qos: qos) } catch { logger.error("\(error)") }
+            }
+        }
+        client.onSubscribed = { granted in
+            if granted.contains(where: { $0 >= 128 }) { logger.error("the broker refused a subscription (granted QoS \(granted))") }
+        }
+        try client.start()
+        defer {
+            inbox.close()
+            continuation.finish()
+            client.stop()
+            connected.record(0)
+        }
+        await withTaskCancellationHandler {
+            for await (seq, message) in stream {
+                await handle(message, seq: seq, journal: journal, inbox: inbox, context)
+            }
+        } onCancel: {
+            inbox.close()
+            continuation.finish()
+        }
+    }
+
+    /// Sends one message into the flow; its journal record is committed when the flow committed it.
+    /// A payload that cannot be read goes to the dead letters (and counts as committed).
+    private func handle(_ mqtt: MQTTMessage, seq: UInt64, journal: MessageJournal, inbox: Inbox, _ context: SourceContext) async {
+        let message: Message
+        do {
+            message = try self.message(mqtt, receivedAt: context.clock.now())
+        } catch {
+            malformed.increment()
+            let reason = "\(error)"
+            context.logger.warning("malformed message on \(mqtt.topic): \(reason)")
+            do {
+                _ = try await context.node.store.addDeadLetter(NewDeadLetter(
+                    tenant: context.node.tenant, flow: context.node.flow, node: context.node.node, error: reason,
+                    message: JournaledMessage.deadLetter(mqtt), attempts: 1))
+                if seq > 0 { journal.commit(seq) }
+            } catch {
+                context.logger.error("the malformed message could not be dead-lettered (it stays in the journal): \(error)")
+            }
+            inbox.release()
+            return
+        }
+        do {
+            let delivery = try await context.emit(message)
+            delivery.onSettled { outcome in
+                if outcome == .committed, seq > 0 { journal.commit(seq) }
+                inbox.release()
+            }
+        } catch {
+            inbox.release()  // the flow is stopping: the record stays in the journal for the next start
+        }
+    }
+
+    /// An MQTT message as a flow message, in `format`, with its readings if mapped.
+    func message(_ mqtt: MQTTMessage, receivedAt: Date) throws -> Message {
+        let payload: JSONValue
+        switch format {
+        case "raw":
+            payload = .string(Data(mqtt.payload).base64EncodedString())
+        default:
+            guard let text = String(validating: mqtt.payload, as: UTF8.self) else {
+                throw PermanentError("the payload is not UTF-8 text (\(mqtt.payload.count) bytes)")
+            }
+            switch format {
+            case "number":
+                guard let n = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)), n.isFinite else {
+                    throw PermanentError("the payload '\(text.prefix(80))' is not a number")
+                }
+                payload = .number(n)
+            case "text":
+                payload = .string(text)
+            default:
+                do {
+                    payload = try JSONValue.parse(text)
+                } catch {
+                    throw PermanentError("the payload is not JSON: \(error)")
+                }
+            }
+        }
+        var message = Message(payload: payload, topic: mqtt.topic)
+        message.attributes["qos"] = String(mqtt.qos)
+        message.attributes["retain"] = String(mqtt.retain)
+        message.attributes["received_at"] = ISO8601.string(receivedAt)
+        if let mapping { message.readings = try mapping.readings(from: message) }
+        return message
+    }
+}
+
+/// Bounds the messages in flight: `acquire` (on libmosquitto's thread) waits while `capacity` are;
+/// `release` when one settles; `close` lets every waiter go (the node is stopping).
+final class Inbox: Sendable {
+    private let capacity: Int
+    private let state = Mutex<(count: Int, closed: Bool)>((0, false))
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// False when the inbox was closed while waiting.
+    @discardableResult
+    func acquire() -> Bool {
+        while true {
+            let ok = state.withLock { s -> Bool? in
+                if s.closed { return false }
+                if s.count < capacity {
+                    s.count += 1
+                    return true
+                }
+                return nil
+            }
+            if let ok { return ok }
+            _ = semaphore.wait(timeout: .now() + .milliseconds(100))
+        }
+    }
+
+    func release() {
+        state.withLock { $0.count = max(0, $0.count - 1) }
+        semaphore.signal()
+    }
+
+    func close() {
+        state.withLock { $0.closed = true }
+        semaphore.signal()
+    }
+}
+
+/// How an MQTT message is kept in the journal: topic, QoS, retain flag and payload.
+enum JournaledMessage {
+    static func encode(_ m: MQTTMessage) -> [UInt8] {
+        let topic = Array(m.topic.utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(4 + topic.count + m.payload.count)
+        bytes.append(UInt8(truncatingIfNeeded: topic.count >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: topic.count))
+        bytes += topic
+        bytes.append(UInt8(m.qos))
+        bytes.append(m.retain ? 1 : 0)
+        bytes += m.payload
+        return bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) -> MQTTMessage? {
+        guard bytes.count >= 4 else { return nil }
+        let length = Int(bytes[0]) << 8 | Int(bytes[1])
+        guard bytes.count >= 4 + length, let topic = String(validating: bytes[2..<(2 + length)], as: UTF8.self) else { return nil }
+        return MQTTMessage(
+            topic: topic, payload: Array(bytes[(4 + length)...]), qos: Int(bytes[2 + length]), retain: bytes[3 + length] != 0)
+    }
+
+    /// A dead letter's copy of the message: its topic and payload, as text when it is UTF-8.
+    static func deadLetter(_ m: MQTTMessage) -> JSONValue {
+        var fields: [String: JSONValue] = ["topic": .string(m.topic), "qos": .number(Double(m.qos))]
+        if let text = String(validating: m.payload, as: UTF8.self) {
+            fields["payload"] = .string(text)
+        } else {
+            fields["payload_base64"] = .string(Data(m.payload).base64EncodedString())
+        }
+        return .object(fields)
+    }
+}

@@ -1,0 +1,136 @@
+import EnchufeCore
+import Foundation
+import Logging
+import MQTT
+import Synchronization
+import TestSupport
+import Testing
+
+@Suite struct MQTTNodeTests {
+    static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    func hub(_ yaml: String, store: any Store) throws -> Hub {
+        let registry = NodeRegistry(CoreNodes.specs + MQTTModule.specs)
+        let (flow, diagnostics) = FlowLoader(registry: registry, environment: [:]).load(text: yaml, file: "mqtt.yaml")
+        guard let flow, diagnostics.isEmpty else { throw MQTTTestFailure(description: "\(diagnostics)") }
+        return Hub(flows: [flow], registry: registry, environment: EngineEnvironment(store: store, logger: Self.quiet))
+    }
+
+    func publisher(_ broker: MosquittoServer) async throws -> MosquittoClient {
+        var settings = MQTTSettings(port: broker.port, clientID: "publisher-\(UUID().uuidString.prefix(8))")
+        settings.cleanSession = true
+        let client = try MosquittoClient(settings)
+        let inbox = Inbox()
+        client.onConnection = { up, _ in if up { inbox.connected() } }
+        try client.start()
+        await inbox.waitFor(connections: 1)
+        return client
+    }
+
+    /// Polls the store until `condition` holds (bounded: a failing hub fails the test, it does not hang it).
+    func until(_ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            await Task.yield()
+        }
+        return try await condition()
+    }
+
+    @Test func telemetryBecomesReadingsAndAMalformedPayloadIsDeadLetteredWithoutStoppingTheSubscription() async throws {
+        let broker = try await MosquittoServer.shared()
+        let store = try SQLiteStore(url: "sqlite::memory:")
+        try await store.migrate()
+        let journal = FileManager.default.temporaryDirectory.appendingPathComponent("enchufe-journal-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: journal) }
+        let root = "t\(UUID().uuidString.prefix(8))"  // the broker is shared: topics of this test only
+        let hub = try hub("""
+            flow: telemetry
+            tenant: demo
+            connections:
+              broker: { type: mqtt.broker, port: \(broker.port), client_id: "t-\(UUID().uuidString.prefix(8))" }
+            nodes:
+              - id: devices
+                type: mqtt.in
+                connection: broker
+                topics: [\(root)/site/+/power]
+                journal: \(journal.path)
+                readings:
+                  series: "device:{topic.3}"
+                  quantity: power
+                  ts: "{payload.ts}"
+                  value: "=msg.payload.w / 1000"
+                  unit: kW
+                to: [store]
+              - { id: store, type: store.readings, flush_interval: 10ms }
+            """, store: store)
+        let running = Task { await hub.runFlows() }
+        defer { hub.stop() }
+        let publisher = try await publisher(broker)
+        defer { publisher.stop() }
+
+        // Publish until the subscription is in place (the first message proves it), then the rest.
+        let ts = "2026-03-29T10:00:00Z"
+        let subscribed = try await until {
+            try await publisher.publish(topic: "\(root)/site/probe/power", payload: Array(#"{"ts":"\#(ts)","w":1}"#.utf8), qos: 1, retain: false)
+            return try await !store.readings(ReadingQuery(tenant: "demo", series: ["device:probe"])).isEmpty
+        }
+        #expect(subscribed)
+        try await publisher.publish(topic: "\(root)/site/inv-07/power", payload: Array(#"{"ts":"\#(ts)","w":1250}"#.utf8), qos: 1, retain: false)
+        try await publisher.publish(topic: "\(root)/site/inv-08/power", payload: Array("not json".utf8), qos: 1, retain: false)
+        try await publisher.publish(topic: "\(root)/site/inv-09/power", payload: Array(#"{"ts":"\#(ts)","w":-300}"#.utf8), qos: 1, retain: false)
+
+        #expect(try await until { try await store.readings(ReadingQuery(tenant: "demo", series: ["device:inv-09"])).count == 1 })
+        let stored = try await store.readings(ReadingQuery(tenant: "demo", series: ["device:inv-07", "device:inv-09"]))
+        #expect(stored.map(\.reading.value) == [1.25, -0.3])
+        #expect(stored.first?.reading.unit == "kW")
+        #expect(stored.first?.reading.source == "telemetry/devices")
+        let letters = try await store.deadLetters(tenant: "demo", limit: 10)
+        #expect(letters.count == 1)
+        #expect(letters.first?.message["topic"] == .string("\(root)/site/inv-08/power"))
+        #expect(letters.first?.message["payload"] == "not json")
+        #expect(letters.first?.error.contains("not JSON") == true)
+        hub.stop()
+        await running.value
+    }
+
+    @Test func mqttOutPublishesTemplatedTopicsAndPayloads() async throws {
+        let broker = try await MosquittoServer.shared()
+        let store = try SQLiteStore(url: "sqlite::memory:")
+        try await store.migrate()
+        let inbox = Inbox()
+        let root = "t\(UUID().uuidString.prefix(8))"
+        var settings = MQTTSettings(port: broker.port, clientID: "watcher-\(UUID().uuidString.prefix(8))")
+        settings.cleanSession = true
+        let watcher = try MosquittoClient(settings)
+        watcher.onMessage = { inbox.add($0) }
+        watcher.onSubscribed = { _ in inbox.subscribed() }
+        watcher.onConnection = { [weak watcher] up, _ in if up { try? watcher?.subscribe("\(root)/chargers/+/setpoint", qos: 1) } }
+        try watcher.start()
+        defer { watcher.stop() }
+        await inbox.waitFor(subscriptions: 1)
+
+        let hub = try hub("""
+            flow: setpoints
+            connections:
+              broker: { type: mqtt.broker, port: \(broker.port), client_id: "s-\(UUID().uuidString.prefix(8))" }
+            nodes:
+              - { id: tick, type: schedule, every: 1h, payload: { charger: ev-3, kw: 7.4 }, to: [setpoint] }
+              - id: setpoint
+                type: mqtt.out
+                connection: broker
+                topic: "\(root)/chargers/{payload.charger}/setpoint"
+                payload: "=msg.payload.kw * 1000"
+                qos: 1
+            """, store: store)
+        let running = Task { await hub.runFlows() }
+        await inbox.waitFor(messages: 1)
+        hub.stop()
+        await running.value
+        #expect(inbox.messages.first?.topic == "\(root)/chargers/ev-3/setpoint")
+        #expect(inbox.messages.first.map { String(decoding: $0.payload, as: UTF8.self) } == "7400")
+        #expect(inbox.messages.first?.qos == 1)
+    }
+}
+
+struct MQTTTestFailure: Error, CustomStringConvertible { var description: String }
