@@ -84,7 +84,7 @@ let package = Package(
         .target(name: "StoreConformance", dependencies: ["EnchufeCore"], path: "Tests/StoreConformance"),
         .testTarget(name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance"], path: "Tests/EnchufeCoreTests"),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator"], path: "Tests/SimulatorTests"),
-        .testTarget(name: "CLITests", dependencies: ["enchufe", "TestSupport"], path: "Tests/CLITests"),
+        .testTarget(name: "CLITests", dependencies: ["enchufe", "MQTT", "TestSupport"], path: "Tests/CLITests"),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport"], path: "Tests/MQTTTests"),
         .testTarget(
             name: "PostgresTests", dependencies: ["Postgres", "StoreConformance", "TestSupport"], path: "Tests/PostgresTests"),

@@ -28,6 +28,8 @@ public struct MQTTSettings: Sendable, Equatable {
     /// `3.1.1` or `5`.
     public var protocolVersion = "5"
     public var cleanSession = false
+    /// MQTT 5: how long the broker keeps a session (not clean) after the connection closes, seconds.
+    public var sessionExpiry = 7 * 86_400
     public var tls: TLS?
     /// Most QoS 1/2 messages in flight each way (MQTT 5 receive maximum; libmosquitto's own limit
     /// for publishes).
@@ -155,8 +157,21 @@ public final class MosquittoClient: @unchecked Sendable {
     }
 
     /// Connects in the background and starts libmosquitto's thread, which reconnects by itself.
+    ///
+    /// A persistent MQTT 5 session needs a session expiry interval in CONNECT, which libmosquitto only
+    /// sends from its blocking connect: that call is made here, and if the broker is not there yet the
+    /// network thread keeps trying (the properties stay with the client for every reconnect).
     public func start() throws {
-        try check(mosquitto_connect_async(handle, settings.host, Int32(settings.port), Int32(settings.keepalive)), "connect to \(settings.host):\(settings.port)")
+        if settings.protocolVersion != "3.1.1" && !settings.cleanSession {
+            var properties: OpaquePointer? = nil
+            try check(mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), UInt32(settings.sessionExpiry)), "session expiry")
+            defer { mosquitto_property_free_all(&properties) }
+            let rc = mosquitto_connect_bind_v5(handle, settings.host, Int32(settings.port), Int32(settings.keepalive), nil, properties)
+            if rc == MOSQ_ERR_INVAL.rawValue { throw MQTTError("connect to \(settings.host):\(settings.port)", code: rc) }
+            if rc != MOSQ_ERR_SUCCESS.rawValue { onConnection?(false, String(cString: mosquitto_strerror(rc))) }
+        } else {
+            try check(mosquitto_connect_async(handle, settings.host, Int32(settings.port), Int32(settings.keepalive)), "connect to \(settings.host):\(settings.port)")
+        }
         try check(mosquitto_loop_start(handle), "start the network thread")
     }
 
