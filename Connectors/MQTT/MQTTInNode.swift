@@ -10,7 +10,7 @@ import Synchronization
 /// journal once everything derived from it is committed, and what is left is sent again when the
 /// node starts. At most `max_pending` messages are in flight in the flow; beyond that the callback
 /// waits, libmosquitto stops reading and the broker holds the rest (TCP backpressure).
-struct MQTTInNode: SourceNode {
+struct MQTTInNode: TestInputSource {
     static let spec = NodeSpec(
         type: "mqtt.in", kind: .source,
         summary: "Subscribes to MQTT topics (wildcards, QoS 0/1/2, shared subscriptions) and maps payloads to readings",
@@ -53,6 +53,7 @@ struct MQTTInNode: SourceNode {
                 unit: kW
               to: [store]
             """,
+        external: true,
         check: { options in
             var problems: [OptionProblem] = []
             for (i, topic) in (options.strings("topics") ?? []).enumerated() {
@@ -150,13 +151,20 @@ struct MQTTInNode: SourceNode {
             continuation.yield((seq, message))
         }
         let filters = self.filters, qos = self.qos, connected = self.connected
+        let broker = "\(settings.host):\(settings.port)"
+        let everConnected = Mutex(false)
         client.onConnection = { [weak client] up, reason in
             connected.record(up ? 1 : 0)
             guard up else {
-                logger.warning("MQTT connection to \(client?.settings.host ?? "?"):\(client?.settings.port ?? 0) lost: \(reason); reconnecting")
+                if everConnected.withLock({ $0 }) {
+                    logger.warning("MQTT connection to \(broker) lost: \(reason); reconnecting")
+                } else {
+                    logger.warning("cannot reach the MQTT broker at \(broker): \(reason); retrying in the background (the other flows run)")
+                }
                 return
             }
-            logger.info("MQTT connected to \(client?.settings.host ?? "?"):\(client?.settings.port ?? 0); subscribing to \(filters.joined(separator: ", "))")
+            everConnected.withLock { $0 = true }
+            logger.info("MQTT connected to \(broker); subscribing to \(filters.joined(separator: ", "))")
             for filter in filters {
                 do { try client?.subscribe(filter, qos: qos) } catch { logger.error("\(error)") }
             }
@@ -211,6 +219,19 @@ struct MQTTInNode: SourceNode {
         } catch {
             inbox.release()  // the flow is stopping: the record stays in the journal for the next start
         }
+    }
+
+    /// A flow test's input as if it had arrived on its topic: the payload is sent as the broker would
+    /// carry it (JSON text, a number's text, the text itself) and read back in `format`.
+    func message(fromTestInput input: Message, at now: Date) throws -> Message {
+        let bytes: [UInt8]
+        switch input.payload {
+        case .string(let text) where format != "json": bytes = Array(text.utf8)
+        case let other: bytes = Array((format == "number" ? other.templateText : other.jsonText()).utf8)
+        }
+        var message = try self.message(MQTTMessage(topic: input.topic ?? "", payload: bytes, qos: qos), receivedAt: now)
+        message.attributes.merge(input.attributes) { $1 }
+        return message
     }
 
     /// An MQTT message as a flow message, in `format`, with its readings if mapped.

@@ -5,7 +5,7 @@ import Synchronization
 
 /// `mqtt.out`: publishes each message (setpoints to batteries and EV chargers), and acknowledges it
 /// upstream only once the broker confirmed it (QoS 1: PUBACK; QoS 2: PUBCOMP).
-struct MQTTOutNode: SinkNode {
+struct MQTTOutNode: RecordingSink {
     static let spec = NodeSpec(
         type: "mqtt.out", kind: .sink,
         summary: "Publishes messages to MQTT (topic templates, QoS, retain), confirmed before they are acknowledged",
@@ -33,6 +33,7 @@ struct MQTTOutNode: SinkNode {
               payload: "=msg.payload.kw"
               qos: 1
             """,
+        external: true,
         check: { options in
             if let topic = options.string("topic"), !topic.hasPrefix("="), topic.contains(where: { $0 == "+" || $0 == "#" }) {
                 return [OptionProblem(option: "topic", "a topic to publish to cannot contain '+' or '#'")]
@@ -64,17 +65,25 @@ struct MQTTOutNode: SinkNode {
         link = Link(settings: MQTTBroker.settings(connection, flow: context.flow, node: context.node), logger: context.logger)
     }
 
+    /// The topic and payload a message is published with.
+    func publication(_ message: Message) throws -> (topic: String, payload: JSONValue) {
+        let topicValue = try topic.value(for: message)
+        guard case .string(let topicText) = topicValue, !topicText.isEmpty, !topicText.contains(where: { $0 == "+" || $0 == "#" }) else {
+            throw PermanentError("mqtt.out: \(topicValue.jsonText()) is not a topic to publish to")
+        }
+        return (topicText, try payload.value(for: message))
+    }
+
+    func testRecord(_ message: Message) throws -> JSONValue {
+        let (topic, payload) = try publication(message)
+        return ["topic": .string(topic), "payload": payload, "qos": .number(Double(qos)), "retain": .bool(retain)]
+    }
+
     func write(_ batch: [Message], _ context: NodeContext) async throws {
         let publishes = try batch.map { message -> (String, [UInt8]) in
-            let topicValue = try topic.value(for: message)
-            guard case .string(let topicText) = topicValue, !topicText.isEmpty, MQTTInNode.filterProblem(topicText) == nil,
-                !topicText.contains(where: { $0 == "+" || $0 == "#" })
-            else {
-                throw PermanentError("mqtt.out: \(topicValue.jsonText()) is not a topic to publish to")
-            }
-            let body = try payload.value(for: message)
-            if case .string(let text) = body { return (topicText, Array(text.utf8)) }
-            return (topicText, Array(body.jsonText().utf8))
+            let (topic, body) = try publication(message)
+            if case .string(let text) = body { return (topic, Array(text.utf8)) }
+            return (topic, Array(body.jsonText().utf8))
         }
         let client = try await link.connected(within: connectTimeout)
         let qos = self.qos, retain = self.retain

@@ -45,6 +45,7 @@ struct PostgresSQLNode: SinkNode {
                 watts: "=msg.payload.w"
               conflict: [device, at]
             """,
+        external: true,
         check: { options in problems(options) },
         make: { context in .sink(try PostgresSQLNode(context.options)) })
 

@@ -44,6 +44,19 @@ public protocol SinkNode: Sendable {
     func write(_ batch: [Message], _ context: NodeContext) async throws
 }
 
+/// A source whose messages a flow test's `input` can stand for: each input goes through the same
+/// conversion as what the source receives from outside (parsing, the readings mapping), so the test
+/// covers it. A conversion that fails is a dead letter, as it is in the running source.
+public protocol TestInputSource: SourceNode {
+    func message(fromTestInput input: Message, at now: Date) throws -> Message
+}
+
+/// A sink that talks to a server (`external` in its spec): flow tests record what it would send —
+/// `testRecord(message)` — instead of sending it.
+public protocol RecordingSink: SinkNode {
+    func testRecord(_ message: Message) throws -> JSONValue
+}
+
 /// How a sink wants its input grouped: up to `size` messages, waiting at most `flushInterval` for a
 /// batch to fill once its first message is there.
 public struct Batching: Sendable, Equatable {

@@ -125,13 +125,18 @@ public struct NodeSpec: Sendable {
     /// Checks that involve several options (e.g. exactly one of `cron` and `every`).
     public var check: (@Sendable (NodeOptions) -> [OptionProblem])?
     public var make: (@Sendable (NodeBuildContext) throws -> NodeInstance)?
+    /// Talks to a server outside the hub (a broker, a database): flow tests, which run without
+    /// servers, record what reaches such a sink (as port `in`) instead of running it, and do not run
+    /// such a source unless a case's input stands in for it.
+    public var external: Bool
 
     public init(
         type: String, kind: NodeKind, summary: String, doc: String = "", options: [OptionSpec],
-        takesInput: Bool? = nil, example: String,
+        takesInput: Bool? = nil, example: String, external: Bool = false,
         check: (@Sendable (NodeOptions) -> [OptionProblem])? = nil,
         make: (@Sendable (NodeBuildContext) throws -> NodeInstance)?
     ) {
+        self.external = external
         self.type = type
         self.kind = kind
         self.summary = summary

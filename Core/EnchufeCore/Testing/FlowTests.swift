@@ -86,6 +86,8 @@ public struct FlowTests: Sendable {
     // MARK: One case
 
     static let inputNode = "test-input"
+    /// The port under which flow tests record what reaches a sink that would talk to a server.
+    static let sinkInputPort = "in"
 
     /// Runs one case; returns what went wrong (nothing: it passed).
     func run(_ test: FlowTestCase, flow: FlowDefinition, testFile: String) async -> [String] {
@@ -97,8 +99,8 @@ public struct FlowTests: Sendable {
             return ["\(test.location): \(error)"]
         }
         var registry = self.registry
-        registry.register(CaptureRecorder.injectorSpec(test.input))
-        registry.register(recorder.captureSpec)
+        registry.register(CaptureRecorder.injectorSpec(test.input, standsFor: built.standsFor, registry: self.registry))
+        registry.register(recorder.captureSpec(wrapping: built.recordedSinks, registry: self.registry))
 
         var answers: [String: Data] = [:]
         let base = URL(fileURLWithPath: testFile).deletingLastPathComponent()
@@ -193,6 +195,10 @@ public struct FlowTests: Sendable {
 /// input and capture sinks on the outputs the expectations look at.
 struct TestFlow {
     let definition: FlowDefinition
+    /// The source the case's input stands for, if any.
+    var standsFor: NodeDefinition?
+    /// Sinks that would talk to a server, by id: flow tests record what they would send.
+    var recordedSinks: [String: NodeDefinition] = [:]
 
     struct Problem: Error, CustomStringConvertible {
         var description: String
@@ -229,6 +235,18 @@ struct TestFlow {
                 }
                 nodes.removeAll { $0.id == replaced.id }
                 inputTargets = replaced.wires[NodeDefinition.outPort] ?? []
+                standsFor = replaced
+            }
+        }
+        // Nodes that would reach a server: sinks record what reaches them (port `in`), sources do not run.
+        for i in nodes.indices.reversed() {
+            guard let spec = registry.spec(nodes[i].type), spec.external else { continue }
+            if spec.kind == .source {
+                nodes.remove(at: i)
+            } else if spec.kind == .sink {
+                recordedSinks[nodes[i].id] = nodes[i]
+                nodes[i].type = CaptureRecorder.captureType
+                nodes[i].options = NodeOptions(values: ["node": .string(nodes[i].id), "port": .string(FlowTests.sinkInputPort)])
             }
         }
         // Capture what the expectations look at, and every output of a node tested alone.
@@ -244,7 +262,7 @@ struct TestFlow {
         if let id = test.node, let node = flow.node(id) {
             for port in node.wires.keys where port != NodeDefinition.errorsPort { captured.insert([id, port]) }
         }
-        for pair in captured.sorted(by: { $0.joined() < $1.joined() }) {
+        for pair in captured.sorted(by: { $0.joined() < $1.joined() }) where recordedSinks[pair[0]] == nil {
             let capture = "capture-\(pair[0])-\(pair[1])"
             guard let i = nodes.firstIndex(where: { $0.id == pair[0] }) else { continue }
             nodes[i].wires[pair[1], default: []].append(WireTarget(node: capture, location: here))
@@ -275,34 +293,80 @@ final class CaptureRecorder: Sendable {
         recorded.withLock { $0["\(node)/\(port)"] ?? [] }
     }
 
-    var captureSpec: NodeSpec {
+    /// The capture sink; for a sink in `wrapping` (one that would talk to a server) it records what
+    /// that sink would send, when the sink can say (`RecordingSink`), else the message reaching it.
+    func captureSpec(wrapping: [String: NodeDefinition], registry: NodeRegistry) -> NodeSpec {
         NodeSpec(
             type: Self.captureType, kind: .sink, summary: "Records messages for a flow test", options: [], example: "",
             make: { context in
-                let key = "\(context.options.string("node") ?? "")/\(context.options.string("port") ?? "")"
-                return .sink(Capture(key: key, recorder: self))
+                let node = context.options.string("node") ?? ""
+                let key = "\(node)/\(context.options.string("port") ?? "")"
+                var record: (@Sendable (Message) throws -> JSONValue)? = nil
+                if let original = wrapping[node], let make = registry.spec(original.type)?.make {
+                    var originalContext = context
+                    originalContext.options = original.options
+                    if case .sink(let sink as any RecordingSink) = try make(originalContext) { record = sink.testRecord }
+                }
+                return .sink(Capture(key: key, recorder: self, record: record))
             })
     }
 
     struct Capture: SinkNode {
         let key: String
         let recorder: CaptureRecorder
+        let record: (@Sendable (Message) throws -> JSONValue)?
         let batching = Batching.single
         func write(_ batch: [Message], _ context: NodeContext) async throws {
-            recorder.recorded.withLock { $0[key, default: []] += batch.map(\.json) }
+            let values = try batch.map { message in try record?(message) ?? message.json }
+            recorder.recorded.withLock { $0[key, default: []] += values }
         }
     }
 
-    static func injectorSpec(_ input: [Message]) -> NodeSpec {
+    /// The source of a case's input; when the input stands for a source that can convert it
+    /// (`TestInputSource`), each input goes through that conversion first.
+    static func injectorSpec(_ input: [Message], standsFor: NodeDefinition?, registry: NodeRegistry) -> NodeSpec {
         NodeSpec(
             type: injectorType, kind: .source, summary: "Sends a flow test's input", options: [], example: "",
-            make: { _ in .source(Injector(input: input)) })
+            make: { context in
+                var convert: (@Sendable (Message, Date) throws -> Message)? = nil
+                if let standsFor, let make = registry.spec(standsFor.type)?.make {
+                    var originalContext = context
+                    originalContext.node = standsFor.id
+                    originalContext.options = standsFor.options
+                    if case .source(let source as any TestInputSource) = try make(originalContext) {
+                        convert = source.message(fromTestInput:at:)
+                    }
+                }
+                return .source(Injector(input: input, convert: convert, standsFor: standsFor?.id))
+            })
     }
 
     struct Injector: SourceNode {
         let input: [Message]
+        let convert: (@Sendable (Message, Date) throws -> Message)?
+        let standsFor: String?
+
         func run(_ context: SourceContext) async throws {
-            for message in input { try await context.emit(message) }
+            for message in input {
+                guard let convert else {
+                    try await context.emit(message)
+                    continue
+                }
+                var converted: Message
+                do {
+                    converted = try convert(message, context.clock.now())
+                    for i in converted.readings.indices where converted.readings[i].source.isEmpty {
+                        converted.readings[i].source = "\(context.node.flow)/\(standsFor ?? context.node.node)"
+                    }
+                } catch {
+                    // As the source does with what it cannot read: a dead letter with the reason.
+                    _ = try await context.node.store.addDeadLetter(NewDeadLetter(
+                        tenant: context.node.tenant, flow: context.node.flow, node: standsFor ?? context.node.node,
+                        error: "\(error)", message: message.json, attempts: 1))
+                    continue
+                }
+                try await context.emit(converted)
+            }
         }
     }
 }
