@@ -152,18 +152,24 @@ struct MQTTInNode: TestInputSource {
         }
         let filters = self.filters, qos = self.qos, connected = self.connected
         let broker = "\(settings.host):\(settings.port)"
-        let everConnected = Mutex(false)
+        // (ever connected, the last failure said): each failure is logged once, not at every retry.
+        let status = Mutex<(everConnected: Bool, lastFailure: String?)>((false, nil))
         client.onConnection = { [weak client] up, reason in
             connected.record(up ? 1 : 0)
             guard up else {
-                if everConnected.withLock({ $0 }) {
+                let (ever, repeated) = status.withLock { s -> (Bool, Bool) in
+                    defer { s.lastFailure = reason }
+                    return (s.everConnected, s.lastFailure == reason)
+                }
+                if repeated { return }
+                if ever {
                     logger.warning("MQTT connection to \(broker) lost: \(reason); reconnecting")
                 } else {
                     logger.warning("cannot reach the MQTT broker at \(broker): \(reason); retrying in the background (the other flows run)")
                 }
                 return
             }
-            everConnected.withLock { $0 = true }
+            status.withLock { $0 = (true, nil) }
             logger.info("MQTT connected to \(broker); subscribing to \(filters.joined(separator: ", "))")
             for filter in filters {
                 do { try client?.subscribe(filter, qos: qos) } catch { logger.error("\(error)") }

@@ -86,6 +86,7 @@ public final class MosquittoClient: @unchecked Sendable {
     private let handle: OpaquePointer
     private let box: CallbackBox
     private let confirmations = Mutex(Confirmations())
+    private let isConnected = Atomic<Bool>(false)
 
     private struct Confirmations {
         var waiting: [Int32: CheckedContinuation<Void, any Error>] = [:]
@@ -133,11 +134,21 @@ public final class MosquittoClient: @unchecked Sendable {
 
         mosquitto_connect_v5_callback_set(handle) { _, object, rc, _, _ in
             guard let client = CallbackBox.client(object) else { return }
+            client.isConnected.store(rc == 0, ordering: .relaxed)
             client.onConnection?(rc == 0, rc == 0 ? "connected" : String(cString: mosquitto_reason_string(rc)))
         }
         mosquitto_disconnect_v5_callback_set(handle) { _, object, rc, _ in
             guard let client = CallbackBox.client(object) else { return }
+            client.isConnected.store(false, ordering: .relaxed)
             client.onConnection?(false, rc == 0 ? "disconnected" : String(cString: mosquitto_strerror(rc)))
+        }
+        // A connection attempt that fails on libmosquitto's thread (a TLS handshake refused) calls no
+        // callback but logs an error: that error is the failure's reason.
+        mosquitto_log_callback_set(handle) { _, object, level, text in
+            guard level & Int32(MOSQ_LOG_ERR) != 0, let client = CallbackBox.client(object), let text,
+                !client.isConnected.load(ordering: .relaxed)
+            else { return }
+            client.onConnection?(false, String(cString: text))
         }
         mosquitto_message_v5_callback_set(handle) { _, object, message, _ in
             guard let client = CallbackBox.client(object), let message else { return }

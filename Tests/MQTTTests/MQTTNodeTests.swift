@@ -133,4 +133,101 @@ import Testing
     }
 }
 
+extension MQTTNodeTests {
+    /// A telemetry flow: every message on ROOT/+/power becomes one reading (ts and value from the payload).
+    func telemetryFlow(_ broker: MosquittoServer, root: String, clientID: String, journal: URL, group: String? = nil) -> String {
+        """
+        flow: telemetry
+        tenant: demo
+        connections:
+          broker: { type: mqtt.broker, port: \(broker.port), client_id: \(clientID) }
+        nodes:
+          - id: devices
+            type: mqtt.in
+            connection: broker
+            topics: [\(root)/+/power]
+            \(group.map { "shared_group: \($0)" } ?? "")
+            journal: \(journal.path)
+            readings: { series: "device:{topic.2}", quantity: power, ts: "{payload.ts}", ts_format: epoch_s, value: "{payload.w}", unit: W }
+            to: [store]
+          - { id: store, type: store.readings, flush_interval: 10ms }
+        """
+    }
+
+    func payload(_ i: Int) -> [UInt8] { Array(#"{"ts": \#(1_774_742_400 + i), "w": \#(i)}"#.utf8) }
+
+    func count(_ store: any Store) async throws -> Int {
+        try await store.readings(ReadingQuery(tenant: "demo")).filter { $0.reading.series != "device:probe" }.count
+    }
+
+    /// Publishes probes on ROOT/probe/power until `stores` all saw one (the subscriptions are in place).
+    func probeUntilSubscribed(_ publisher: MosquittoClient, root: String, stores: [any Store]) async throws -> Bool {
+        var i = 0
+        return try await until {
+            i += 1
+            try await publisher.publish(topic: "\(root)/probe/power", payload: payload(-i), qos: 1, retain: false)
+            for store in stores where try await store.readings(ReadingQuery(tenant: "demo", series: ["device:probe"])).isEmpty { return false }
+            return true
+        }
+    }
+
+    @Test func aSharedGroupSplitsTheMessagesBetweenTwoHubs() async throws {
+        let broker = try await MosquittoServer.shared()
+        let root = "t\(UUID().uuidString.prefix(8))"
+        let journal = FileManager.default.temporaryDirectory.appendingPathComponent("enchufe-journal-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: journal) }
+        var stores: [SQLiteStore] = []
+        var hubs: [Hub] = []
+        for n in 0..<2 {
+            let store = try SQLiteStore(url: "sqlite::memory:")
+            try await store.migrate()
+            stores.append(store)
+            hubs.append(try hub(telemetryFlow(broker, root: root, clientID: "\(root)-hub\(n)", journal: journal.appendingPathComponent("\(n)"), group: "hubs"), store: store))
+        }
+        let running = hubs.map { hub in Task { await hub.runFlows() } }
+        let publisher = try await publisher(broker)
+        defer { publisher.stop() }
+        #expect(try await probeUntilSubscribed(publisher, root: root, stores: stores))
+
+        let total = 1_000
+        for i in 0..<total { try await publisher.publish(topic: "\(root)/inv-\(i % 10)/power", payload: payload(i), qos: 1, retain: false) }
+        #expect(try await until { try await count(stores[0]) + count(stores[1]) >= total })
+        let (a, b) = (try await count(stores[0]), try await count(stores[1]))
+        #expect(a + b == total, "each message went to exactly one hub")
+        #expect(a > 0 && b > 0, "both hubs got messages: \(a) and \(b)")
+        for hub in hubs { hub.stop() }
+        for task in running { await task.value }
+    }
+
+    @Test func aBrokerRestartLosesNothingOfAPersistentSession() async throws {
+        let broker = try MosquittoServer.start()
+        defer { broker.destroy() }
+        let root = "t\(UUID().uuidString.prefix(8))"
+        let journal = FileManager.default.temporaryDirectory.appendingPathComponent("enchufe-journal-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: journal) }
+        let store = try SQLiteStore(url: "sqlite::memory:")
+        try await store.migrate()
+        let hub = try hub(telemetryFlow(broker, root: root, clientID: "\(root)-hub", journal: journal), store: store)
+        let running = Task { await hub.runFlows() }
+        var publisher = try await publisher(broker)
+        #expect(try await probeUntilSubscribed(publisher, root: root, stores: [store]))
+
+        for i in 0..<500 { try await publisher.publish(topic: "\(root)/inv-\(i % 10)/power", payload: payload(i), qos: 1, retain: false) }
+        publisher.stop()
+        try broker.stop()
+        try broker.start()
+        // Published before the hub is back: the broker keeps them for the hub's session.
+        publisher = try await self.publisher(broker)
+        for i in 500..<1_000 { try await publisher.publish(topic: "\(root)/inv-\(i % 10)/power", payload: payload(i), qos: 1, retain: false) }
+        publisher.stop()
+        #expect(try await until { try await count(store) >= 1_000 })
+        let stored = try await store.readings(ReadingQuery(tenant: "demo")).filter { $0.reading.series != "device:probe" }
+        #expect(stored.count == 1_000)
+        #expect(Set(stored.map(\.reading.value)).count == 1_000)
+        #expect(stored.allSatisfy { $0.revision == 1 })
+        hub.stop()
+        await running.value
+    }
+}
+
 struct MQTTTestFailure: Error, CustomStringConvertible { var description: String }

@@ -23,7 +23,7 @@ public final class MosquittoServer: Sendable {
 
     /// Starts a new broker; `extraConfig` is appended to the generated configuration (listeners,
     /// password files, TLS).
-    public static func start(extraConfig: String = "") throws -> MosquittoServer {
+    public static func start(anonymous: Bool = true, extraConfig: String = "") throws -> MosquittoServer {
         guard let binary = Commands.find([ProcessInfo.processInfo.environment["ENCHUFE_MOSQUITTO"] ?? "", "/usr/sbin/mosquitto", "/usr/bin/mosquitto"]) else {
             throw CommandError(command: "mosquitto", result: CommandResult(status: 127, output: "Mosquitto is not installed (Debian: apt-get install mosquitto)"))
         }
@@ -33,7 +33,7 @@ public final class MosquittoServer: Sendable {
             let port = try Commands.freeLoopbackPort()
             let server = MosquittoServer(port: port, directory: directory, binary: binary)
             do {
-                try server.writeConfig(extraConfig)
+                try server.writeConfig(anonymous: anonymous, extraConfig)
                 if Commands.isRoot { try Commands.run("/bin/chown", ["-R", "mosquitto:mosquitto", directory.path]) }
                 try server.start()
                 running.withLock { $0.append(server) }
@@ -56,10 +56,10 @@ public final class MosquittoServer: Sendable {
     var pidPath: String { directory.appendingPathComponent("mosquitto.pid").path }
     public var logPath: String { directory.appendingPathComponent("mosquitto.log").path }
 
-    private func writeConfig(_ extra: String) throws {
+    private func writeConfig(anonymous: Bool, _ extra: String) throws {
         try """
             listener \(port) 127.0.0.1
-            allow_anonymous true
+            allow_anonymous \(anonymous)
             persistence true
             persistence_location \(directory.path)/
             autosave_interval 1
@@ -74,6 +74,17 @@ public final class MosquittoServer: Sendable {
             \(extra)
 
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    /// The broker's directory, for files its configuration names (certificates, password files):
+    /// readable by the broker's user.
+    public static func prepareDirectory() throws -> URL {
+        try Commands.makeTemporaryDirectory(prefix: "enchufe-mqtt-files")
+    }
+
+    /// Makes files in `directory` readable by the broker (it runs as `mosquitto` when started as root).
+    public static func handOver(_ directory: URL) throws {
+        if Commands.isRoot { try Commands.run("/bin/chown", ["-R", "mosquitto:mosquitto", directory.path]) }
     }
 
     /// Starts the broker (again, after `stop()`: same port, same persisted sessions) and waits until
