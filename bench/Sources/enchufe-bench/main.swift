@@ -2,6 +2,7 @@
 //
 //   enchufe-bench [transforms] [MESSAGES]     the cost of a Lua step (default 200000 messages)
 //   enchufe-bench store-ingest [READINGS]     store.readings into PostgreSQL against psql \\copy (default 1000000)
+//   enchufe-bench mqtt-to-postgres [MESSAGES] MQTT → PostgreSQL against the broker and a Python peer (default 200000)
 import Foundation
 
 var arguments = Array(CommandLine.arguments.dropFirst())
@@ -12,7 +13,12 @@ case "transforms":
     try await transformsBenchmark(messages: count ?? 200_000)
 case "store-ingest":
     try await storeIngestBenchmark(readings: count ?? 1_000_000)
+case "mqtt-to-postgres":
+    let environment = ProcessInfo.processInfo.environment
+    try await mqttToPostgresBenchmark(
+        messages: count ?? 200_000, python: environment["ENCHUFE_BENCH_PYTHON"] ?? "/usr/bin/python3",
+        peerScript: environment["ENCHUFE_BENCH_PEER"] ?? "bench/peers/mqtt_to_postgres.py")
 default:
-    print("unknown benchmark '\(name)' (transforms, store-ingest)")
+    print("unknown benchmark '\(name)' (transforms, store-ingest, mqtt-to-postgres)")
     exit(2)
 }
