@@ -32,6 +32,14 @@ import FoundationNetworking
         return Result(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
     }
 
+    /// A new working directory holding `pipelines/NAME.yaml` with `yaml`, for `enchufe run`.
+    func projectDirectory(flow yaml: String, named name: String) throws -> URL {
+        let dir = try temporaryDirectory()
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("pipelines"), withIntermediateDirectories: true)
+        try yaml.write(to: dir.appendingPathComponent("pipelines/\(name).yaml"), atomically: true, encoding: .utf8)
+        return dir
+    }
+
     func temporaryDirectory() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("enchufe-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -93,15 +101,7 @@ import FoundationNetworking
     }
 
     @Test func runStoresSimulatedReadingsServesMetricsAndStopsCleanlyOnSIGTERM() async throws {
-        let dir = try temporaryDirectory()
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("pipelines"), withIntermediateDirectories: true)
-        try """
-            flow: sim
-            tenant: demo
-            nodes:
-              - { id: households, type: simulate.community, households: 5, every: 50ms, seed: 3, to: [store] }
-              - { id: store, type: store.readings, flush_interval: 100ms }
-            """.write(to: dir.appendingPathComponent("pipelines/sim.yaml"), atomically: true, encoding: .utf8)
+        let dir = try projectDirectory(flow: Self.simFlow, named: "sim")
         let hub = try RunningHub(["run", "--http", "127.0.0.1:0"], in: dir)
         defer { hub.terminate() }
         let base = hub.base

@@ -32,9 +32,7 @@ extension CLITests {
     @Test func aHubKilledWithSIGKILLWhileIngestingMQTTStoresEveryMessageExactlyOnceAfterARestart() async throws {
         let broker = try MosquittoServer.start()
         defer { broker.destroy() }
-        let dir = try temporaryDirectory()
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("pipelines"), withIntermediateDirectories: true)
-        try """
+        let dir = try projectDirectory(flow: """
             flow: devices
             tenant: demo
             connections:
@@ -48,7 +46,7 @@ extension CLITests {
                 readings: { series: "device:{topic.2}", quantity: power, ts: "{payload.ts}", ts_format: epoch_s, value: "{payload.w}", unit: W }
                 to: [store]
               - { id: store, type: store.readings, batch_size: 500, flush_interval: 50ms }
-            """.write(to: dir.appendingPathComponent("pipelines/devices.yaml"), atomically: true, encoding: .utf8)
+            """, named: "devices")
         let db = dir.appendingPathComponent("var/enchufe.sqlite").path
         func stored() throws -> Int { Int(try sqlite(db, "SELECT count(*) FROM readings WHERE series <> 'device:probe'")) ?? 0 }
 

@@ -8,9 +8,7 @@ extension CLITests {
         defer { server.destroy() }
         let url = try server.createDatabase()
         let database = PostgresServer.database(in: url)
-        let dir = try temporaryDirectory()
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("pipelines"), withIntermediateDirectories: true)
-        try Self.simFlow.write(to: dir.appendingPathComponent("pipelines/sim.yaml"), atomically: true, encoding: .utf8)
+        let dir = try projectDirectory(flow: Self.simFlow, named: "sim")
 
         let hub = try RunningHub(["run", "--http", "127.0.0.1:0"], in: dir, environment: ["ENCHUFE_STORE": url])
         defer { hub.terminate() }
