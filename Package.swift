@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // The runtime: flow model, loading and validation, engine, scheduling, store, HTTP.
@@ -61,6 +62,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Connectors/MQTT"),
+        // The HTTP layer of the pull connectors (REData, ESIOS, AEMET, Datadis), on AsyncHTTPClient.
+        .target(
+            name: "HTTPPull",
+            dependencies: [
+                "EnchufeCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            path: "Connectors/HTTPPull"),
         // The PostgreSQL store backend and the `postgres.sql` sink.
         .target(
             name: "Postgres",
@@ -78,13 +88,14 @@ let package = Package(
             path: "bench/Sources/enchufe-bench"),
 
         // Launchers of the real servers tests need (PostgreSQL, ...), on loopback in temporary directories.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: [.product(name: "Hummingbird", package: "hummingbird")], path: "Tests/TestSupport"),
 
         // Store conformance checks, written once and run against every store backend.
         .target(name: "StoreConformance", dependencies: ["EnchufeCore"], path: "Tests/StoreConformance"),
         .testTarget(name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance"], path: "Tests/EnchufeCoreTests"),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator"], path: "Tests/SimulatorTests"),
         .testTarget(name: "CLITests", dependencies: ["enchufe", "MQTT", "TestSupport"], path: "Tests/CLITests"),
+        .testTarget(name: "HTTPPullTests", dependencies: ["HTTPPull", "TestSupport"], path: "Tests/HTTPPullTests"),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport"], path: "Tests/MQTTTests"),
         .testTarget(
             name: "PostgresTests", dependencies: ["Postgres", "StoreConformance", "TestSupport"], path: "Tests/PostgresTests"),

@@ -84,6 +84,20 @@ public struct NodeContext: Sendable {
     /// In flow tests: the canned answers connectors use instead of the network.
     public var cannedAnswers: CannedAnswers? = nil
 
+    public init(
+        flow: String, node: String, tenant: String, store: any Store, clock: any HubClock, logger: Logger,
+        metrics: HubMetrics, cannedAnswers: CannedAnswers? = nil
+    ) {
+        self.flow = flow
+        self.node = node
+        self.tenant = tenant
+        self.store = store
+        self.clock = clock
+        self.logger = logger
+        self.metrics = metrics
+        self.cannedAnswers = cannedAnswers
+    }
+
     /// The checkpoint this node saved under `key`, if any.
     public func checkpoint(_ key: String) async throws -> String? {
         try await store.checkpoint(CheckpointKey(tenant: tenant, flow: flow, node: node, key: key))?.value
