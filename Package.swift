@@ -71,6 +71,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Connectors/HTTPPull"),
+        // Red Eléctrica: REData (apidatos.ree.es) and ESIOS.
+        .target(name: "REData", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/REData"),
         // The PostgreSQL store backend and the `postgres.sql` sink.
         .target(
             name: "Postgres",
@@ -96,6 +98,9 @@ let package = Package(
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator"], path: "Tests/SimulatorTests"),
         .testTarget(name: "CLITests", dependencies: ["enchufe", "MQTT", "TestSupport"], path: "Tests/CLITests"),
         .testTarget(name: "HTTPPullTests", dependencies: ["HTTPPull", "TestSupport"], path: "Tests/HTTPPullTests"),
+        .testTarget(
+            name: "REDataTests", dependencies: ["REData", "TestSupport"], path: "Tests/REDataTests",
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport"], path: "Tests/MQTTTests"),
         .testTarget(
             name: "PostgresTests", dependencies: ["Postgres", "StoreConformance", "TestSupport"], path: "Tests/PostgresTests"),
