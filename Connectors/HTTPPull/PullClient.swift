@@ -15,10 +15,11 @@ public struct PullResponse: Sendable {
     /// The `Retry-After` header, if the answer had one.
     public var retryAfterText: String?
 
-    public init(status: Int, contentType: String?, bytes: [UInt8]) {
+    public init(status: Int, contentType: String?, bytes: [UInt8], retryAfter: String? = nil) {
         self.status = status
         self.contentType = contentType
         self.bytes = bytes
+        retryAfterText = retryAfter
         text = TextDecoding.decode(bytes, contentType: contentType)
     }
 
@@ -118,8 +119,9 @@ public final class PullClient: Sendable {
                 // bounded by `withDeadline`, which says so clearly.
                 let answer = try await HTTPClient.shared.execute(prepared, timeout: .nanoseconds(self.timeout.nanosecondsTotal + 1_000_000_000))
                 let body = try await answer.body.collect(upTo: maxBodyBytes)
-                return PullResponse(status: Int(answer.status.code), contentType: answer.headers.first(name: "Content-Type"), bytes: Array(buffer: body))
-                    .with(retryAfter: answer.headers.first(name: "Retry-After"))
+                return PullResponse(
+                    status: Int(answer.status.code), contentType: answer.headers.first(name: "Content-Type"), bytes: Array(buffer: body),
+                    retryAfter: answer.headers.first(name: "Retry-After"))
             }
         } catch let error as PullError {
             throw error
@@ -149,21 +151,9 @@ public final class PullClient: Sendable {
     }
 }
 
-extension PullError {
-    /// Transient unless the API answered a client error (4xx other than 429): asking again the same
-    /// way would get the same answer.
-    var isClientError: Bool { (status.map { (400..<500).contains($0) && $0 != 429 }) ?? false }
-}
-
 extension PullResponse {
     /// The `Retry-After` of the answer: seconds, or an HTTP date.
     var retryAfter: Duration? { retryAfterText.flatMap(PullResponse.parseRetryAfter) }
-
-    func with(retryAfter text: String?) -> PullResponse {
-        var copy = self
-        copy.retryAfterText = text
-        return copy
-    }
 
     static func parseRetryAfter(_ text: String) -> Duration? {
         if let seconds = Int(text.trimmingCharacters(in: .whitespaces)) { return .seconds(max(0, seconds)) }
@@ -200,10 +190,17 @@ actor HostRateLimits {
     private var next: [String: ContinuousClock.Instant] = [:]
 
     func wait(host: String, perMinute: Double) async throws {
-        let interval = Duration.seconds(60 / max(perMinute, 0.001))
         let now = ContinuousClock.now
+        let turn = reserve(host: host, perMinute: perMinute, now: now)
+        if turn > now { try await Task.sleep(until: turn, clock: .continuous) }
+    }
+
+    /// The instant a request to `host` asked for at `now` may go: `now`, or one interval after the
+    /// host's previous request, whichever is later.
+    func reserve(host: String, perMinute: Double, now: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        let interval = Duration.seconds(60 / max(perMinute, 0.001))
         let turn = max(now, next[host] ?? now)
         next[host] = turn + interval
-        if turn > now { try await Task.sleep(until: turn, clock: .continuous) }
+        return turn
     }
 }

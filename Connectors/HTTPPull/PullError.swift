@@ -28,6 +28,10 @@ public struct PullError: Error, CustomStringConvertible, RetryAfterError {
     /// error (a 4xx asked again the same way gets the same answer).
     public var isTransient: Bool { kind == .rateLimit || (kind == .upstream && !isClientError) }
 
+    /// The API refused the request itself (a 4xx other than 429): asked again the same way, it gives
+    /// the same answer.
+    var isClientError: Bool { (status.map { (400..<500).contains($0) && $0 != 429 }) ?? false }
+
     public var description: String {
         "\(kind.rawValue)\(status.map { " (HTTP \($0))" } ?? ""): \(message)"
     }

@@ -36,7 +36,6 @@ public final class MessageJournal: Sendable {
 
     private struct State {
         var fd: Int32 = -1
-        var segmentStart: UInt64 = 0
         var segmentSize = 0
         var nextSeq: UInt64 = 1
         /// Appended, not yet committed.
@@ -49,7 +48,7 @@ public final class MessageJournal: Sendable {
 
     private let state = Mutex(State())
 
-    /// Opens (or creates) the journal in `directory` and returns the records to replay, in order.
+    /// Opens (or creates) the journal folder; `recover()` then reads what is left in it.
     public init(directory: URL, sync: Sync = .interval(.milliseconds(100)), segmentBytes: Int = 16 << 20) throws {
         self.directory = directory
         self.sync = sync
@@ -163,7 +162,6 @@ public final class MessageJournal: Sendable {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw MQTTError("cannot open the journal segment \(path): \(String(cString: strerror(errno)))") }
         s.fd = fd
-        s.segmentStart = s.nextSeq
         s.segmentSize = 0
         if !s.segments.contains(where: { $0.path == path }) { s.segments.append((s.nextSeq, path)) }
         syncDirectory()

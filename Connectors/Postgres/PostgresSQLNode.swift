@@ -107,20 +107,19 @@ struct PostgresSQLNode: SinkNode {
         func quoted(_ name: String) -> String { "\"\(name)\"" }
         let table = (options.string("table") ?? "").split(separator: ".").map { quoted(String($0)) }.joined(separator: ".")
         let names = columnNames.map(quoted).joined(separator: ", ")
+        let updates = conflict.isEmpty || options.string("on_conflict") == "nothing"
+            ? [] : options.strings("update") ?? columnNames.filter { !conflict.contains($0) }
+        updatesOnConflict = !updates.isEmpty
         var sql = "INSERT INTO \(table) (\(names)) SELECT \(names) FROM json_populate_recordset(NULL::\(table), $1::json)"
         if !conflict.isEmpty {
-            let updates = options.strings("update") ?? columnNames.filter { !conflict.contains($0) }
             sql += " ON CONFLICT (\(conflict.map(quoted).joined(separator: ", ")))"
-            if options.string("on_conflict") == "nothing" || updates.isEmpty {
-                sql += " DO NOTHING"
-            } else {
-                sql += " DO UPDATE SET " + updates.map { "\(quoted($0)) = excluded.\(quoted($0))" }.joined(separator: ", ")
-            }
+            sql += updates.isEmpty
+                ? " DO NOTHING" : " DO UPDATE SET " + updates.map { "\(quoted($0)) = excluded.\(quoted($0))" }.joined(separator: ", ")
         }
         statement = sql
-        updatesOnConflict = !conflict.isEmpty && !sql.hasSuffix("DO NOTHING")
     }
 
+    /// Whether a key met twice updates the row (then, within a batch, the last message wins).
     let updatesOnConflict: Bool
 
     /// The database: `url`'s, opened on first use, or the hub's store.

@@ -1,6 +1,6 @@
 import EnchufeCore
 import Foundation
-import HTTPPull
+@testable import HTTPPull
 import Logging
 import Synchronization
 import TestSupport
@@ -126,5 +126,22 @@ import Testing
         #expect(try response.json() == ["canned": true])
         let missing = await kind { _ = try await client().get(URL(string: "http://127.0.0.1:9/other")!, context: context(canned: canned)) }
         #expect(missing?.message.contains("no canned answer for /other") == true)
+    }
+}
+
+@Suite struct HostRateLimitTests {
+    @Test func requestsToOneHostAreSpacedEvenlyAndHostsAreIndependent() async {
+        let limits = HostRateLimits()
+        let t0 = ContinuousClock.now
+        // 40 a minute (AEMET's default): one every 1.5 s, whoever asks.
+        let turns = [
+            await limits.reserve(host: "opendata.aemet.es", perMinute: 40, now: t0),
+            await limits.reserve(host: "opendata.aemet.es", perMinute: 40, now: t0),
+            await limits.reserve(host: "opendata.aemet.es", perMinute: 40, now: t0 + .milliseconds(100)),
+        ]
+        #expect(turns.map { $0 - t0 } == [.zero, .milliseconds(1500), .milliseconds(3000)])
+        #expect(await limits.reserve(host: "apidatos.ree.es", perMinute: 40, now: t0) == t0, "another host has its own turn")
+        let later = t0 + .seconds(60)
+        #expect(await limits.reserve(host: "opendata.aemet.es", perMinute: 40, now: later) == later, "after a quiet minute, no wait")
     }
 }

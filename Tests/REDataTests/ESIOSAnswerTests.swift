@@ -5,12 +5,8 @@ import REData
 import Testing
 
 @Suite struct ESIOSAnswerTests {
-    func fixture(_ name: String) throws -> JSONValue {
-        let url = try #require(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: "json"))
-        return try JSONValue.parse(String(decoding: try Data(contentsOf: url), as: UTF8.self))
-    }
-
-    func utc(_ text: String) -> Date { ISO8601.date(text)! }
+    func fixture(_ name: String) throws -> JSONValue { try Fixtures.json(name) }
+    func utc(_ text: String) -> Date { Fixtures.utc(text) }
 
     @Test func pvpcOfTheAutumnDayKeepsFiveGeographiesApartAndTheRepeatedHourTwice() throws {
         let readings = try ESIOSAnswer.readings(fixture("indicator_1001_pvpc_2021-10-31_dst-autumn_5geos"))

@@ -5,12 +5,8 @@ import REData
 import Testing
 
 @Suite struct REDataAnswerTests {
-    func fixture(_ name: String) throws -> JSONValue {
-        let url = try #require(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: "json"))
-        return try JSONValue.parse(String(decoding: try Data(contentsOf: url), as: UTF8.self))
-    }
-
-    func utc(_ text: String) -> Date { ISO8601.date(text)! }
+    func fixture(_ name: String) throws -> JSONValue { try Fixtures.json(name) }
+    func utc(_ text: String) -> Date { Fixtures.utc(text) }
 
     @Test func pvpcAndSpotOfAnOrdinaryDayAreTwoHourlySeriesByIndicatorId() throws {
         let readings = try REDataAnswer.readings(fixture("precios-mercados-tiempo-real_2021-06-01_pvpc-and-spot"), options: .init(geoID: "8741"))
@@ -50,14 +46,14 @@ import Testing
     }
 
     @Test func quarterHourValuesAreKeptAtPT15MBesideHourlyOnes() throws {
-        func values(_ id: String, count: Int, step: Int) -> JSONValue {
+        func values(count: Int, step: Int) -> JSONValue {
             .array((0..<count).map { i in
                 ["value": .number(Double(i)), "datetime": .string(ISO8601.string(utc("2025-11-02T23:00:00Z").addingTimeInterval(Double(i * step))))]
             })
         }
         let answer: JSONValue = ["included": [
-            ["id": "1001", "attributes": ["title": "PVPC (€/MWh)", "magnitude": "price", "values": values("1001", count: 24, step: 3600)]],
-            ["id": "600", "attributes": ["title": "Precio mercado spot (€/MWh)", "magnitude": "price", "values": values("600", count: 96, step: 900)]],
+            ["id": "1001", "attributes": ["title": "PVPC (€/MWh)", "magnitude": "price", "values": values(count: 24, step: 3600)]],
+            ["id": "600", "attributes": ["title": "Precio mercado spot (€/MWh)", "magnitude": "price", "values": values(count: 96, step: 900)]],
         ]]
         let readings = try REDataAnswer.readings(answer)
         #expect(readings.filter { $0.series == "ree:600" }.allSatisfy { $0.resolution == "PT15M" })
