@@ -47,6 +47,8 @@ let package = Package(
                 "Simulator",
                 "Postgres",
                 "MQTT",
+                "REData",
+                "AEMET",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Core/enchufe"
@@ -73,6 +75,8 @@ let package = Package(
             path: "Connectors/HTTPPull"),
         // Red Eléctrica: REData (apidatos.ree.es) and ESIOS.
         .target(name: "REData", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/REData"),
+        // AEMET OpenData: station observations, municipality forecasts, daily climatology.
+        .target(name: "AEMET", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/AEMET"),
         // The PostgreSQL store backend and the `postgres.sql` sink.
         .target(
             name: "Postgres",

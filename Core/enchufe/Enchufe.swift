@@ -1,7 +1,9 @@
+import AEMET
 import ArgumentParser
 import EnchufeCore
 import MQTT
 import Postgres
+import REData
 import Simulator
 
 @main
@@ -18,7 +20,8 @@ struct Enchufe: AsyncParsableCommand {
         ])
 
     /// Every node type of this build: Core's and each connector module's.
-    static let registry = NodeRegistry(CoreNodes.specs + Simulator.specs + PostgresModule.specs + MQTTModule.specs)
+    static let registry = NodeRegistry(CoreNodes.specs + Simulator.specs + PostgresModule.specs + MQTTModule.specs + REDataModule.specs
+            + AEMETModule.specs)
 
     /// Every store backend of this build.
     static let stores: StoreOpener = {

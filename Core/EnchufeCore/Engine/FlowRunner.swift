@@ -52,6 +52,7 @@ final class FlowRunner: Sendable {
     private let environment: EngineEnvironment
     private let stopSignal = StopSignal()
     private let batchTokens = Atomic<UInt64>(0)
+    private let afterCommit = AfterCommitWork()
 
     init(definition: FlowDefinition, registry: NodeRegistry, environment: EngineEnvironment) throws {
         self.definition = definition
@@ -74,7 +75,8 @@ final class FlowRunner: Sendable {
             nodeLogger[metadataKey: "node"] = .string(node.id)
             do {
                 instances[node.id] = try make(
-                    NodeBuildContext(flow: definition.id, node: node.id, tenant: definition.tenant, options: node.options, connections: connections, logger: nodeLogger, metrics: environment.metrics))
+                    NodeBuildContext(flow: definition.id, node: node.id, tenant: definition.tenant, options: node.options, connections: connections, logger: nodeLogger, metrics: environment.metrics,
+                        testing: environment.cannedAnswers != nil))
             } catch {
                 throw FlowStartError(flow: definition.id, node: node.id, reason: environment.redactor.redact("\(error)"))
             }
@@ -82,6 +84,7 @@ final class FlowRunner: Sendable {
                 queues[node.id] = BoundedQueue(capacity: node.queueSize, producers: producers[node.id]?.count ?? 0)
             }
         }
+        let afterCommit = self.afterCommit
         nodes = definition.nodes.map { node in
             var nodeLogger = logger
             nodeLogger[metadataKey: "node"] = .string(node.id)
@@ -94,7 +97,7 @@ final class FlowRunner: Sendable {
                 context: NodeContext(
                     flow: definition.id, node: node.id, tenant: definition.tenant, store: environment.store,
                     clock: environment.clock, logger: nodeLogger, metrics: environment.metrics,
-                    cannedAnswers: environment.cannedAnswers),
+                    cannedAnswers: environment.cannedAnswers, afterCommit: afterCommit),
                 outputs: outputs, downstream: downstream)
         }
     }
@@ -114,6 +117,7 @@ final class FlowRunner: Sendable {
                 }
             }
         }
+        await afterCommit.wait()
     }
 
     /// Stops the sources; what is in flight drains through the flow.

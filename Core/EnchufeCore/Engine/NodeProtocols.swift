@@ -83,11 +83,14 @@ public struct NodeContext: Sendable {
     public var metrics: HubMetrics
     /// In flow tests: the canned answers connectors use instead of the network.
     public var cannedAnswers: CannedAnswers? = nil
+    /// Work to do once messages are committed; the flow waits for it before it ends.
+    public var afterCommit = AfterCommitWork()
 
     public init(
         flow: String, node: String, tenant: String, store: any Store, clock: any HubClock, logger: Logger,
-        metrics: HubMetrics, cannedAnswers: CannedAnswers? = nil
+        metrics: HubMetrics, cannedAnswers: CannedAnswers? = nil, afterCommit: AfterCommitWork = AfterCommitWork()
     ) {
+        self.afterCommit = afterCommit
         self.flow = flow
         self.node = node
         self.tenant = tenant

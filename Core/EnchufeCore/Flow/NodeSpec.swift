@@ -97,6 +97,9 @@ public struct NodeBuildContext: Sendable {
     public var logger: Logger
     /// For node types that count more than the engine does; make their handles here, once.
     public var metrics: HubMetrics
+    /// Built for a flow test (canned answers, no network): a connector need not refuse to start for
+    /// want of credentials it will not use.
+    public var testing = false
 
     /// The options of the connection named by option `name`.
     public func connection(_ name: String) -> NodeOptions? {

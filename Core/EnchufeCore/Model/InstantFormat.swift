@@ -47,7 +47,7 @@ public enum InstantFormat: String, Sendable, CaseIterable {
     }
 
     /// `2025-03-30 02:00`, `2025-03-30T02:00:00`, `30/03/2025 02:00`, `2025-03-30` (midnight).
-    static func local(_ text: String, zone: TimeZone) throws -> Date {
+    public static func local(_ text: String, zone: TimeZone) throws -> Date {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let separators = CharacterSet(charactersIn: "-/ T:.")
         let numbers = trimmed.components(separatedBy: separators).filter { !$0.isEmpty }

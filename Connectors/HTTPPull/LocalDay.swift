@@ -1,0 +1,141 @@
+import EnchufeCore
+import Foundation
+
+/// A calendar day in a time zone (Europe/Madrid for REData and ESIOS): what the Spanish APIs are
+/// asked for, and the unit pull connectors record their progress in. A day lasts 23, 24 or 25 hours.
+public struct LocalDay: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var year: Int
+    public var month: Int
+    public var day: Int
+
+    public init(year: Int, month: Int, day: Int) {
+        self.year = year
+        self.month = month
+        self.day = day
+    }
+
+    public static let madrid = TimeZone(identifier: "Europe/Madrid")!
+
+    static func calendar(_ zone: TimeZone) -> Calendar {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        return calendar
+    }
+
+    /// The day `date` falls on in `zone`.
+    public init(containing date: Date, in zone: TimeZone = LocalDay.madrid) {
+        let c = Self.calendar(zone).dateComponents([.year, .month, .day], from: date)
+        self.init(year: c.year!, month: c.month!, day: c.day!)
+    }
+
+    /// `YYYY-MM-DD`.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "-")
+        guard parts.count == 3, parts[0].count == 4, let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]),
+            (1...12).contains(m), (1...31).contains(d)
+        else { return nil }
+        self.init(year: y, month: m, day: d)
+        guard LocalDay(containing: start(in: .gmt), in: .gmt) == self else { return nil }  // 2021-02-30
+    }
+
+    public var description: String { String(format: "%04d-%02d-%02d", year, month, day) }
+
+    /// Local midnight that starts the day.
+    public func start(in zone: TimeZone = LocalDay.madrid) -> Date {
+        Self.calendar(zone).date(from: DateComponents(year: year, month: month, day: day))!
+    }
+
+    /// The instant the day ends (the next day's start).
+    public func end(in zone: TimeZone = LocalDay.madrid) -> Date { adding(days: 1).start(in: zone) }
+
+    public func adding(days: Int) -> LocalDay {
+        LocalDay(containing: Self.calendar(.gmt).date(byAdding: .day, value: days, to: start(in: .gmt))!, in: .gmt)
+    }
+
+    /// How many intervals of `resolution` the day holds: 24 hours, but 23 or 25 on DST days.
+    public func intervals(of resolution: Duration, in zone: TimeZone = LocalDay.madrid) -> Int {
+        Int((end(in: zone).timeIntervalSince(start(in: zone)) / resolution.seconds).rounded())
+    }
+
+    public static func < (a: LocalDay, b: LocalDay) -> Bool {
+        (a.year, a.month, a.day) < (b.year, b.month, b.day)
+    }
+
+    /// `today`, `tomorrow`, `yesterday`, `-7d` / `+1d` (days from today) or `YYYY-MM-DD`.
+    public static func parse(_ text: String, today: LocalDay) -> LocalDay? {
+        switch text.lowercased() {
+        case "today": return today
+        case "tomorrow": return today.adding(days: 1)
+        case "yesterday": return today.adding(days: -1)
+        default:
+            if let day = LocalDay(text) { return day }
+            let t = text.lowercased()
+            guard t.hasSuffix("d"), let n = Int(t.dropLast().replacingOccurrences(of: "+", with: "")),
+                t.hasPrefix("-") || t.hasPrefix("+")
+            else { return nil }
+            return today.adding(days: n)
+        }
+    }
+
+    /// Whether `text` is a day `parse` accepts (for validating options).
+    public static func isValid(_ text: String) -> Bool {
+        parse(text, today: LocalDay(year: 2000, month: 1, day: 1)) != nil
+    }
+}
+
+/// The days a pull covers: `from`...`to` (inclusive), each `today`, `tomorrow`, `-7d` or a date,
+/// read when the pull runs. A message may name its own: a payload `{"day": ...}` or
+/// `{"from": ..., "to": ...}` (a back-fill asked for by hand).
+public struct DayWindow: Sendable {
+    public var from: String
+    public var to: String
+
+    public init(from: String, to: String) {
+        self.from = from
+        self.to = to
+    }
+
+    /// The window from a node's options: `day`, or `from`/`to` (either defaulting to the other, both to `fallback`).
+    public init(options: NodeOptions, fallback: String = "today") {
+        if let day = options.string("day") {
+            self.init(from: day, to: day)
+        } else {
+            let from = options.string("from") ?? options.string("to") ?? fallback
+            self.init(from: from, to: options.string("to") ?? (options.has("from") ? "today" : from))
+        }
+    }
+
+    /// The window a message asks for instead, if its payload names one.
+    public func overridden(by payload: JSONValue) -> DayWindow {
+        if let day = payload["day"]?.stringValue { return DayWindow(from: day, to: day) }
+        if let from = payload["from"]?.stringValue { return DayWindow(from: from, to: payload["to"]?.stringValue ?? from) }
+        return self
+    }
+
+    public func days(today: LocalDay) throws -> [LocalDay] {
+        guard let first = LocalDay.parse(from, today: today) else { throw PermanentError("'\(from)' is not a day (today, tomorrow, -7d or YYYY-MM-DD)") }
+        guard let last = LocalDay.parse(to, today: today) else { throw PermanentError("'\(to)' is not a day (today, tomorrow, -7d or YYYY-MM-DD)") }
+        guard first <= last else { throw PermanentError("the window starts (\(first)) after it ends (\(last))") }
+        var days: [LocalDay] = []
+        var day = first
+        while day <= last {
+            days.append(day)
+            day = day.adding(days: 1)
+        }
+        return days
+    }
+
+    /// Option problems of `day`/`from`/`to` for a spec's `check`.
+    public static func problems(_ options: NodeOptions) -> [OptionProblem] {
+        var problems: [OptionProblem] = []
+        for name in ["day", "from", "to"] {
+            if let text = options.string(name), !LocalDay.isValid(text) {
+                problems.append(OptionProblem(option: name, "'\(text)' is not a day: use today, tomorrow, yesterday, -7d, +1d or YYYY-MM-DD"))
+            }
+        }
+        if options.has("day"), options.has("from") || options.has("to") {
+            problems.append(OptionProblem(option: "day", "give either 'day' or 'from'/'to', not both"))
+        }
+        return problems
+    }
+}
