@@ -94,7 +94,8 @@ let package = Package(
             path: "bench/Sources/enchufe-bench"),
 
         // Launchers of the real servers tests need (PostgreSQL, ...), on loopback in temporary directories.
-        .target(name: "TestSupport", dependencies: [.product(name: "Hummingbird", package: "hummingbird")], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport", dependencies: ["EnchufeCore", .product(name: "Hummingbird", package: "hummingbird")], path: "Tests/TestSupport"),
 
         // Store conformance checks, written once and run against every store backend.
         .target(name: "StoreConformance", dependencies: ["EnchufeCore"], path: "Tests/StoreConformance"),
@@ -104,6 +105,9 @@ let package = Package(
         .testTarget(name: "HTTPPullTests", dependencies: ["HTTPPull", "TestSupport"], path: "Tests/HTTPPullTests"),
         .testTarget(
             name: "REDataTests", dependencies: ["REData", "TestSupport"], path: "Tests/REDataTests",
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "AEMETTests", dependencies: ["AEMET", "TestSupport"], path: "Tests/AEMETTests",
             resources: [.copy("Fixtures")]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport"], path: "Tests/MQTTTests"),
         .testTarget(

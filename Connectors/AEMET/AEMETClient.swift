@@ -24,26 +24,46 @@ public struct AEMETClient: Sendable {
         if let apiKey { headers["api_key"] = apiKey.reveal() }
         for attempt in 1...2 {
             let url = try PullNodeOptions.url(base, "/opendata/api/" + path)
-            let envelope = try await client.get(url, headers: headers, context: context)
-            guard let text = envelope.text, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-                throw PullError(.auth, status: envelope.status, "an empty answer (AEMET answers so when the api_key header is missing)")
+            let empty = PullError(.auth, "an empty answer (AEMET answers so when the api_key header is missing)")
+            let step = try await client.json(url, headers: headers, context: context, emptyBody: empty) { json -> Step in
+                if let array = json.arrayValue { return .data(array) }  // a flow test's fixture may be the data itself
+                try Self.check(json)
+                guard let datos = json["datos"]?.stringValue, let link = URL(string: datos) else {
+                    throw PullError(.malformed, "an AEMET envelope without a 'datos' URL")
+                }
+                return .link(link)
             }
-            let json = try envelope.json()
-            if let array = json.arrayValue { return array }  // a flow test's fixture may be the data itself
-            try Self.check(json)
-            guard let datos = json["datos"]?.stringValue, let datosURL = URL(string: datos) else {
-                throw PullError(.malformed, status: envelope.status, "an AEMET envelope without a 'datos' URL")
+            guard case .link(let link) = step else {
+                if case .data(let array) = step { return array }
+                continue
             }
             do {
-                let answer = try await client.get(datosURL, headers: ["Accept": "application/json"], context: context).json()
-                if let array = answer.arrayValue { return array }
-                try Self.check(answer)
-                throw PullError(.malformed, "the data of \(path) is not a list")
+                return try await client.json(link, headers: ["Accept": "application/json"], context: context) { json in
+                    if let array = json.arrayValue { return array }
+                    try Self.check(json)
+                    throw PullError(.malformed, "the data of \(path) is not a list")
+                }
             } catch let error as PullError where error.kind == .noData && attempt == 1 {
                 context.logger.debug("the data link of \(path) had nothing (expired?); asking for a new one")
             }
         }
         throw PullError(.noData, "the data link of \(path) had nothing twice")
+    }
+
+    enum Step {
+        case link(URL)
+        case data([JSONValue])
+    }
+
+    /// The failure a non-2xx answer with an AEMET envelope means (an HTTP 404 carrying `estado: 404` is "no data").
+    @Sendable public static func errorBody(_ json: JSONValue, status: Int) -> PullError? {
+        guard json["estado"] != nil else { return nil }
+        do {
+            try check(json)
+            return nil
+        } catch {
+            return error as? PullError
+        }
     }
 
     /// AEMET's `estado` (and `descripcion`) as the failure it means; nothing for 200.

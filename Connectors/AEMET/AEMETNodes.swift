@@ -24,7 +24,7 @@ public enum AEMETModule {
             throw PermanentError("needs an AEMET OpenData API key: set `api_key` (e.g. api_key: ${env:AEMET_API_KEY}); request one at https://opendata.aemet.es/centrodedescargas/altaUsuario")
         }
         return AEMETClient(
-            client: PullNodeOptions.client(build, type: type, requestsPerMinute: 40, backoff: .seconds(60)),
+            client: PullNodeOptions.client(build, type: type, requestsPerMinute: 40, backoff: .seconds(60), errorBody: AEMETClient.errorBody),
             base: PullNodeOptions.baseURL(build.options, default: base), apiKey: key)
     }
 
@@ -163,7 +163,7 @@ struct AEMETClimatologyNode: TransformNode {
         doc: AEMETModule.twoStepDoc + """
 
 
-            Daily values of `station` from `from` to `to` (default: the last 30 days up to 5 days ago —
+            Daily values of `station` from `from` to `until` (default: the last 30 days up to 5 days ago —
             AEMET publishes them with a lag of about 4 days), one request per calendar month. Series
             `aemet:STATION`, `P1D` readings at 00:00 UTC of each date: `temperature_mean`/`_max`/`_min`,
             `precipitation` (mm; `Acum`, a total over several days, is left out), `wind_speed`,
@@ -181,7 +181,7 @@ struct AEMETClimatologyNode: TransformNode {
               api_key: ${env:AEMET_API_KEY}
               station: "3194U"
               from: -30d
-              to: -5d
+              until: -5d
               to: [store]
             """,
         check: { DayWindow.problems($0) },
@@ -199,7 +199,7 @@ struct AEMETClimatologyNode: TransformNode {
         client = try AEMETModule.client(build, type: "aemet.climatology")
         station = o["station"]?.templateText ?? ""
         parse = AEMETModule.readings(build)
-        window = o.has("day") || o.has("from") || o.has("to") ? DayWindow(options: o) : DayWindow(from: "-30d", to: "-5d")
+        window = o.has("day") || o.has("from") || o.has("until") ? DayWindow(options: o) : DayWindow(from: "-30d", to: "-5d")
         lag = o.duration("lag") ?? .seconds(5 * 86_400)
         maxRequests = o.int("max_requests") ?? 60
     }

@@ -83,9 +83,10 @@ public struct LocalDay: Hashable, Comparable, Sendable, CustomStringConvertible 
     }
 }
 
-/// The days a pull covers: `from`...`to` (inclusive), each `today`, `tomorrow`, `-7d` or a date,
-/// read when the pull runs. A message may name its own: a payload `{"day": ...}` or
-/// `{"from": ..., "to": ...}` (a back-fill asked for by hand).
+/// The days a pull covers: `from`...`until` (inclusive), each `today`, `tomorrow`, `-7d` or a date,
+/// read when the pull runs (`to` wires nodes, so it cannot end a range). A message may name its
+/// own: a payload `{"day": ...}` or `{"from": ..., "until": ...}` (a back-fill asked for by hand;
+/// `to` is accepted there too).
 public struct DayWindow: Sendable {
     public var from: String
     public var to: String
@@ -95,20 +96,23 @@ public struct DayWindow: Sendable {
         self.to = to
     }
 
-    /// The window from a node's options: `day`, or `from`/`to` (either defaulting to the other, both to `fallback`).
+    /// The window from a node's options: `day`, or `from`/`until` (`until` defaulting to today, `from`
+    /// to `until`; both to `fallback`).
     public init(options: NodeOptions, fallback: String = "today") {
         if let day = options.string("day") {
             self.init(from: day, to: day)
         } else {
-            let from = options.string("from") ?? options.string("to") ?? fallback
-            self.init(from: from, to: options.string("to") ?? (options.has("from") ? "today" : from))
+            let from = options.string("from") ?? options.string("until") ?? fallback
+            self.init(from: from, to: options.string("until") ?? (options.has("from") ? "today" : from))
         }
     }
 
     /// The window a message asks for instead, if its payload names one.
     public func overridden(by payload: JSONValue) -> DayWindow {
         if let day = payload["day"]?.stringValue { return DayWindow(from: day, to: day) }
-        if let from = payload["from"]?.stringValue { return DayWindow(from: from, to: payload["to"]?.stringValue ?? from) }
+        if let from = payload["from"]?.stringValue {
+            return DayWindow(from: from, to: payload["until"]?.stringValue ?? payload["to"]?.stringValue ?? from)
+        }
         return self
     }
 
@@ -128,13 +132,13 @@ public struct DayWindow: Sendable {
     /// Option problems of `day`/`from`/`to` for a spec's `check`.
     public static func problems(_ options: NodeOptions) -> [OptionProblem] {
         var problems: [OptionProblem] = []
-        for name in ["day", "from", "to"] {
+        for name in ["day", "from", "until"] {
             if let text = options.string(name), !LocalDay.isValid(text) {
                 problems.append(OptionProblem(option: name, "'\(text)' is not a day: use today, tomorrow, yesterday, -7d, +1d or YYYY-MM-DD"))
             }
         }
-        if options.has("day"), options.has("from") || options.has("to") {
-            problems.append(OptionProblem(option: "day", "give either 'day' or 'from'/'to', not both"))
+        if options.has("day"), options.has("from") || options.has("until") {
+            problems.append(OptionProblem(option: "day", "give either 'day' or 'from'/'until', not both"))
         }
         return problems
     }

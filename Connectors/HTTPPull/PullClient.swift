@@ -32,6 +32,9 @@ public struct PullResponse: Sendable {
 
     /// The body as JSON; an HTML page or anything else that is not JSON is `malformed`.
     public func json() throws -> JSONValue {
+        if let text, text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw PullError(.malformed, status: status, "an empty answer")
+        }
         if isHTML { throw PullError(.malformed, status: status, "an HTML page where JSON was expected") }
         guard let text else { throw PullError(.malformed, status: status, "the body is not text (\(bytes.count) bytes)") }
         do {
@@ -56,14 +59,19 @@ public final class PullClient: Sendable {
     let retry: RetryPolicy
     let requestsPerMinute: Double?
     let maxBodyBytes: Int
+    /// How the API describes a failure in a JSON body (REData's `errors[]`, AEMET's `estado`): used
+    /// for answers other than 401, 403 and 429, whose status says it all.
+    let errorBody: (@Sendable (JSONValue, Int) -> PullError?)?
     private let counters: [String: CoreMetrics.Counter]
 
     /// One client per node: `flow`/`node` label the metrics, `type` finds canned answers.
     public init(
         flow: String, node: String, type: String, metrics: HubMetrics, timeout: Duration = .seconds(30),
         retry: RetryPolicy = RetryPolicy(attempts: 4, backoff: .seconds(2), maxBackoff: .seconds(120)),
-        requestsPerMinute: Double? = nil, maxBodyBytes: Int = 64 << 20
+        requestsPerMinute: Double? = nil, maxBodyBytes: Int = 64 << 20,
+        errorBody: (@Sendable (JSONValue, Int) -> PullError?)? = nil
     ) {
+        self.errorBody = errorBody
         self.node = node
         self.type = type
         self.timeout = timeout
@@ -82,6 +90,31 @@ public final class PullClient: Sendable {
     /// transient failure gets. `context` gives the clock (virtual in flow tests), the logger and the
     /// canned answers.
     public func get(_ url: URL, headers: [String: String] = [:], context: NodeContext) async throws -> PullResponse {
+        let response = try await fetch(url, headers: headers, context: context)
+        counters["ok"]?.increment()
+        return response
+    }
+
+    /// GETs `url` and reads its JSON body with `read`. Only an answer `read` can use counts as `ok`;
+    /// a body that is not JSON, or that `read` finds malformed or empty, counts as what it is.
+    /// `emptyBody`: what an empty answer means for this API (default: malformed).
+    public func json<T>(
+        _ url: URL, headers: [String: String] = [:], context: NodeContext, emptyBody: PullError? = nil, read: (JSONValue) throws -> T
+    ) async throws -> T {
+        let response = try await fetch(url, headers: headers, context: context)
+        do {
+            if let emptyBody, (response.text ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw emptyBody }
+            let value = try read(try response.json())
+            counters["ok"]?.increment()
+            return value
+        } catch let error as PullError {
+            counters[error.kind.rawValue]?.increment()
+            throw error
+        }
+    }
+
+    /// A 2xx answer after retries; failures are counted here, successes by the caller.
+    func fetch(_ url: URL, headers: [String: String], context: NodeContext) async throws -> PullResponse {
         if let canned = context.cannedAnswers {
             guard let data = canned.answer(node: node, type: type, url: url) else {
                 throw PullError(.upstream, "no canned answer for \(url.path) (give one in the test's fixtures by node id, path or node type)")
@@ -92,9 +125,7 @@ public final class PullClient: Sendable {
         while true {
             attempt += 1
             do {
-                let response = try await once(url, headers: headers)
-                counters["ok"]?.increment()
-                return response
+                return try await once(url, headers: headers)
             } catch let error as PullError {
                 counters[error.kind.rawValue]?.increment()
                 guard error.isTransient, attempt < retry.attempts else { throw error }
@@ -130,13 +161,20 @@ public final class PullClient: Sendable {
         } catch {
             throw PullError(.upstream, "\(url.host ?? url.absoluteString): \(error)")
         }
-        return try Self.classify(response)
+        return try Self.classify(response, errorBody: errorBody)
     }
 
     /// A 2xx answer as it is; anything else as the `PullError` it means.
-    static func classify(_ response: PullResponse) throws -> PullResponse {
+    static func classify(_ response: PullResponse, errorBody: (@Sendable (JSONValue, Int) -> PullError?)? = nil) throws -> PullResponse {
         let status = response.status
         if (200..<300).contains(status) { return response }
+        if ![401, 403, 429].contains(status), let errorBody, !response.isHTML, let text = response.text,
+            let json = try? JSONValue.parse(text), var error = errorBody(json, status)
+        {
+            error.status = error.status ?? status
+            if error.kind == .upstream { error.retryAfter = response.retryAfter }
+            throw error
+        }
         let detail = response.isHTML ? "an HTML error page" : String((response.text ?? "").prefix(300))
         switch status {
         case 401, 403:

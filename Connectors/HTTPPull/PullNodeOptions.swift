@@ -27,7 +27,10 @@ public enum PullNodeOptions {
             specs += [
                 OptionSpec("day", .string, doc: "One day: today, tomorrow, yesterday, -7d / +1d, or YYYY-MM-DD.", example: "tomorrow"),
                 OptionSpec("from", .string, doc: "First day of a range (same forms as `day`).", example: "-7d"),
-                OptionSpec("to", .string, doc: "Last day of the range, inclusive (default: today).", example: "today"),
+                OptionSpec(
+                    "until", .string,
+                    doc: "Last day of the range, inclusive (default: today). (`to` is the key that wires a node, so the end of a range is `until`.)",
+                    example: "today"),
             ]
         }
         return specs
@@ -42,7 +45,8 @@ public enum PullNodeOptions {
 
     /// The client of a node, configured by its options.
     public static func client(
-        _ build: NodeBuildContext, type: String, requestsPerMinute: Double, backoff: Duration = .seconds(2)
+        _ build: NodeBuildContext, type: String, requestsPerMinute: Double, backoff: Duration = .seconds(2),
+        errorBody: (@Sendable (JSONValue, Int) -> PullError?)? = nil
     ) -> PullClient {
         let o = build.options
         let backoff = o.duration("request_backoff") ?? backoff
@@ -50,7 +54,7 @@ public enum PullNodeOptions {
             flow: build.flow, node: build.node, type: type, metrics: build.metrics,
             timeout: o.duration("timeout") ?? .seconds(30),
             retry: RetryPolicy(attempts: o.int("request_attempts") ?? 4, backoff: backoff, maxBackoff: max(backoff * 8, .seconds(120))),
-            requestsPerMinute: build.options.double("requests_per_minute") ?? requestsPerMinute)
+            requestsPerMinute: build.options.double("requests_per_minute") ?? requestsPerMinute, errorBody: errorBody)
     }
 
     /// A URL from a base and a path with its query, percent-encoding what needs it.

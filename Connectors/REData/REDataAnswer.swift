@@ -92,6 +92,12 @@ public enum REDataAnswer {
         }
     }
 
+    /// The failure a non-2xx REData answer with an `errors[]` body means.
+    @Sendable public static func errorBody(_ json: JSONValue, status: Int) -> PullError? {
+        guard let errors = json["errors"]?.arrayValue, !errors.isEmpty else { return nil }
+        return error(errors)
+    }
+
     /// REData's `errors[]` as a classified failure: "not available at this moment" is `noData` (ask
     /// again later), anything else `upstream`.
     static func error(_ errors: [JSONValue]) -> PullError {

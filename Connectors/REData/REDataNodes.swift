@@ -57,7 +57,7 @@ struct REDataNode: TransformNode {
         summary: "Pulls any REData (apidatos.ree.es) category/widget into readings, by indicator id",
         doc: """
             Each message it receives is a trigger (wire a `schedule` into it): it asks REData for the days
-            of its window (`day`, or `from`/`to`; a trigger's payload `{"day": ...}` or `{"from": ..., "to": ...}`
+            of its window (`day`, or `from`/`until`; a trigger's payload `{"day": ...}` or `{"from": ..., "until": ...}`
             asks for others) and sends one message of readings per request. Series are `ree:ID`
             (`ree:ID:GEO` with `geo_ids`), ID being the ESIOS indicator id of the series (never its title,
             which REData renames); times are the answer's own, with their offsets, stored in UTC (25 values
@@ -86,7 +86,7 @@ struct REDataNode: TransformNode {
               widget: evolucion
               time_trunc: day
               from: -7d
-              to: yesterday
+              until: yesterday
               to: [store]
             """,
         check: { DayWindow.problems($0) },
@@ -107,7 +107,7 @@ struct REDataNode: TransformNode {
 
     init(_ build: NodeBuildContext) throws {
         let o = build.options
-        client = PullNodeOptions.client(build, type: "redata", requestsPerMinute: 60)
+        client = PullNodeOptions.client(build, type: "redata", requestsPerMinute: 60, errorBody: REDataAnswer.errorBody)
         base = PullNodeOptions.baseURL(o, default: "https://apidatos.ree.es")
         category = o.string("category") ?? "mercados"
         widget = o.string("widget") ?? ""
@@ -144,8 +144,10 @@ struct REDataNode: TransformNode {
             if let geoID { query.append(("geo_ids", geoID)) }
             do {
                 let url = try PullNodeOptions.url(base, "/\(lang)/datos/\(category)/\(widget)", query: query)
-                let json = try await client.get(url, headers: ["Accept": "application/json"], context: context).json()
-                var readings = try REDataAnswer.readings(json, options: .init(geoID: geoID, singleValueResolution: Self.resolution(timeTrunc)))
+                let options = REDataAnswer.Options(geoID: geoID, singleValueResolution: Self.resolution(timeTrunc))
+                var readings = try await client.json(url, headers: ["Accept": "application/json"], context: context) {
+                    try REDataAnswer.readings($0, options: options)
+                }
                 for i in readings.indices {
                     if readings[i].quantity != "price" { readings[i].quantity = quantity ?? Self.quantity(category) }
                     if let unit { readings[i].unit = unit } else if readings[i].unit.isEmpty { readings[i].unit = Self.unit(widget) }
@@ -199,8 +201,12 @@ struct REDataPricesNode: TransformNode {
             answer has only the spot price, which is "not yet", not an error — the spot prices are sent on
             and PVPC is asked again every `not_yet_retry` up to `not_yet_attempts` times, then at the next
             trigger. A day with every price is recorded once committed and not asked again.
+            With `source: archive` it reads ESIOS' public PVPC archive instead (no token; series
+            `esios:archive70:PCB` and `esios:archive70:CYM`, `archive_url` default https://api.esios.ree.es).
             """,
         options: [
+            OptionSpec("source", .enumeration(["redata", "archive"]), default: "redata", doc: "REData (PVPC and spot) or ESIOS' public PVPC archive (PVPC only)."),
+            OptionSpec("archive_url", .string, default: "https://api.esios.ree.es", doc: "Where the PVPC archive is, with `source: archive`."),
             OptionSpec("geo_ids", .string, doc: "System id: 8741 peninsula (default), 8744 Ceuta, 8745 Melilla...", example: "8741"),
             OptionSpec("lang", .enumeration(["es", "en"]), default: "es", doc: "Language of the request path."),
             OptionSpec("not_yet_retry", .duration, default: "15m", doc: "Wait before asking again for prices not published yet."),
@@ -217,6 +223,7 @@ struct REDataPricesNode: TransformNode {
 
     let client: PullClient
     let base: String
+    let archive: String?
     let geoID: String?
     let lang: String
     let window: DayWindow
@@ -226,8 +233,9 @@ struct REDataPricesNode: TransformNode {
 
     init(_ build: NodeBuildContext) throws {
         let o = build.options
-        client = PullNodeOptions.client(build, type: "redata.prices", requestsPerMinute: 60)
+        client = PullNodeOptions.client(build, type: "redata.prices", requestsPerMinute: 60, errorBody: REDataAnswer.errorBody)
         base = PullNodeOptions.baseURL(o, default: "https://apidatos.ree.es")
+        archive = o.string("source") == "archive" ? PullNodeOptions.baseURL(NodeOptions(values: ["base_url": o["archive_url"] ?? "https://api.esios.ree.es"]), default: "") : nil
         geoID = o["geo_ids"]?.templateText
         lang = o.string("lang") ?? "es"
         window = DayWindow(options: o)
@@ -238,7 +246,16 @@ struct REDataPricesNode: TransformNode {
 
     var geo: String { geoID ?? "8741" }
 
+    /// The series a complete day has.
+    var wanted: [String] {
+        if archive != nil { return PVPCArchive.columns.map { "esios:archive70:\($0)" } }
+        return geoID == nil ? ["ree:1001:\(geo)", "ree:600:\(geo)"] : ["ree:1001:\(geo)"]
+    }
+
     func url(_ day: LocalDay) throws -> URL {
+        if let archive {
+            return try PullNodeOptions.url(archive, "/archives/70/download_json", query: [("locale", "es"), ("date", day.description)])
+        }
         var query = [("start_date", day.startParameter), ("end_date", day.endParameter), ("time_trunc", "hour")]
         if let geoID { query.append(("geo_ids", geoID)) }
         return try PullNodeOptions.url(base, "/\(lang)/datos/mercados/precios-mercados-tiempo-real", query: query)
@@ -248,7 +265,7 @@ struct REDataPricesNode: TransformNode {
         let days = try window.overridden(by: message.payload).days(today: LocalDay(containing: context.clock.now()))
         var run = PullRun(context: context, maxRequests: maxRequests)
         for day in days {
-            let period = "redata.prices/\(geo)/\(day)"
+            let period = archive == nil ? "redata.prices/\(geo)/\(day)" : "redata.prices/archive70/\(day)"
             guard try await run.shouldFetch(period) else { continue }
             do {
                 let (readings, complete) = try await fetch(day, context)
@@ -262,18 +279,19 @@ struct REDataPricesNode: TransformNode {
 
     /// One day's prices, asking again while PVPC is not published yet.
     func fetch(_ day: LocalDay, _ context: NodeContext) async throws -> ([Reading], Bool) {
-        let pvpc = "ree:1001:\(geo)"
+        let pvpc = wanted[0]
         var attempt = 0
         while true {
             var readings: [Reading] = []
             var notPublished: PullError?
             do {
-                let json = try await client.get(try url(day), headers: ["Accept": "application/json"], context: context).json()
-                readings = try REDataAnswer.readings(json, options: .init(geoID: geo))
+                let (archive, geo) = (self.archive, self.geo)
+                readings = try await client.json(try url(day), headers: ["Accept": "application/json"], context: context) { json in
+                    archive == nil ? try REDataAnswer.readings(json, options: .init(geoID: geo)) : try PVPCArchive.readings(json)
+                }
             } catch let error as PullError where error.kind == .noData {
                 notPublished = error
             }
-            let wanted = geoID == nil ? [pvpc, "ree:600:\(geo)"] : [pvpc]
             if readings.contains(where: { $0.series == pvpc }) || day <= LocalDay(containing: context.clock.now()) {
                 if let notPublished, readings.isEmpty { throw notPublished }
                 return (readings, isFullDay(readings, day: day, series: wanted) || day.end() <= context.clock.now())
@@ -376,8 +394,9 @@ struct ESIOSNode: TransformNode {
                 let period = "esios/\(indicator)/\(geoIDs.map(String.init).joined(separator: ","))/\(timeTrunc ?? "-")/\(day)"
                 guard try await run.shouldFetch(period) else { continue }
                 do {
-                    let json = try await client.get(try url(indicator: indicator, day: day), headers: headers, context: context).json()
-                    let readings = try ESIOSAnswer.readings(json)
+                    let readings = try await client.json(try url(indicator: indicator, day: day), headers: headers, context: context) {
+                        try ESIOSAnswer.readings($0)
+                    }
                     run.fetched(period, readings: readings, complete: !readings.isEmpty && (day.end() <= now || isFullDay(readings, day: day)))
                 } catch let error as PullError {
                     guard run.failed(period, error) else { break pulling }

@@ -9,5 +9,10 @@ enum Fixtures {
         return try JSONValue.parse(String(decoding: try Data(contentsOf: url), as: UTF8.self))
     }
 
+    static func text(_ name: String) throws -> String {
+        let url = try #require(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: "json"))
+        return String(decoding: try Data(contentsOf: url), as: UTF8.self)
+    }
+
     static func utc(_ text: String) -> Date { ISO8601.date(text)! }
 }

@@ -22,12 +22,18 @@ public final class FixtureServer: Sendable {
         public var body: [UInt8]
         /// Waits this long before answering (to make a client time out).
         public var delay: Duration?
+        /// Sends only this many bytes of the body, then drops the connection (a truncated answer).
+        public var truncateAfter: Int?
 
-        public init(status: Int = 200, headers: [String: String] = ["Content-Type": "application/json"], body: [UInt8], delay: Duration? = nil) {
+        public init(
+            status: Int = 200, headers: [String: String] = ["Content-Type": "application/json"], body: [UInt8], delay: Duration? = nil,
+            truncateAfter: Int? = nil
+        ) {
             self.status = status
             self.headers = headers
             self.body = body
             self.delay = delay
+            self.truncateAfter = truncateAfter
         }
 
         public static func json(_ text: String, status: Int = 200) -> Answer {
@@ -55,6 +61,16 @@ public final class FixtureServer: Sendable {
             if let delay = answer.delay { try? await Task.sleep(for: delay) }
             var fields = HTTPFields()
             for (name, value) in answer.headers { if let field = HTTPField.Name(name) { fields[field] = value } }
+            if let cut = answer.truncateAfter {
+                // Chunked: part of the body, then the connection drops before the last chunk.
+                let part = Array(answer.body.prefix(cut))
+                return Response(
+                    status: .init(code: answer.status), headers: fields,
+                    body: .init { writer in
+                        try await writer.write(ByteBuffer(bytes: part))
+                        throw TruncatedAnswer()
+                    })
+            }
             return Response(status: .init(code: answer.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
         }
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
@@ -78,6 +94,8 @@ public final class FixtureServer: Sendable {
 
     public func stop() { task.cancel() }
 }
+
+struct TruncatedAnswer: Error {}
 
 final class RequestLog: Sendable {
     let entries = Mutex<[FixtureServer.Request]>([])
