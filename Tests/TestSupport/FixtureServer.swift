@@ -12,7 +12,7 @@ public final class FixtureServer: Sendable {
     public struct Request: Sendable {
         public var path: String
         public var query: String?
-        /// Header names in lower case.
+        /// Header names in lower case (`host` included).
         public var headers: [String: String]
     }
 
@@ -55,6 +55,7 @@ public final class FixtureServer: Sendable {
         router.get("**") { request, _ -> Response in
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
+            if let authority = request.head.authority { headers["host"] = authority }  // HTTP/1.1's Host
             let received = Request(path: request.uri.path, query: request.uri.query, headers: headers)
             log.entries.withLock { $0.append(received) }
             let answer = await handler(received)
