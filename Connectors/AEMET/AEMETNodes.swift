@@ -168,8 +168,9 @@ struct AEMETClimatologyNode: TransformNode {
             `aemet:STATION`, `P1D` readings at 00:00 UTC of each date: `temperature_mean`/`_max`/`_min`,
             `precipitation` (mm; `Acum`, a total over several days, is left out), `wind_speed`,
             `wind_gust` (m/s), `wind_direction` (deg), `sunshine` (h, where the station has a heliograph),
-            `humidity`/`_max`/`_min` (%), `pressure_max`/`_min` (hPa). A month is recorded as fetched once
-            it ended more than `lag` ago and its readings are committed; later triggers skip it.
+            `humidity`/`_max`/`_min` (%), `pressure_max`/`_min` (hPa). A day is recorded as fetched once
+            it ended more than `lag` ago and its readings are committed; later triggers ask only for the
+            days still missing.
             """,
         options: [
             OptionSpec("station", .string, required: true, doc: "Station id (indicativo), as a string.", example: "3194U"),
@@ -204,6 +205,8 @@ struct AEMETClimatologyNode: TransformNode {
         maxRequests = o.int("max_requests") ?? 60
     }
 
+    func period(_ day: LocalDay) -> String { "aemet.climatology/\(station)/\(day)" }
+
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
         let now = context.clock.now()
         // AEMET's dates are UTC days.
@@ -211,17 +214,19 @@ struct AEMETClimatologyNode: TransformNode {
         let months = Dictionary(grouping: days) { LocalDay(year: $0.year, month: $0.month, day: 1) }
         var run = PullRun(context: context, maxRequests: maxRequests)
         for month in months.keys.sorted() {
-            let first = months[month]!.min()!, last = months[month]!.max()!
-            let period = "aemet.climatology/\(station)/\(first)..\(last)"
-            guard try await run.shouldFetch(period) else { continue }
+            // Each day is recorded once final; a request covers the days of the month still missing.
+            var missing: [LocalDay] = []
+            for day in months[month]! where try await !run.isRecorded(period(day)) { missing.append(day) }
+            guard let first = missing.min(), let last = missing.max(), run.mayRequest() else { continue }
+            let name = "aemet.climatology/\(station)/\(first)..\(last)"
             let path = "valores/climatologicos/diarios/datos/fechaini/\(first)T00:00:00UTC/fechafin/\(last)T23:59:59UTC/estacion/\(station)"
             do {
                 let (readings, accumulated) = try parse.climatology(try await client.data(path, context: context))
-                if accumulated > 0 { context.logger.info("\(period): \(accumulated) day(s) with precipitation 'Acum' (a multi-day total) left out") }
-                let final = last.end(in: .gmt).addingTimeInterval(lag.seconds) <= now
-                run.fetched(period, readings: readings, complete: final)
+                if accumulated > 0 { context.logger.info("\(name): \(accumulated) day(s) with precipitation 'Acum' (a multi-day total) left out") }
+                let final = missing.filter { $0.end(in: .gmt).addingTimeInterval(lag.seconds) <= now }
+                run.fetched(name, readings: readings, completing: final.map(period))
             } catch let error as PullError {
-                guard run.failed(period, error) else { break }
+                guard run.failed(name, error) else { break }
             }
         }
         return try run.finish()

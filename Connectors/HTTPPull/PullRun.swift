@@ -36,10 +36,21 @@ public struct PullRun: Sendable {
     /// Whether to fetch `period` now: not when it was fetched completely before, nor once the pull
     /// has stopped or spent its requests (counted as left for the next trigger).
     public mutating func shouldFetch(_ period: String) async throws -> Bool {
-        if try await context.checkpoint(Self.checkpointKey(period)) != nil {
+        if try await isRecorded(period) {
             skipped += 1
             return false
         }
+        return mayRequest()
+    }
+
+    /// Whether `period` was fetched completely before (and its readings committed).
+    public func isRecorded(_ period: String) async throws -> Bool {
+        try await context.checkpoint(Self.checkpointKey(period)) != nil
+    }
+
+    /// Whether one more request may go now (for a request covering several periods whose records
+    /// the caller checked itself).
+    public mutating func mayRequest() -> Bool {
         if stopped || requests >= maxRequests {
             left += 1
             return false
@@ -50,12 +61,18 @@ public struct PullRun: Sendable {
 
     /// The readings of a period; `complete`: it cannot change any more, so it is checkpointed once committed.
     public mutating func fetched(_ period: String, readings: [Reading], complete isComplete: Bool, payload: JSONValue? = nil) {
+        fetched(period, readings: readings, completing: isComplete ? [period] : [], payload: payload)
+    }
+
+    /// The readings of one request (`name`) that completes the periods `completing` (each is
+    /// checkpointed once the readings are committed).
+    public mutating func fetched(_ name: String, readings: [Reading], completing: [String], payload: JSONValue? = nil) {
         if !readings.isEmpty {
             messages.append(Message(
-                payload: payload ?? ["period": .string(period), "readings": .number(Double(readings.count)), "complete": .bool(isComplete)],
-                topic: period, readings: readings))
+                payload: payload ?? ["period": .string(name), "readings": .number(Double(readings.count)), "complete": .bool(!completing.isEmpty)],
+                topic: name, readings: readings))
         }
-        if isComplete { complete[period] = readings.count }
+        for period in completing { complete[period] = readings.count }
     }
 
     /// A period that failed; returns whether the pull goes on to the next period.

@@ -46,8 +46,8 @@ enum ISODuration {
 
 // MARK: redata
 
-/// `redata`: any REData category/widget, one request per day (per month for daily values, per year
-/// for monthly and yearly ones).
+/// `redata`: any REData category/widget, one request per day (per month for daily values — only
+/// the days not recorded yet — and per year for monthly and yearly ones).
 struct REDataNode: TransformNode {
     static let categories = ["balance", "demanda", "generacion", "intercambios", "transporte", "mercados"]
     static let geoLimits = ["peninsular", "canarias", "baleares", "ceuta", "melilla", "ccaa"]
@@ -137,9 +137,21 @@ struct REDataNode: TransformNode {
         let days = try window.overridden(by: message.payload).days(today: LocalDay(containing: now))
         var run = PullRun(context: context, maxRequests: maxRequests)
         for (first, last) in periods(days) {
-            let period = "redata/\(category)/\(widget)/\(timeTrunc)/\(geoID ?? "-")/\(first)" + (first == last ? "" : "..\(last)")
-            guard try await run.shouldFetch(period) else { continue }
-            var query = [("start_date", first.startParameter), ("end_date", last.endParameter), ("time_trunc", timeTrunc)]
+            var span = (first, last)
+            var dayPeriods: [LocalDay: String] = [:]
+            let name = "redata/\(category)/\(widget)/\(timeTrunc)/\(geoID ?? "-")/\(first)" + (first == last ? "" : "..\(last)")
+            if timeTrunc == "day" {
+                // Daily values: each day is recorded; a request covers the month's days still missing.
+                for day in days where day >= first && day <= last {
+                    let key = "redata/\(category)/\(widget)/day/\(geoID ?? "-")/\(day)"
+                    if try await !run.isRecorded(key) { dayPeriods[day] = key }
+                }
+                guard let a = dayPeriods.keys.min(), let b = dayPeriods.keys.max(), run.mayRequest() else { continue }
+                span = (a, b)
+            } else {
+                guard try await run.shouldFetch(name) else { continue }
+            }
+            var query = [("start_date", span.0.startParameter), ("end_date", span.1.endParameter), ("time_trunc", timeTrunc)]
             if let geoLimit { query += [("geo_trunc", "electric_system"), ("geo_limit", geoLimit)] }
             if let geoID { query.append(("geo_ids", geoID)) }
             do {
@@ -152,11 +164,16 @@ struct REDataNode: TransformNode {
                     if readings[i].quantity != "price" { readings[i].quantity = quantity ?? Self.quantity(category) }
                     if let unit { readings[i].unit = unit } else if readings[i].unit.isEmpty { readings[i].unit = Self.unit(widget) }
                 }
-                let over = last.end() <= now
-                let complete = !readings.isEmpty && (over || (timeTrunc == "hour" && isFullDay(readings, day: first)))
-                run.fetched(period, readings: readings, complete: complete)
+                if timeTrunc == "day" {
+                    let over = readings.isEmpty ? [] : dayPeriods.filter { $0.key.end() <= now }.map(\.value)
+                    run.fetched(name, readings: readings, completing: over.sorted())
+                } else {
+                    let over = last.end() <= now
+                    let complete = !readings.isEmpty && (over || (timeTrunc == "hour" && isFullDay(readings, day: first)))
+                    run.fetched(name, readings: readings, complete: complete)
+                }
             } catch let error as PullError {
-                guard run.failed(period, error) else { break }
+                guard run.failed(name, error) else { break }
             }
         }
         return try run.finish()

@@ -226,6 +226,34 @@ import Testing
         #expect(readings.count == 24 && readings.allSatisfy { $0.series == "ree:1001:8744" && $0.quantity == "price" })
     }
 
+    @Test func dailyValuesAreRecordedPerDaySoAMovingWindowAsksOnlyForNewDays() async throws {
+        let server = try await FixtureServer.start { request in
+            let query = request.query?.removingPercentEncoding ?? ""
+            let end = query.range(of: "end_date=").map { String(query[$0.upperBound...].prefix(10)) } ?? ""
+            var day = LocalDay(Self.day(request))!
+            var values: [String] = []
+            while day <= LocalDay(end)! {
+                values.append(#"{"value": \#(580_000 + day.day), "percentage": 1, "datetime": "\#(ISO8601.string(day.start()))"}"#)
+                day = day.adding(days: 1)
+            }
+            return .json(#"{"data": {"id": "dem"}, "included": [{"id": "1293", "attributes": {"title": "Demanda", "magnitude": null, "values": [\#(values.joined(separator: ","))]}}]}"#)
+        }
+        defer { server.stop() }
+        let store = try await Self.store()
+        let node = "type: redata\ncategory: demanda\nwidget: evolucion\ntime_trunc: day\nfrom: 2021-06-01\nuntil: "
+        _ = try await Self.run(Self.flow(server, node: node + "2021-06-03"), store: store, at: "2021-06-10T10:00:00Z")
+        #expect(server.requests.map { $0.query ?? "" } == ["start_date=2021-06-01T00:00&end_date=2021-06-03T23:59&time_trunc=day"])
+        let readings = try await Self.stored(store)
+        #expect(readings.count == 3 && readings.allSatisfy { $0.quantity == "demand" && $0.unit == "MWh" && $0.resolution == "P1D" && $0.series == "ree:1293" })
+        #expect(readings.contains { $0.ts == Fixtures.utc("2021-05-31T22:00:00Z") && $0.value == 580_001 })
+
+        // The window grew by a day: only the new day is asked for.
+        _ = try await Self.run(Self.flow(server, node: node + "2021-06-04"), store: store, at: "2021-06-10T11:00:00Z")
+        #expect(server.requests.last?.query == "start_date=2021-06-04T00:00&end_date=2021-06-04T23:59&time_trunc=day")
+        let count = try await Self.stored(store).count
+        #expect(server.requests.count == 2 && count == 4)
+    }
+
     @Test func theArchiveSourceReadsThePublicPVPCFile() async throws {
         let fixture = try Fixtures.text("archive_70_pvpc_download_json_2022-03-27_dst-spring_23h")
         let server = try await FixtureServer.start { _ in .json(fixture) }
