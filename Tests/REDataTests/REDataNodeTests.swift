@@ -18,25 +18,11 @@ import Testing
         try await store.changes(tenant: "default", after: 0, limit: 100_000).map(\.reading)
     }
 
-    /// A REData price answer for `day`: PVPC 100+k and spot 50+k for its k-th hour (23, 24 or 25).
     static func pricesAnswer(_ day: LocalDay, pvpc: Bool = true) -> String {
-        let hours = day.intervals(of: .seconds(3600))
-        func series(_ id: String, _ base: Int) -> String {
-            let values = (0..<hours).map { k in
-                #"{"value": \#(base + k), "percentage": 1, "datetime": "\#(ISO8601.string(day.start().addingTimeInterval(Double(k) * 3600)))"}"#
-            }
-            return #"{"type": "x", "id": "\#(id)", "attributes": {"title": "t", "magnitude": "price", "values": [\#(values.joined(separator: ","))]}}"#
-        }
-        let included = (pvpc ? [series("1001", 100)] : []) + [series("600", 50)]
-        return #"{"data": {"type": "Precios mercado peninsular en tiempo real", "id": "mer13"}, "included": [\#(included.joined(separator: ","))]}"#
+        SyntheticAnswers.redataPrices(day: day.description, pvpc: pvpc)
     }
 
-    /// The day a request asks for (its start_date).
-    static func day(_ request: FixtureServer.Request) -> String {
-        let query = request.query?.removingPercentEncoding ?? ""
-        guard let range = query.range(of: "start_date=") else { return "" }
-        return String(query[range.upperBound...].prefix(10))
-    }
+    static func day(_ request: FixtureServer.Request) -> String { request.startDay }
 
     static func flow(_ server: FixtureServer, node: String, payloads: String = "[null]") -> String {
         """
@@ -95,6 +81,20 @@ import Testing
         _ = try await Self.run(yaml, store: store, at: "2021-11-03T10:00:00Z")
         #expect(server.requests.count == 1, "no duplicate request for a day already fetched")
         #expect(try await Self.stored(store).count == 50)
+    }
+
+    @Test func theSpringDSTDayIsCompleteWith23Hours() async throws {
+        let server = try await FixtureServer.start { request in .json(Self.pricesAnswer(LocalDay(request.startDay)!)) }
+        defer { server.stop() }
+        let store = try await Self.store()
+        // Asked the evening before, the day is complete (every hour of it there) though not over yet.
+        let yaml = Self.flow(server, node: "type: redata.prices\nday: tomorrow")
+        _ = try await Self.run(yaml, store: store, at: "2022-03-26T20:00:00Z")
+        let pvpc = try await Self.stored(store).filter { $0.series == "ree:1001:8741" }.map(\.ts).sorted()
+        #expect(pvpc.count == 23)
+        #expect(pvpc[1] == Fixtures.utc("2022-03-27T00:00:00Z") && pvpc[2] == Fixtures.utc("2022-03-27T01:00:00Z"), "01:00 CET then 03:00 CEST")
+        _ = try await Self.run(yaml, store: store, at: "2022-03-26T21:00:00Z")
+        #expect(server.requests.count == 1, "a complete day is not asked for again")
     }
 
     @Test func aRangeResumesFromItsCheckpointsAndBackFillsTheGap() async throws {
@@ -228,8 +228,7 @@ import Testing
 
     @Test func dailyValuesAreRecordedPerDaySoAMovingWindowAsksOnlyForNewDays() async throws {
         let server = try await FixtureServer.start { request in
-            let query = request.query?.removingPercentEncoding ?? ""
-            let end = query.range(of: "end_date=").map { String(query[$0.upperBound...].prefix(10)) } ?? ""
+            let end = String((request.parameter("end_date") ?? "").prefix(10))
             var day = LocalDay(Self.day(request))!
             var values: [String] = []
             while day <= LocalDay(end)! {
