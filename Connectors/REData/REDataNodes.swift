@@ -311,7 +311,9 @@ struct REDataPricesNode: TransformNode {
             }
             if readings.contains(where: { $0.series == pvpc }) || day <= LocalDay(containing: context.clock.now()) {
                 if let notPublished, readings.isEmpty { throw notPublished }
-                return (readings, isFullDay(readings, day: day, series: wanted) || day.end() <= context.clock.now())
+                // Complete: every hour of every series there, or the day is over and each series came.
+                let over = day.end() <= context.clock.now() && wanted.allSatisfy { name in readings.contains { $0.series == name } }
+                return (readings, over || isFullDay(readings, day: day, series: wanted))
             }
             // A day still ahead without PVPC: not published yet.
             attempt += 1

@@ -201,3 +201,9 @@ import Testing
         #expect(server.requests.isEmpty)
     }
 }
+
+@Suite struct AEMETSpecTests {
+    @Test func everyExampleLoads() {
+        #expect(PullFlows.exampleProblems(AEMETModule.specs, environment: ["AEMET_API_KEY": "k"]) == [])
+    }
+}

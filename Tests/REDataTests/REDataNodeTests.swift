@@ -296,3 +296,25 @@ import Testing
         }
     }
 }
+
+@Suite struct REDataSpecTests {
+    @Test func everyExampleLoads() {
+        #expect(PullFlows.exampleProblems(REDataModule.specs, environment: ["ESIOS_TOKEN": "t"]) == [])
+    }
+
+    @Test func aWindowThatIsNotADayIsReportedWithItsPosition() {
+        let flow = """
+            flow: f
+            nodes:
+              - id: trigger
+                type: test.trigger
+                to: [prices]
+              - id: prices
+                type: redata.prices
+                day: mañana
+            """
+        let registry = NodeRegistry(CoreNodes.specs + [PullFlows.triggerSpec] + REDataModule.specs)
+        let problems = FlowLoader(registry: registry, environment: [:]).load(text: flow, file: "f.yaml").1.map(\.description)
+        #expect(problems.count == 1 && problems[0].hasPrefix("f.yaml:8:") && problems[0].contains("'mañana' is not a day"), "\(problems)")
+    }
+}

@@ -48,3 +48,29 @@ public enum PullFlows {
         return 0
     }
 }
+
+extension PullFlows {
+    /// The problems of each spec's example when it is put in a flow — a trigger feeding it, a
+    /// `store` after it — so the examples the docs show are known to load.
+    public static func exampleProblems(_ specs: [NodeSpec], environment: [String: String]) -> [String] {
+        let registry = NodeRegistry(CoreNodes.specs + [triggerSpec] + specs)
+        return specs.flatMap { spec -> [String] in
+            guard let idLine = spec.example.split(separator: "\n").first, idLine.hasPrefix("- id: ") else {
+                return ["\(spec.type): the example does not start with '- id: '"]
+            }
+            let id = idLine.dropFirst("- id: ".count)
+            let yaml = """
+                flow: example
+                nodes:
+                  - id: trigger
+                    type: test.trigger
+                    to: [\(id)]
+                \(spec.example.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+                  - id: store
+                    type: store.readings
+                """
+            let (_, diagnostics) = FlowLoader(registry: registry, environment: environment).load(text: yaml, file: "\(spec.type).yaml")
+            return diagnostics.map { "\(spec.type): \($0)" }
+        }
+    }
+}
