@@ -77,6 +77,8 @@ let package = Package(
         .target(name: "REData", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/REData"),
         // AEMET OpenData: station observations, municipality forecasts, daily climatology.
         .target(name: "AEMET", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/AEMET"),
+        // Datadis: the distributors' smart-meter data (supplies, contracts, consumption, max power).
+        .target(name: "Datadis", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/Datadis"),
         // The PostgreSQL store backend and the `postgres.sql` sink.
         .target(
             name: "Postgres",
@@ -105,6 +107,9 @@ let package = Package(
         .testTarget(name: "HTTPPullTests", dependencies: ["HTTPPull", "TestSupport"], path: "Tests/HTTPPullTests"),
         .testTarget(
             name: "REDataTests", dependencies: ["REData", "TestSupport"], path: "Tests/REDataTests",
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "DatadisTests", dependencies: ["Datadis", "TestSupport"], path: "Tests/DatadisTests",
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "AEMETTests", dependencies: ["AEMET", "TestSupport"], path: "Tests/AEMETTests",

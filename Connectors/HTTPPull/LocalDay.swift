@@ -57,6 +57,12 @@ public struct LocalDay: Hashable, Comparable, Sendable, CustomStringConvertible 
         Int((end(in: zone).timeIntervalSince(start(in: zone)) / resolution.seconds).rounded())
     }
 
+    /// The local wall-clock time of `date` in `zone`, as text (to tell a repeated autumn time).
+    public static func wall(_ date: Date, _ zone: TimeZone) -> String {
+        let c = calendar(zone).dateComponents([.year, .month, .day, .hour, .minute], from: date)
+        return "\(c.year!)-\(c.month!)-\(c.day!) \(c.hour!):\(c.minute!)"
+    }
+
     public static func < (a: LocalDay, b: LocalDay) -> Bool {
         (a.year, a.month, a.day) < (b.year, b.month, b.day)
     }

@@ -113,8 +113,23 @@ public final class PullClient: Sendable {
         }
     }
 
+    /// POSTs a form (`application/x-www-form-urlencoded`: a login) and returns a 2xx answer, counted
+    /// like a GET. Canned answers stand in for it in flow tests, as for GETs.
+    public func postForm(_ url: URL, form: [(String, String)], headers: [String: String] = [:], context: NodeContext) async throws -> PullResponse {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        let body = form.map { name, value in
+            "\(name.addingPercentEncoding(withAllowedCharacters: allowed) ?? name)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")"
+        }.joined(separator: "&")
+        var headers = headers
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        let response = try await fetch(url, method: .POST, body: Array(body.utf8), headers: headers, context: context)
+        counters["ok"]?.increment()
+        return response
+    }
+
     /// A 2xx answer after retries; failures are counted here, successes by the caller.
-    func fetch(_ url: URL, headers: [String: String], context: NodeContext) async throws -> PullResponse {
+    func fetch(_ url: URL, method: HTTPMethod = .GET, body: [UInt8]? = nil, headers: [String: String], context: NodeContext) async throws -> PullResponse {
         if let canned = context.cannedAnswers {
             guard let data = canned.answer(node: node, type: type, url: url) else {
                 throw PullError(.upstream, "no canned answer for \(url.path) (give one in the test's fixtures by node id, path or node type)")
@@ -125,7 +140,7 @@ public final class PullClient: Sendable {
         while true {
             attempt += 1
             do {
-                return try await once(url, headers: headers)
+                return try await once(url, method: method, body: body, headers: headers)
             } catch let error as PullError {
                 counters[error.kind.rawValue]?.increment()
                 guard error.isTransient, attempt < retry.attempts else { throw error }
@@ -137,9 +152,11 @@ public final class PullClient: Sendable {
     }
 
     /// One request, its status classified.
-    func once(_ url: URL, headers: [String: String]) async throws -> PullResponse {
+    func once(_ url: URL, method: HTTPMethod = .GET, body: [UInt8]? = nil, headers: [String: String]) async throws -> PullResponse {
         if let requestsPerMinute, let host = url.host { try await HostRateLimits.shared.wait(host: host, perMinute: requestsPerMinute) }
         var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = method
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         request.headers.add(name: "User-Agent", value: Self.userAgent)
         for (name, value) in headers { request.headers.replaceOrAdd(name: name, value: value) }
         let response: PullResponse

@@ -1,0 +1,157 @@
+import EnchufeCore
+import Foundation
+import HTTPPull
+
+/// Datadis consumption rows into readings with UTC interval starts.
+///
+/// A row's `time` (`01:00`..`24:00`, or `H:MM`) is the END of its interval in Spanish local time,
+/// and the rows of a day are not keyed by it: daylight-saving days come as 23 rows in spring, and
+/// in autumn either as 25 rows (a label repeated) or as 24 rows with the two repeated hours merged
+/// into one (the row labelled `02:00` holding about twice an hour). So, per local day, in the
+/// order the rows came:
+/// - as many rows as the day has intervals (23, 24 or 25 hours): row k is the k-th interval;
+/// - 24 rows on a 25-hour day, labels 1..24 once each: the `02:00` row covers the two hours of the
+///   change and is split into two half readings, `estimated` (the split is ours); the day's total
+///   stays the sum of its rows;
+/// - otherwise (a day not complete yet): label H is the interval ending at local H:00, a label
+///   seen twice being the second occurrence of that time.
+/// Labels outside 1..24 (i-DE's stray `00:00` rows) and rows that fit nowhere are rejected one by
+/// one, with the reason, never aborting the rest.
+public enum DatadisCurve {
+    public struct Rejected: Sendable, CustomStringConvertible {
+        public var date: String
+        public var time: String
+        public var reason: String
+        public var description: String { "\(date) \(time): \(reason)" }
+    }
+
+    /// The quantities of a consumption row: (field, quantity).
+    static let fields = [
+        ("consumptionKWh", "consumption"), ("surplusEnergyKWh", "surplus"), ("generationEnergyKWh", "generation"),
+        ("selfConsumptionEnergyKWh", "self_consumption"),
+    ]
+
+    /// `quarterHourly`: `measurementType=1` rows (15-minute intervals, labels ending each quarter).
+    public static func readings(
+        _ rows: [JSONValue], series: String, zone: TimeZone = LocalDay.madrid, quarterHourly: Bool = false
+    ) -> (readings: [Reading], rejected: [Rejected]) {
+        let step: TimeInterval = quarterHourly ? 900 : 3600
+        let resolution = quarterHourly ? "PT15M" : "PT1H"
+        var rejected: [Rejected] = []
+        // Days in the order they come; rows in source order within each.
+        var days: [(LocalDay, [(minutes: Int, row: JSONValue)])] = []
+        var index: [LocalDay: Int] = [:]
+        for row in rows {
+            let date = row["date"]?.templateText ?? "", time = row["time"]?.templateText ?? ""
+            guard let day = LocalDay(date.replacingOccurrences(of: "/", with: "-")) else {
+                rejected.append(Rejected(date: date, time: time, reason: "not a date (YYYY/MM/DD)"))
+                continue
+            }
+            let parts = time.split(separator: ":")
+            guard parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0...59).contains(m) else {
+                rejected.append(Rejected(date: date, time: time, reason: "not a time (HH:MM)"))
+                continue
+            }
+            let minutes = h * 60 + m
+            guard minutes >= Int(step / 60), minutes <= 24 * 60, minutes % Int(step / 60) == 0 else {
+                rejected.append(Rejected(date: date, time: time, reason: "outside 01:00..24:00 (an interval must end within its day)"))
+                continue
+            }
+            if let i = index[day] {
+                days[i].1.append((minutes, row))
+            } else {
+                index[day] = days.count
+                days.append((day, [(minutes, row)]))
+            }
+        }
+
+        var readings: [Reading] = []
+        for (day, dayRows) in days {
+            let start = day.start(in: zone)
+            let intervals = Int((day.end(in: zone).timeIntervalSince(start) / step).rounded())
+            let slots: [(Date, Double, Bool)?]  // (start, share of the row, estimated split) per row
+            let labels = dayRows.map(\.minutes)
+            if dayRows.count == intervals {
+                slots = (0..<intervals).map { k in (start.addingTimeInterval(Double(k) * step), 1, false) }
+            } else if !quarterHourly, intervals == 25, dayRows.count == 24, Set(labels).count == 24, labels.contains(120) {
+                // The two hours of the change merged into the row labelled 02:00.
+                var list: [(Date, Double, Bool)?] = []
+                var k = 0
+                for label in labels {
+                    list.append((start.addingTimeInterval(Double(k) * step), label == 120 ? 0.5 : 1, label == 120))
+                    k += label == 120 ? 2 : 1
+                }
+                slots = list
+            } else {
+                var seen: [Int: Int] = [:]
+                slots = labels.map { minutes in
+                    let occurrence = seen[minutes, default: 0]
+                    seen[minutes] = occurrence + 1
+                    return localStart(day: day, endMinutes: minutes, step: step, occurrence: occurrence, zone: zone).map { ($0, 1, false) }
+                }
+            }
+            for ((minutes, row), slot) in zip(dayRows, slots) {
+                let label = String(format: "%02d:%02d", minutes / 60, minutes % 60)
+                guard let (ts, share, split) = slot else {
+                    rejected.append(Rejected(date: day.description, time: label, reason: "no such local time on \(day) in \(zone.identifier)"))
+                    continue
+                }
+                let method = (row["obtainMethod"]?.stringValue ?? "").lowercased()
+                let quality: Quality = split || method.hasPrefix("estim") ? .estimated : .measured
+                for (field, quantity) in fields {
+                    guard let value = row[field]?.doubleValue else { continue }
+                    if split {
+                        for half in 0..<2 {
+                            readings.append(Reading(
+                                series: series, quantity: quantity, ts: ts.addingTimeInterval(Double(half) * step), resolution: resolution,
+                                value: value * share, unit: "kWh", quality: quality))
+                        }
+                    } else {
+                        readings.append(Reading(series: series, quantity: quantity, ts: ts, resolution: resolution, value: value, unit: "kWh", quality: quality))
+                    }
+                }
+            }
+        }
+        return (readings, rejected)
+    }
+
+    /// The start of the interval that ends at local `endMinutes` of `day` (its `occurrence`-th
+    /// instant when clocks went back), or nil when that local time does not exist.
+    static func localStart(day: LocalDay, endMinutes: Int, step: TimeInterval, occurrence: Int, zone: TimeZone) -> Date? {
+        let endWall = endMinutes == 24 * 60
+            ? day.end(in: zone)
+            : try? InstantFormat.local("\(day) \(String(format: "%02d:%02d", endMinutes / 60, endMinutes % 60))", zone: zone)
+        guard var end = endWall else { return nil }
+        if occurrence > 0 {
+            let later = end.addingTimeInterval(3600 * Double(occurrence))
+            guard LocalDay.wall(later, zone) == LocalDay.wall(end, zone) else { return nil }
+            end = later
+        }
+        return end.addingTimeInterval(-step)
+    }
+
+    // MARK: Max power
+
+    /// Maximeter rows (`date`, `time` a quarter-hour instant where `00:00` occurs, `maxPower` in kW)
+    /// as `max_power` readings in kW at that local instant, `PT15M`.
+    public static func maxPower(_ rows: [JSONValue], series: String, zone: TimeZone = LocalDay.madrid) -> (readings: [Reading], rejected: [Rejected]) {
+        var readings: [Reading] = []
+        var rejected: [Rejected] = []
+        for row in rows {
+            let date = row["date"]?.templateText ?? "", time = row["time"]?.templateText ?? ""
+            guard let value = row["maxPower"]?.doubleValue else {
+                rejected.append(Rejected(date: date, time: time, reason: "no maxPower"))
+                continue
+            }
+            guard let day = LocalDay(date.replacingOccurrences(of: "/", with: "-")),
+                let ts = try? InstantFormat.local("\(day) \(time)", zone: zone)
+            else {
+                rejected.append(Rejected(date: date, time: time, reason: "not a local date and time"))
+                continue
+            }
+            readings.append(Reading(series: series, quantity: "max_power", ts: ts, resolution: "PT15M", value: value, unit: "kW", quality: .measured))
+        }
+        return (readings, rejected)
+    }
+}
+
