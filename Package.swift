@@ -49,6 +49,7 @@ let package = Package(
                 "MQTT",
                 "REData",
                 "AEMET",
+                "Datadis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Core/enchufe"

@@ -119,6 +119,7 @@ public enum DatadisAnswer {
 
     /// The contract of a supply from a contract-detail answer: the open row (no `endDate`), else the
     /// newest; nil when every row is blank (a CUPS the account cannot see: "no contract", not data).
+    /// The supply keeps its validity (the store keys supplies by it); the contract's dates are in `raw`.
     public static func contract(_ rows: [JSONValue], into supply: SupplyPoint) -> SupplyPoint? {
         let real = rows.filter { row in
             text(row["cups"]) != nil || text(row["startDate"]) != nil || !(row["contractedPowerkW"]?.arrayValue ?? []).isEmpty
@@ -131,8 +132,6 @@ public enum DatadisAnswer {
         if s.zone == nil || s.zone == "peninsula" {
             s.zone = zone(postalCode: text(chosen["postalCode"]), province: text(chosen["province"]))
         }
-        if let from = day(chosen["startDate"]) { s.validFrom = from.description }
-        s.validTo = day(chosen["endDate"])?.description
         var raw = s.raw?.objectValue ?? [:]
         raw["contract"] = chosen
         s.raw = .object(raw)

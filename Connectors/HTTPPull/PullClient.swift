@@ -62,6 +62,9 @@ public final class PullClient: Sendable {
     /// How the API describes a failure in a JSON body (REData's `errors[]`, AEMET's `estado`): used
     /// for answers other than 401, 403 and 429, whose status says it all.
     let errorBody: (@Sendable (JSONValue, Int) -> PullError?)?
+    /// Whether a 429 is asked again (after its Retry-After); Datadis refuses a repeated query for
+    /// 24 hours, so retrying it only makes things worse.
+    let retriesRateLimits: Bool
     private let counters: [String: CoreMetrics.Counter]
 
     /// One client per node: `flow`/`node` label the metrics, `type` finds canned answers.
@@ -69,9 +72,10 @@ public final class PullClient: Sendable {
         flow: String, node: String, type: String, metrics: HubMetrics, timeout: Duration = .seconds(30),
         retry: RetryPolicy = RetryPolicy(attempts: 4, backoff: .seconds(2), maxBackoff: .seconds(120)),
         requestsPerMinute: Double? = nil, maxBodyBytes: Int = 64 << 20,
-        errorBody: (@Sendable (JSONValue, Int) -> PullError?)? = nil
+        errorBody: (@Sendable (JSONValue, Int) -> PullError?)? = nil, retriesRateLimits: Bool = true
     ) {
         self.errorBody = errorBody
+        self.retriesRateLimits = retriesRateLimits
         self.node = node
         self.type = type
         self.timeout = timeout
@@ -143,7 +147,7 @@ public final class PullClient: Sendable {
                 return try await once(url, method: method, body: body, headers: headers)
             } catch let error as PullError {
                 counters[error.kind.rawValue]?.increment()
-                guard error.isTransient, attempt < retry.attempts else { throw error }
+                guard error.isTransient, retriesRateLimits || error.kind != .rateLimit, attempt < retry.attempts else { throw error }
                 let wait = retry.delay(afterAttempt: attempt, retryAfter: error.retryAfter)
                 context.logger.debug("\(url.host ?? ""): \(error); attempt \(attempt) of \(retry.attempts), next in \(DurationText.format(wait))")
                 try await context.clock.sleep(for: wait)

@@ -1,5 +1,6 @@
 import AEMET
 import ArgumentParser
+import Datadis
 import EnchufeCore
 import MQTT
 import Postgres
@@ -21,7 +22,7 @@ struct Enchufe: AsyncParsableCommand {
 
     /// Every node type of this build: Core's and each connector module's.
     static let registry = NodeRegistry(CoreNodes.specs + Simulator.specs + PostgresModule.specs + MQTTModule.specs + REDataModule.specs
-            + AEMETModule.specs)
+            + AEMETModule.specs + DatadisModule.specs)
 
     /// Every store backend of this build.
     static let stores: StoreOpener = {

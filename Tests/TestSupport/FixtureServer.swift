@@ -10,10 +10,12 @@ import Synchronization
 /// ISO-8859-15). It listens on 127.0.0.1 on a free port and records every request it got.
 public final class FixtureServer: Sendable {
     public struct Request: Sendable {
+        public var method = "GET"
         public var path: String
         public var query: String?
         /// Header names in lower case (`host` included).
         public var headers: [String: String]
+        public var body = ""
     }
 
     public struct Answer: Sendable {
@@ -52,11 +54,14 @@ public final class FixtureServer: Sendable {
     public static func start(_ handler: @escaping @Sendable (Request) async -> Answer) async throws -> FixtureServer {
         let log = RequestLog()
         let router = Router()
-        router.get("**") { request, _ -> Response in
+        let respond: @Sendable (Hummingbird.Request, BasicRequestContext) async throws -> Response = { request, _ in
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
             if let authority = request.head.authority { headers["host"] = authority }  // HTTP/1.1's Host
-            let received = Request(path: request.uri.path, query: request.uri.query, headers: headers)
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let received = Request(
+                method: request.method.rawValue, path: request.uri.path, query: request.uri.query, headers: headers,
+                body: String(buffer: body))
             log.entries.withLock { $0.append(received) }
             let answer = await handler(received)
             if let delay = answer.delay { try? await Task.sleep(for: delay) }
@@ -74,6 +79,8 @@ public final class FixtureServer: Sendable {
             }
             return Response(status: .init(code: answer.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
         }
+        router.get("**", use: respond)
+        router.post("**", use: respond)
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "fixtures"),

@@ -59,6 +59,10 @@ extension PullFlows {
                 return ["\(spec.type): the example does not start with '- id: '"]
             }
             let id = idLine.dropFirst("- id: ".count)
+            // Whatever the example feeds becomes a store.readings node.
+            let targets = spec.example.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("to: [") }
+                .map { line in line.split(separator: "[").last!.dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
+            let sinks = targets.map { "  - id: \($0)\n    type: store.readings" }.joined(separator: "\n")
             let yaml = """
                 flow: example
                 nodes:
@@ -66,8 +70,7 @@ extension PullFlows {
                     type: test.trigger
                     to: [\(id)]
                 \(spec.example.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
-                  - id: store
-                    type: store.readings
+                \(sinks)
                 """
             let (_, diagnostics) = FlowLoader(registry: registry, environment: environment).load(text: yaml, file: "\(spec.type).yaml")
             return diagnostics.map { "\(spec.type): \($0)" }

@@ -1,0 +1,61 @@
+import EnchufeCore
+import Foundation
+
+/// The queries an account sent to Datadis and when, kept in the store (so it holds across
+/// restarts, and across instances sharing a store): Datadis refuses an identical query repeated
+/// within 24 hours (429 "Consulta ya realizada en las últimas 24 horas") and users have been locked
+/// out for days by clients that retried. A query is entered *before* it is sent — a timeout or a
+/// crash may still have used the window — and is not sent again until 24 hours later.
+public struct DatadisLedger: Sendable {
+    public static let window: TimeInterval = 24 * 3600
+
+    public struct Entry: Sendable, Equatable {
+        public var askedAt: Date
+        public var outcome: String
+    }
+
+    let store: any Store
+    let tenant: String
+    /// The account, as a hash (its NIF is not written in the store's keys).
+    let account: String
+
+    public init(store: any Store, tenant: String, username: String) {
+        self.store = store
+        self.tenant = tenant
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
+        for byte in username.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        account = String(hash, radix: 16)
+    }
+
+    /// The canonical text of a query: the endpoint and its parameters, sorted.
+    public static func key(_ endpoint: String, _ query: [(String, String)]) -> String {
+        endpoint + "?" + query.sorted { $0.0 < $1.0 }.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+    }
+
+    func checkpointKey(_ key: String) -> CheckpointKey {
+        CheckpointKey(tenant: tenant, flow: "datadis-ledger", node: account, key: key)
+    }
+
+    public func entry(_ key: String) async throws -> Entry? {
+        guard let text = try await store.checkpoint(checkpointKey(key))?.value, let json = try? JSONValue.parse(text),
+            let at = json["asked_at"]?.stringValue.flatMap(ISO8601.date)
+        else { return nil }
+        return Entry(askedAt: at, outcome: json["outcome"]?.stringValue ?? "")
+    }
+
+    /// When `key` may be sent again: nil if now.
+    public func notBefore(_ key: String, now: Date, every interval: TimeInterval = DatadisLedger.window) async throws -> Date? {
+        guard let entry = try await entry(key) else { return nil }
+        let due = entry.askedAt.addingTimeInterval(max(interval, Self.window))
+        return due > now ? due : nil
+    }
+
+    public func record(_ key: String, at: Date, outcome: String) async throws {
+        let value: JSONValue = ["asked_at": .string(ISO8601.string(at)), "outcome": .string(outcome)]
+        try await store.saveCheckpoint(checkpointKey(key), value: value.jsonText())
+    }
+
+}

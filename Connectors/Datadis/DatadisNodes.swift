@@ -1,0 +1,213 @@
+import EnchufeCore
+import Foundation
+import HTTPPull
+
+/// Datadis' node types: `datadis.supplies`, `datadis.contracts`, `datadis.consumption`, `datadis.max_power`.
+public enum DatadisModule {
+    public static let specs: [NodeSpec] = [
+        DatadisSuppliesNode.spec, DatadisContractsNode.spec, DatadisCurveNode.consumptionSpec, DatadisCurveNode.maxPowerSpec,
+    ]
+
+    static let base = "https://datadis.es"
+
+    static func options(extra: [OptionSpec]) -> [OptionSpec] {
+        [
+            OptionSpec("username", .string, doc: "The account's NIF/NIE, with its letter.", example: "${env:DATADIS_USER}"),
+            OptionSpec("password", .string, secret: true, doc: "The account's password.", example: "${env:DATADIS_PASSWORD}"),
+            OptionSpec("authorized_nif", .string, doc: "The holder's NIF, to read supplies a third party authorised this account for (never your own)."),
+            OptionSpec("cups", .list(.string), doc: "Only these supplies (default: every supply of the account)."),
+        ] + extra + PullNodeOptions.specs(baseURL: base, requestsPerMinute: 6, timeout: "180s", backoff: "30s", days: false)
+    }
+
+    /// The client of a node; refuses to start without credentials, except in flow tests.
+    static func client(_ build: NodeBuildContext, type: String) throws -> DatadisClient {
+        let o = build.options
+        let username = o.string("username") ?? ""
+        let password = o.secret("password") ?? Secret("")
+        if (username.isEmpty || password.reveal().isEmpty), !build.testing {
+            throw PermanentError("needs Datadis credentials: set `username` and `password` (e.g. ${env:DATADIS_USER} and ${env:DATADIS_PASSWORD})")
+        }
+        let base = PullNodeOptions.baseURL(o, default: Self.base)
+        let timeout = o.duration("timeout") ?? .seconds(180)
+        let rate = o.double("requests_per_minute") ?? 6
+        // Data calls are sent once: a retry would be refused for 24 h (and a timeout may have counted).
+        let data = PullClient(
+            flow: build.flow, node: build.node, type: type, metrics: build.metrics, timeout: timeout,
+            retry: RetryPolicy(attempts: 1), requestsPerMinute: rate, retriesRateLimits: false)
+        let login = PullClient(
+            flow: build.flow, node: build.node + "/login", type: type, metrics: build.metrics, timeout: min(timeout, .seconds(60)),
+            retry: RetryPolicy(attempts: o.int("request_attempts") ?? 3, backoff: o.duration("request_backoff") ?? .seconds(30), maxBackoff: .seconds(300)),
+            requestsPerMinute: rate, errorBody: DatadisClient.loginErrorBody)
+        return DatadisClient(
+            data: data, login: login, session: DatadisSession.shared(base: base, username: username, password: password), base: base,
+            authorizedNIF: o.string("authorized_nif").flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    /// A CUPS as logs show it: the distributor prefix and the last characters.
+    static func masked(_ cups: String) -> String { cups.count > 10 ? "\(cups.prefix(6))…\(cups.suffix(4))" : "***" }
+
+    /// The supply a message carries (a `datadis.supplies` output), if any.
+    static func supply(from payload: JSONValue, tenant: String) -> SupplyPoint? {
+        guard let cups = payload["cups"]?.stringValue, let distributor = payload["distributor_code"]?.templateText else { return nil }
+        return SupplyPoint(
+            tenant: tenant, cups: cups, tariff: payload["tariff"]?.stringValue, zone: payload["zone"]?.stringValue, distributorCode: distributor,
+            pointType: payload["point_type"]?.intValue, contractedPowerKW: payload["contracted_power_kw"]?.arrayValue?.compactMap(\.doubleValue) ?? [],
+            validFrom: payload["valid_from"]?.stringValue, validTo: payload["valid_to"]?.stringValue)
+    }
+
+    static func payload(_ s: SupplyPoint) -> JSONValue {
+        var o: [String: JSONValue] = ["cups": .string(s.cups), "distributor_code": .string(s.distributorCode ?? "")]
+        if let p = s.pointType { o["point_type"] = .number(Double(p)) }
+        if let z = s.zone { o["zone"] = .string(z) }
+        if let t = s.tariff { o["tariff"] = .string(t) }
+        if !s.contractedPowerKW.isEmpty { o["contracted_power_kw"] = .array(s.contractedPowerKW.map(JSONValue.number)) }
+        if let f = s.validFrom { o["valid_from"] = .string(f) }
+        if let t = s.validTo { o["valid_to"] = .string(t) }
+        return .object(o)
+    }
+
+    /// The supplies a trigger asks for: the one it carries, else the tenant's Datadis supplies in the
+    /// store; only `cups` when given.
+    static func supplies(for message: Message, cups: [String], context: NodeContext) async throws -> [SupplyPoint] {
+        var list: [SupplyPoint]
+        if let one = supply(from: message.payload, tenant: context.tenant) {
+            list = [one]
+        } else {
+            let stored = try await context.store.supplies(tenant: context.tenant).filter { $0.distributorCode != nil }
+            // The newest validity of each CUPS.
+            var newest: [String: SupplyPoint] = [:]
+            for s in stored where (newest[s.cups]?.validFrom ?? "") <= (s.validFrom ?? "") { newest[s.cups] = s }
+            list = newest.values.sorted { $0.cups < $1.cups }
+        }
+        if !cups.isEmpty { list = list.filter { s in cups.contains { $0.prefix(20).uppercased() == s.cups.prefix(20).uppercased() } } }
+        return list
+    }
+
+    /// A supply saved without losing what another node knew of it (tariff, powers, community, coefficient).
+    static func save(_ supply: SupplyPoint, context: NodeContext) async throws -> SupplyPoint {
+        var s = supply
+        if let known = try await context.store.supplies(tenant: context.tenant).first(where: { $0.cups == s.cups && $0.validFrom == s.validFrom }) {
+            s.tariff = s.tariff ?? known.tariff
+            if s.contractedPowerKW.isEmpty { s.contractedPowerKW = known.contractedPowerKW }
+            s.community = s.community ?? known.community
+            s.coefficient = s.coefficient ?? known.coefficient
+            if s.raw?["contract"] == nil, let contract = known.raw?["contract"], var raw = s.raw?.objectValue {
+                raw["contract"] = contract
+                s.raw = .object(raw)
+            }
+        }
+        try await context.store.saveSupply(s)
+        return s
+    }
+}
+
+/// `datadis.supplies`: the account's supply points into the store's `supplies`.
+struct DatadisSuppliesNode: TransformNode {
+    static let spec = NodeSpec(
+        type: "datadis.supplies", kind: .transform,
+        summary: "Pulls the Datadis account's supply points (CUPS, distributor, point type, zone) into the store",
+        doc: """
+            Each message it receives is a trigger. Asks `get-supplies-v2` and saves each supply in the store's
+            `supplies` (CUPS, distributor code, point type, zone from the postal code or province, validity;
+            what other nodes added — tariff, powers, community — is kept). Several rows for one CUPS are
+            resolved by validity (the open one, else the newest). Sends one message per supply
+            (`{"cups", "distributor_code", "point_type", "zone", ...}`), which `datadis.contracts`,
+            `datadis.consumption` and `datadis.max_power` take as "this supply". A distributor that fails inside
+            the answer (`distributorError`) is a warning naming it, not a failure of the call.
+            """,
+        options: DatadisModule.options(extra: []),
+        example: """
+            - id: supplies
+              type: datadis.supplies
+              username: ${env:DATADIS_USER}
+              password: ${env:DATADIS_PASSWORD}
+              to: [consumption]
+            """,
+        make: { build in .transform(try DatadisSuppliesNode(build)) })
+
+    let client: DatadisClient
+    let cups: [String]
+
+    init(_ build: NodeBuildContext) throws {
+        client = try DatadisModule.client(build, type: "datadis.supplies")
+        cups = build.options.strings("cups") ?? []
+    }
+
+    func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
+        let answer: (rows: [JSONValue], errors: [DistributorError])
+        do {
+            answer = try DatadisAnswer.rows(try await client.get("get-supplies-v2", query: [], context: context), key: "supplies")
+        } catch let error as PullError where error.kind == .noData {
+            context.logger.notice("Datadis has no supplies for this account (\(error.message))")
+            return []
+        } catch let error as PullError {
+            throw PermanentError("get-supplies: \(error)")
+        }
+        for e in answer.errors { context.logger.warning("get-supplies: \(e)") }
+        var supplies = try DatadisAnswer.supplies(answer.rows, tenant: context.tenant)
+        if !cups.isEmpty { supplies = supplies.filter { s in cups.contains { $0.prefix(20).uppercased() == s.cups.prefix(20) } } }
+        var outputs: [Output] = []
+        for supply in supplies {
+            let saved = try await DatadisModule.save(supply, context: context)
+            outputs.append(.out(message.derived(payload: DatadisModule.payload(saved), topic: saved.cups)))
+        }
+        context.logger.info("\(supplies.count) supply point(s) saved")
+        return outputs
+    }
+}
+
+/// `datadis.contracts`: tariff, contracted powers and self-consumption data of each supply.
+struct DatadisContractsNode: TransformNode {
+    static let spec = NodeSpec(
+        type: "datadis.contracts", kind: .transform,
+        summary: "Pulls each supply's contract (tariff, contracted powers) from Datadis into the store",
+        doc: """
+            For the supply a message carries (a `datadis.supplies` output) or, for any other trigger, every
+            Datadis supply in the store: asks `get-contract-detail-v2` and saves the tariff (from the CNMC
+            code `2T`/`3T`/`61`..., else from the access-fare text), the contracted powers (kW per period) and
+            the contract record. An all-blank answer (a CUPS the account cannot see) means "no contract" and
+            changes nothing. Passes the supply on, updated.
+            """,
+        options: DatadisModule.options(extra: []),
+        example: """
+            - id: contracts
+              type: datadis.contracts
+              username: ${env:DATADIS_USER}
+              password: ${env:DATADIS_PASSWORD}
+              to: [consumption]
+            """,
+        make: { build in .transform(try DatadisContractsNode(build)) })
+
+    let client: DatadisClient
+    let cups: [String]
+
+    init(_ build: NodeBuildContext) throws {
+        client = try DatadisModule.client(build, type: "datadis.contracts")
+        cups = build.options.strings("cups") ?? []
+    }
+
+    func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
+        var outputs: [Output] = []
+        var failures: [String] = []
+        for supply in try await DatadisModule.supplies(for: message, cups: cups, context: context) {
+            let query = [("cups", supply.cups), ("distributorCode", supply.distributorCode ?? "")]
+            do {
+                let answer = try DatadisAnswer.rows(try await client.get("get-contract-detail-v2", query: query, context: context), key: "contract")
+                for e in answer.errors { context.logger.warning("get-contract-detail \(DatadisModule.masked(supply.cups)): \(e)") }
+                var updated = supply
+                if let contract = DatadisAnswer.contract(answer.rows, into: supply) {
+                    updated = try await DatadisModule.save(contract, context: context)
+                } else {
+                    context.logger.notice("\(DatadisModule.masked(supply.cups)): no contract visible to this account")
+                }
+                outputs.append(.out(message.derived(payload: DatadisModule.payload(updated), topic: updated.cups)))
+            } catch let error as PullError {
+                context.logger.warning("get-contract-detail \(DatadisModule.masked(supply.cups)): \(error)")
+                failures.append("\(DatadisModule.masked(supply.cups)): \(error)")
+                outputs.append(.out(message.derived(payload: DatadisModule.payload(supply), topic: supply.cups)))
+            }
+        }
+        if outputs.isEmpty, let first = failures.first { throw PermanentError("get-contract-detail failed: \(first)") }
+        return outputs
+    }
+}

@@ -1,0 +1,315 @@
+@testable import Datadis
+import EnchufeCore
+import Foundation
+import HTTPPull
+import Synchronization
+import TestSupport
+import Testing
+
+/// A local server answering like Datadis: a form login giving a JWT, the bearer checked on every
+/// call, and Datadis' own rule — an identical query within 24 hours is answered 429 — so a client
+/// that repeats itself is caught.
+final class FakeDatadis: Sendable {
+    struct State {
+        var tokens: [String: Date] = [:]  // token → valid until
+        var asked: [String: [Date]] = [:]  // query → when asked
+        /// The hub's (virtual) time, for Datadis' 24-hour rule.
+        var now = Date()
+        var served429 = 0
+        var logins = 0
+        var tokenNumber = 0
+    }
+
+    let state = Mutex(State())
+    let password: String
+    /// The answer of a data call (path, parameters), or nil for the default.
+    let answers: @Sendable (String, FixtureServer.Request) -> FixtureServer.Answer?
+    /// Tokens expire this long after login.
+    let tokenLife: TimeInterval
+
+    init(password: String = "secreto", tokenLife: TimeInterval = 86_400, answers: @escaping @Sendable (String, FixtureServer.Request) -> FixtureServer.Answer? = { _, _ in nil }) {
+        self.password = password
+        self.tokenLife = tokenLife
+        self.answers = answers
+    }
+
+    static func jwt(exp: Date, n: Int) -> String {
+        func b64(_ s: String) -> String {
+            Data(s.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+        return b64(#"{"alg":"HS512"}"#) + "." + b64(#"{"sub":"12345678Z","exp":\#(Int(exp.timeIntervalSince1970)),"n":\#(n)}"#) + ".c2ln"
+    }
+
+    func handle(_ request: FixtureServer.Request) -> FixtureServer.Answer {
+        if request.path == "/nikola-auth/tokens/login" {
+            guard request.method == "POST", request.body == "username=12345678Z&password=\(password)" else {
+                return .json(#"{"timestamp":"2023-12-11T23:18:37.513+0000","status":500,"error":"Internal Server Error","message":"Bad credentials","path":"/nikola-auth/tokens/login"}"#, status: 500)
+            }
+            let token = state.withLock { s -> String in
+                s.logins += 1
+                s.tokenNumber += 1
+                let t = Self.jwt(exp: Date().addingTimeInterval(tokenLife), n: s.tokenNumber)
+                s.tokens[t] = Date().addingTimeInterval(tokenLife)
+                return t
+            }
+            return .init(headers: ["Content-Type": "text/plain;charset=UTF-8"], body: Array(token.utf8))
+        }
+        let bearer = request.headers["authorization"]?.replacingOccurrences(of: "Bearer ", with: "") ?? ""
+        let valid = state.withLock { ($0.tokens[bearer] ?? .distantPast) > Date() }
+        guard valid else {
+            return .json(#"{"timestamp":"2026-09-30T00:22:50.912+0000","status":401,"error":"Unauthorized","message":"No message available","path":"\#(request.path)"}"#, status: 401)
+        }
+        guard request.headers["accept"] == "application/json" else { return .init(status: 400, body: Array("Parámetro en cabecera requerido en estado vacío".utf8)) }
+        let endpoint = String(request.path.dropFirst("/api-private/api/".count))
+        if endpoint.hasPrefix("get-consumption") || endpoint.hasPrefix("get-max-power") {
+            let repeated = state.withLock { s -> Bool in
+                let key = request.path + "?" + (request.query ?? "")
+                let now = s.now
+                let recent = s.asked[key, default: []].contains { now.timeIntervalSince($0) < 86_400 }
+                s.asked[key, default: []].append(now)
+                if recent { s.served429 += 1 }
+                return recent
+            }
+            if repeated { return .init(status: 429, body: Array("Consulta ya realizada en las últimas 24 horas.".utf8)) }
+        }
+        if let answer = answers(endpoint, request) { return answer }
+        switch endpoint {
+        case "get-supplies-v2": return .json(#"{"supplies": \#((try? Fixtures.text("supplies_v1_eddie_ide_pointtype4")) ?? "[]"), "distributorError": []}"#)
+        case "get-contract-detail-v2": return .json(#"{"contract": \#((try? Fixtures.text("contract_detail_v1_lenorix_authorized_verified_shape")) ?? "[]"), "distributorError": []}"#)
+        default: return .json(#"{"timeCurve": [], "distributorError": []}"#)
+        }
+    }
+
+    var served429: Int { state.withLock { $0.served429 } }
+    var logins: Int { state.withLock { $0.logins } }
+}
+
+@Suite struct DatadisNodeTests {
+    static func store() async throws -> SQLiteStore {
+        let store = try SQLiteStore(url: "sqlite::memory:")
+        try await store.migrate()
+        return store
+    }
+
+    static func stored(_ store: any Store) async throws -> [Reading] {
+        try await store.changes(tenant: "default", after: 0, limit: 100_000).map(\.reading)
+    }
+
+    /// trigger → supplies → consumption (or the node given) → store.
+    static func flow(_ server: FixtureServer, password: String = "secreto", curve: String = "type: datadis.consumption\nfrom: 2023-10", timeout: String = "5s") -> String {
+        let common = """
+                base_url: \(server.baseURL)
+                username: 12345678Z
+                password: \(password)
+                requests_per_minute: 60000
+                timeout: \(timeout)
+                request_backoff: 1s
+            """
+        return """
+            flow: datadis
+            nodes:
+              - id: tick
+                type: test.trigger
+                to: [supplies]
+              - id: supplies
+                type: datadis.supplies
+            \(common)
+                to: [curve]
+              - id: curve
+            \(common)
+            \(curve.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+                to: [store]
+              - id: store
+                type: store.readings
+            """
+    }
+
+    static func run(_ yaml: String, store: any Store, at now: String, metrics: HubMetrics = HubMetrics(), fake: FakeDatadis? = nil) async throws {
+        fake?.state.withLock { $0.now = ISO8601.date(now)! }
+        try await PullFlows.run(yaml, specs: DatadisModule.specs, store: store, clock: VirtualClock(start: ISO8601.date(now)!), metrics: metrics)
+    }
+
+    /// The consumption months a server was asked for, in order.
+    static func months(_ server: FixtureServer) -> [String] {
+        server.requests.filter { $0.path.hasSuffix("get-consumption-data-v2") }.map { $0.parameter("startDate") ?? "" }
+    }
+
+    static let autumnDay: @Sendable (String, FixtureServer.Request) -> FixtureServer.Answer? = { endpoint, request in
+        guard endpoint == "get-consumption-data-v2", request.parameter("startDate") == "2023/10" else { return nil }
+        return .json(#"{"timeCurve": \#((try? Fixtures.text("consumption_v1_eddie_dst_autumn_2023-10-29_24rows_merged")) ?? "[]"), "distributorError": []}"#)
+    }
+
+    @Test func suppliesThenConsumptionIntoTheStoreWithOneLogin() async throws {
+        let fake = FakeDatadis(answers: Self.autumnDay)
+        let server = try await FixtureServer.start(fake.handle)
+        defer { server.stop() }
+        let store = try await Self.store()
+        try await Self.run(Self.flow(server), store: store, at: "2023-11-05T10:00:00Z")
+
+        #expect(fake.logins == 1, "one login, the token reused")
+        #expect(server.requests.first?.body.hasPrefix("username=12345678Z&password=") == true && server.requests.first?.method == "POST")
+        let supplies = try await store.supplies(tenant: "default")
+        #expect(supplies.count == 1 && supplies[0].distributorCode == "8" && supplies[0].pointType == 4 && supplies[0].zone == "peninsula")
+        // The current month first, then the previous one.
+        #expect(Self.months(server) == ["2023/11", "2023/10"])
+        let query = try #require(server.requests.last { $0.path.hasSuffix("get-consumption-data-v2") })
+        #expect(query.query == "cups=ES00XXXXXXXXXXXXXXXX&distributorCode=8&startDate=2023/10&endDate=2023/10&measurementType=0&pointType=4")
+        #expect(query.headers["accept-encoding"] == "identity" && query.headers["user-agent"]?.hasPrefix("Enchufe/") == true)
+        let readings = try await Self.stored(store)
+        #expect(readings.filter { $0.quantity == "consumption" }.count == 25 && readings.filter { $0.quantity == "surplus" }.count == 25)
+        #expect(readings.allSatisfy { $0.series == "ES00XXXXXXXXXXXXXXXX" && $0.source == "datadis/curve" })
+        #expect(fake.served429 == 0)
+        #expect(try await store.deadLetters(tenant: nil, limit: 10).isEmpty, "an empty month is not a failure")
+    }
+
+    @Test func theLedgerPreventsAnyRepeatedQueryWithin24HoursAcrossARestart() async throws {
+        let fake = FakeDatadis(answers: Self.autumnDay)
+        let server = try await FixtureServer.start(fake.handle)
+        defer { server.stop() }
+        let store = try await Self.store()
+        let yaml = Self.flow(server, curve: "type: datadis.consumption\nfrom: 2023-08")
+        try await Self.run(yaml, store: store, at: "2023-11-05T10:00:00Z", fake: fake)
+        #expect(Self.months(server) == ["2023/11", "2023/10", "2023/08", "2023/09"], "recent months first, then the back-fill")
+
+        // A new hub on the same store (a restart), two hours later: nothing is asked again.
+        try await Self.run(yaml, store: store, at: "2023-11-05T12:00:00Z", fake: fake)
+        #expect(Self.months(server).count == 4)
+        #expect(fake.served429 == 0)
+        let due = try await store.checkpoint(CheckpointKey(tenant: "default", flow: "datadis", node: "curve", key: "next_due:ES00XXXXXXXXXXXXXXXX"))
+        #expect(due?.value == "2023-11-06T10:00:00Z", "the node records when its next request is due")
+
+        // A day later the current and previous month are asked again; the older ones wait a week.
+        try await Self.run(yaml, store: store, at: "2023-11-06T10:30:00Z", fake: fake)
+        #expect(Array(Self.months(server).dropFirst(4)) == ["2023/11", "2023/10"])
+        try await Self.run(yaml, store: store, at: "2023-11-12T11:00:00Z", fake: fake)
+        #expect(Array(Self.months(server).dropFirst(6)) == ["2023/11", "2023/10", "2023/08", "2023/09"])
+        #expect(fake.served429 == 0, "Datadis never had to refuse a repeated query")
+    }
+
+    @Test func badCredentialsAreAnAuthFailureThatNamesNoSecret() async throws {
+        let fake = FakeDatadis()
+        let server = try await FixtureServer.start(fake.handle)
+        defer { server.stop() }
+        let store = try await Self.store()
+        let metrics = HubMetrics()
+        try await Self.run(Self.flow(server, password: "wrong-pass"), store: store, at: "2023-11-05T10:00:00Z", metrics: metrics)
+        #expect(server.requests.count == 1, "refused credentials are not retried")
+        let dead = try await store.deadLetters(tenant: nil, limit: 10)
+        #expect(dead.count == 1 && dead[0].node == "supplies" && dead[0].error.contains("Bad credentials"), "\(dead.map(\.error))")
+        #expect(!dead[0].error.contains("wrong-pass") && !dead[0].error.contains("12345678Z"))
+        #expect(PullFlows.requests(metrics, node: "supplies/login", result: "auth") == 1)
+    }
+
+    @Test func anExpiredTokenMeansOneNewLoginAndTheCallAgain() async throws {
+        let fake = FakeDatadis(tokenLife: 86_400)
+        let server = try await FixtureServer.start { request in
+            // The first token stops working after the supplies call (Datadis revoked or expired it).
+            if request.path.hasSuffix("get-consumption-data-v2") {
+                fake.state.withLock { s in
+                    if s.tokenNumber == 1 { s.tokens = [:] }
+                }
+            }
+            return fake.handle(request)
+        }
+        defer { server.stop() }
+        let store = try await Self.store()
+        try await Self.run(Self.flow(server, curve: "type: datadis.consumption\nfrom: 2023-11"), store: store, at: "2023-11-05T10:00:00Z")
+        #expect(fake.logins == 2)
+        let calls: [String] = server.requests.map { request in String(request.path.split(separator: "/").last ?? "") }
+        let expected = ["login", "get-supplies-v2", "get-consumption-data-v2", "login", "get-consumption-data-v2"]
+        #expect(calls == expected)
+        #expect(fake.served429 == 0, "the refused call was not counted by Datadis (401), so asking again is safe")
+        #expect(try await store.deadLetters(tenant: nil, limit: 10).isEmpty)
+    }
+
+    @Test func a429IsNeverRetriedAndOtherMonthsGoOn() async throws {
+        let fake = FakeDatadis(answers: Self.autumnDay)
+        // Someone else (the Datadis website, another tool) asked for November already today.
+        fake.state.withLock { $0.asked["/api-private/api/get-consumption-data-v2?cups=ES00XXXXXXXXXXXXXXXX&distributorCode=8&startDate=2023/11&endDate=2023/11&measurementType=0&pointType=4"] = [ISO8601.date("2023-11-05T08:00:00Z")!] }
+        let server = try await FixtureServer.start(fake.handle)
+        defer { server.stop() }
+        let store = try await Self.store()
+        let metrics = HubMetrics()
+        let yaml = Self.flow(server)
+        try await Self.run(yaml, store: store, at: "2023-11-05T10:00:00Z", metrics: metrics, fake: fake)
+        #expect(Self.months(server) == ["2023/11", "2023/10"], "the 429 is not retried; October is still fetched")
+        #expect(PullFlows.requests(metrics, node: "curve", result: "rate_limit") == 1)
+        #expect(try await Self.stored(store).count == 50)
+        #expect(try await store.deadLetters(tenant: nil, limit: 10).isEmpty)
+        try await Self.run(yaml, store: store, at: "2023-11-05T11:00:00Z", fake: fake)
+        #expect(Self.months(server).count == 2, "not asked again within 24 hours")
+    }
+
+    @Test(arguments: ["distributor error", "empty", "slow", "malformed", "HTML"])
+    func failedOrEmptyAnswersStoreNothingAndAreNotResent(mode: String) async throws {
+        let fake = FakeDatadis { endpoint, request in
+            guard endpoint == "get-consumption-data-v2" else { return nil }
+            switch mode {
+            case "distributor error": return .json((try? Fixtures.text("consumption_v2_lenorix_distributor_error_only")) ?? "")
+            case "empty": return .json("[]")
+            case "slow": return .init(body: Array("[]".utf8), delay: .seconds(3))
+            case "malformed": return .json(#"{"timeCurve": [{"date": "2023/11/01", "ti"#)
+            default: return .init(headers: ["Content-Type": "text/html"], body: Array("<html><body>Mantenimiento</body></html>".utf8))
+            }
+        }
+        let server = try await FixtureServer.start(fake.handle)
+        defer { server.stop() }
+        let store = try await Self.store()
+        let metrics = HubMetrics()
+        let yaml = Self.flow(server, curve: "type: datadis.consumption\nfrom: 2023-11", timeout: "1s")
+        try await Self.run(yaml, store: store, at: "2023-11-05T10:00:00Z", metrics: metrics)
+        #expect(Self.months(server) == ["2023/11"], "sent once, never retried")
+        #expect(try await Self.stored(store).isEmpty, "no zero readings for missing data")
+        let dead = try await store.deadLetters(tenant: nil, limit: 10)
+        switch mode {
+        case "distributor error", "empty":
+            #expect(dead.isEmpty, "not a failure")
+            #expect(PullFlows.requests(metrics, node: "curve", result: "ok") == 1)
+        case "slow":
+            #expect(dead.count == 1 && dead[0].error.contains("upstream"))
+        default:
+            #expect(dead.count == 1 && dead[0].error.contains("malformed"), "\(dead.map(\.error))")
+        }
+        // Within 24 hours the query is not sent again, whatever became of it (a timeout may have counted).
+        try await Self.run(yaml, store: store, at: "2023-11-05T20:00:00Z")
+        #expect(Self.months(server) == ["2023/11"])
+        #expect(fake.served429 == 0)
+    }
+
+    @Test func maxPowerIsStoredInKW() async throws {
+        let fake = FakeDatadis { endpoint, request in
+            guard endpoint == "get-max-power-v2", request.parameter("startDate") == "2022/03" else { return nil }
+            return .json((try? Fixtures.text("max_power_v2_edata_test")) ?? "")
+        }
+        let server = try await FixtureServer.start(fake.handle)
+        defer { server.stop() }
+        let store = try await Self.store()
+        try await Self.run(Self.flow(server, curve: "type: datadis.max_power\nfrom: 2022-03"), store: store, at: "2022-05-10T10:00:00Z")
+        let request = try #require(server.requests.first { $0.parameter("startDate") == "2022/03" })
+        #expect(request.path == "/api-private/api/get-max-power-v2" && request.query == "cups=ES00XXXXXXXXXXXXXXXX&distributorCode=8&startDate=2022/03&endDate=2022/03")
+        let readings = try await Self.stored(store)
+        #expect(readings.count == 3 && readings.allSatisfy { $0.quantity == "max_power" && $0.unit == "kW" })
+        // March is before the previous month and has its values: recorded, never asked again.
+        try await Self.run(Self.flow(server, curve: "type: datadis.max_power\nfrom: 2022-03"), store: store, at: "2022-05-20T10:00:00Z")
+        #expect(server.requests.filter { $0.parameter("startDate") == "2022/03" }.count == 1)
+    }
+
+    @Test func contractsGiveEachSupplyItsTariffAndPowers() async throws {
+        let fake = FakeDatadis()
+        let server = try await FixtureServer.start(fake.handle)
+        defer { server.stop() }
+        let store = try await Self.store()
+        try await Self.run(Self.flow(server, curve: "type: datadis.contracts"), store: store, at: "2023-11-05T10:00:00Z")
+        let supply = try #require(try await store.supplies(tenant: "default").first)
+        #expect(supply.tariff == "2.0TD" && supply.contractedPowerKW == [3.45, 3.45] && supply.distributorCode == "8")
+        let contract = try #require(server.requests.first { $0.path.hasSuffix("get-contract-detail-v2") })
+        #expect(contract.query == "cups=ES00XXXXXXXXXXXXXXXX&distributorCode=8")
+        // Supplies asked again later keep the tariff the contract gave.
+        try await Self.run(Self.flow(server, curve: "type: datadis.consumption\nfrom: 2023-11"), store: store, at: "2023-11-06T10:00:00Z")
+        #expect(try await store.supplies(tenant: "default").first?.tariff == "2.0TD")
+    }
+
+    @Test func everyExampleLoads() {
+        #expect(PullFlows.exampleProblems(DatadisModule.specs, environment: ["DATADIS_USER": "u", "DATADIS_PASSWORD": "p"]) == [])
+    }
+}
