@@ -16,7 +16,7 @@ public enum DatadisModule {
             OptionSpec("password", .string, secret: true, doc: "The account's password.", example: "${env:DATADIS_PASSWORD}"),
             OptionSpec("authorized_nif", .string, doc: "The holder's NIF, to read supplies a third party authorised this account for (never your own)."),
             OptionSpec("cups", .list(.string), doc: "Only these supplies (default: every supply of the account)."),
-        ] + extra + PullNodeOptions.specs(baseURL: base, requestsPerMinute: 6, timeout: "180s", backoff: "30s", days: false)
+        ] + extra + PullNodeOptions.specs(baseURL: base, requestsPerMinute: 6, timeout: "180s", backoff: "30s", days: false, maxRequests: 12)
     }
 
     /// The client of a node; refuses to start without credentials, except in flow tests.

@@ -5,7 +5,8 @@ import Foundation
 public enum PullNodeOptions {
     /// `base_url`, `timeout`, `requests_per_minute`, `max_requests`, `day`/`from`/`to` (when `days`).
     public static func specs(
-        baseURL: String, requestsPerMinute: Double, timeout: String = "30s", backoff: String = "2s", days: Bool = true
+        baseURL: String, requestsPerMinute: Double, timeout: String = "30s", backoff: String = "2s", days: Bool = true,
+        maxRequests: Int = 60
     ) -> [OptionSpec] {
         var specs = [
             OptionSpec("base_url", .string, default: .string(baseURL), doc: "Where the API is (tests point it at a local server)."),
@@ -20,7 +21,7 @@ public enum PullNodeOptions {
                 "request_backoff", .duration, default: .string(backoff),
                 doc: "Wait after a failed attempt, doubling (with jitter) after each further one; the API's Retry-After, when it sends one, wins."),
             OptionSpec(
-                "max_requests", .integer, default: 60,
+                "max_requests", .integer, default: .number(Double(maxRequests)),
                 doc: "At most this many requests per trigger; a longer back-fill goes on at the next trigger."),
         ]
         if days {
