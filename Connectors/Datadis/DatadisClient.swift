@@ -76,8 +76,11 @@ public struct DatadisClient: Sendable {
     public let session: DatadisSession
     public let base: String
     public let authorizedNIF: String?
+    /// The `-v2` endpoints (the default) or the v1 ones.
+    public let v2: Bool
 
-    public init(data: PullClient, login: PullClient, session: DatadisSession, base: String, authorizedNIF: String?) {
+    public init(data: PullClient, login: PullClient, session: DatadisSession, base: String, authorizedNIF: String?, v2: Bool = true) {
+        self.v2 = v2
         self.data = data
         self.login = login
         self.session = session
@@ -90,6 +93,9 @@ public struct DatadisClient: Sendable {
         let message = json["message"]?.stringValue ?? ""
         return message.lowercased().contains("bad credentials") ? PullError(.auth, status: status, "Datadis refused the username or password (Bad credentials)") : nil
     }
+
+    /// The endpoint's name in the API version used (`get-supplies` → `get-supplies-v2`).
+    public func endpoint(_ name: String) -> String { v2 ? name + "-v2" : name }
 
     /// GETs `/api-private/api/ENDPOINT` with `query` (and `authorizedNif`), as JSON.
     public func get(_ endpoint: String, query: [(String, String)], context: NodeContext) async throws -> JSONValue {

@@ -139,7 +139,7 @@ struct DatadisCurveNode: TransformNode {
         username = o.string("username") ?? ""
     }
 
-    var endpoint: String { kind == .consumption ? "get-consumption-data-v2" : "get-max-power-v2" }
+    var endpoint: String { client.endpoint(kind == .consumption ? "get-consumption-data" : "get-max-power") }
 
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
         let now = context.clock.now()

@@ -16,6 +16,9 @@ public enum DatadisModule {
             OptionSpec("password", .string, secret: true, doc: "The account's password.", example: "${env:DATADIS_PASSWORD}"),
             OptionSpec("authorized_nif", .string, doc: "The holder's NIF, to read supplies a third party authorised this account for (never your own)."),
             OptionSpec("cups", .list(.string), doc: "Only these supplies (default: every supply of the account)."),
+            OptionSpec(
+                "api", .enumeration(["v2", "v1"]), default: "v2",
+                doc: "Datadis endpoints: v2 (`get-...-v2`, which report a failing distributor) or v1 (bare lists)."),
         ] + extra + PullNodeOptions.specs(baseURL: base, requestsPerMinute: 6, timeout: "180s", backoff: "30s", days: false, maxRequests: 12)
     }
 
@@ -40,7 +43,7 @@ public enum DatadisModule {
             requestsPerMinute: rate, errorBody: DatadisClient.loginErrorBody)
         return DatadisClient(
             data: data, login: login, session: DatadisSession.shared(base: base, username: username, password: password), base: base,
-            authorizedNIF: o.string("authorized_nif").flatMap { $0.isEmpty ? nil : $0 })
+            authorizedNIF: o.string("authorized_nif").flatMap { $0.isEmpty ? nil : $0 }, v2: o.string("api") != "v1")
     }
 
     /// A CUPS as logs show it: the distributor prefix and the last characters.
@@ -136,7 +139,7 @@ struct DatadisSuppliesNode: TransformNode {
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
         let answer: (rows: [JSONValue], errors: [DistributorError])
         do {
-            answer = try DatadisAnswer.rows(try await client.get("get-supplies-v2", query: [], context: context), key: "supplies")
+            answer = try DatadisAnswer.rows(try await client.get(client.endpoint("get-supplies"), query: [], context: context), key: "supplies")
         } catch let error as PullError where error.kind == .noData {
             context.logger.notice("Datadis has no supplies for this account (\(error.message))")
             return []
@@ -192,7 +195,7 @@ struct DatadisContractsNode: TransformNode {
         for supply in try await DatadisModule.supplies(for: message, cups: cups, context: context) {
             let query = [("cups", supply.cups), ("distributorCode", supply.distributorCode ?? "")]
             do {
-                let answer = try DatadisAnswer.rows(try await client.get("get-contract-detail-v2", query: query, context: context), key: "contract")
+                let answer = try DatadisAnswer.rows(try await client.get(client.endpoint("get-contract-detail"), query: query, context: context), key: "contract")
                 for e in answer.errors { context.logger.warning("get-contract-detail \(DatadisModule.masked(supply.cups)): \(e)") }
                 var updated = supply
                 if let contract = DatadisAnswer.contract(answer.rows, into: supply) {

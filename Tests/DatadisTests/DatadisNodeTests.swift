@@ -240,6 +240,27 @@ extension FakeDatadis {
         #expect(try await store.supplies(tenant: "default").first?.tariff == "2.0TD")
     }
 
+    @Test func v1EndpointsAndAThirdPartysSupplies() async throws {
+        let fake = FakeDatadis { endpoint, request in
+            switch endpoint {
+            case "get-supplies": return .json((try? Fixtures.text("supplies_v1_lenorix_authorized_verified_shape")) ?? "")
+            case "get-consumption-data": return .json((try? Fixtures.text("consumption_v1_eddie_dst_spring_2024-03-31_23rows")) ?? "")
+            default: return nil
+            }
+        }
+        let server = try await FixtureServer.start(fake.handle)
+        defer { server.stop() }
+        let store = try await Self.store()
+        let yaml = Self.flow(server, curve: "type: datadis.consumption\nfrom: 2024-04\napi: v1\nauthorized_nif: 87654321X")
+            .replacingOccurrences(of: "    type: datadis.supplies\n", with: "    type: datadis.supplies\n    api: v1\n    authorized_nif: 87654321X\n")
+        try await Self.run(yaml, store: store, at: "2024-04-05T10:00:00Z")
+        let paths = server.requests.map(\.path)
+        #expect(paths.contains("/api-private/api/get-supplies") && paths.contains("/api-private/api/get-consumption-data"))
+        #expect(server.requests.dropFirst().allSatisfy { $0.parameter("authorizedNif") == "87654321X" })
+        let consumption = try await Self.stored(store).filter { $0.quantity == "consumption" }
+        #expect(consumption.count == 23, "the spring day: 23 hours")
+    }
+
     @Test func everyExampleLoads() {
         #expect(PullFlows.exampleProblems(DatadisModule.specs, environment: ["DATADIS_USER": "u", "DATADIS_PASSWORD": "p"]) == [])
     }
