@@ -204,7 +204,10 @@ struct DatadisCurveNode: TransformNode {
                     context.logger.warning("\(name): Datadis refused a query already made in the last 24 hours; not asked again before \(ISO8601.string(now.addingTimeInterval(DatadisLedger.window)))")
                 } catch let error as PullError {
                     try await ledger.record(key, at: now, outcome: error.kind.rawValue)
-                    guard run.failed(name, error) else { break }
+                    // An answer refusing one month (a 500 around a contract change, a 400) concerns
+                    // that month only; no answer at all (a timeout, the service down) ends the pull.
+                    let monthOnly = error.status.map { $0 != 401 && $0 != 403 } ?? (error.kind == .malformed)
+                    guard run.failed(name, error, goOn: monthOnly) else { break }
                 }
             }
             if let nextDue {

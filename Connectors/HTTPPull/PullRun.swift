@@ -75,9 +75,18 @@ public struct PullRun: Sendable {
         for period in completing { complete[period] = readings.count }
     }
 
-    /// A period that failed; returns whether the pull goes on to the next period.
+    /// A period that failed; returns whether the pull goes on to the next period. `goOn` overrides
+    /// the rule for an API whose failures concern one period only (Datadis' 500 on a month around a
+    /// contract change).
     @discardableResult
-    public mutating func failed(_ period: String, _ error: PullError) -> Bool {
+    public mutating func failed(_ period: String, _ error: PullError, goOn: Bool? = nil) -> Bool {
+        if let goOn, error.kind != .noData {
+            let rest = goOn ? "" : "; the pull stops here and the rest waits for the next trigger"
+            context.logger.warning("\(period): \(error)\(rest)")
+            failures.append((period, error))
+            stopped = stopped || !goOn
+            return goOn
+        }
         switch error.kind {
         case .noData:
             context.logger.info("\(period): no data (\(error.message))")

@@ -207,6 +207,24 @@ extension FakeDatadis {
         #expect(fake.served429 == 0)
     }
 
+    @Test func aMonthRefusedWith500DoesNotStopTheOtherMonths() async throws {
+        let fake = FakeDatadis { endpoint, request in
+            if endpoint == "get-consumption-data-v2", request.parameter("startDate") == "2023/11" {
+                return .json((try? Fixtures.text("error_500_internal_edata_issue169")) ?? "", status: 500)
+            }
+            return Self.autumnDay(endpoint, request)
+        }
+        let server = try await FixtureServer.start(fake.handle)
+        defer { server.stop() }
+        let store = try await Self.store()
+        let metrics = HubMetrics()
+        try await Self.run(Self.flow(server), store: store, at: "2023-11-05T10:00:00Z", metrics: metrics, fake: fake)
+        #expect(Self.months(server) == ["2023/11", "2023/10"], "the 500 is not retried, and October is still asked for")
+        #expect(PullFlows.requests(metrics, node: "curve", result: "upstream") == 1)
+        #expect(try await Self.stored(store).count == 50)
+        #expect(try await store.deadLetters(tenant: nil, limit: 10).isEmpty, "the pull fetched something: a warning, not a failure")
+    }
+
     @Test func maxPowerIsStoredInKW() async throws {
         let fake = FakeDatadis { endpoint, request in
             guard endpoint == "get-max-power-v2", request.parameter("startDate") == "2022/03" else { return nil }
