@@ -74,3 +74,67 @@ struct DeadLettersCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys", abstract: "API keys: each belongs to one tenant, with scopes read, ingest, admin.",
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key; it is printed once, only its hash is stored.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Option(help: "The tenant the key belongs to.") var tenant: String
+        @Option(name: .customLong("scope"), help: "read, ingest or admin (repeat for several).") var scopes: [String]
+        @Option(help: "A name to recognise the key by.") var name = ""
+
+        func run() async throws {
+            let store = try await storeOptions.open()
+            try await store.migrate()
+            defer { Task { try? await store.close() } }
+            do {
+                let (record, key) = try await APIKeys.create(tenant: tenant, scopes: scopes, name: name, at: Date(), store: store)
+                print(key)
+                FileHandle.standardError.write(Data("key \(record.id) for tenant \(record.tenant), scopes \(record.scopes.joined(separator: ",")): shown once, store it now\n".utf8))
+            } catch let error as APIKeyError {
+                throw CommandFailure(error.description)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys (never the keys themselves).")
+        @OptionGroup var storeOptions: StoreOptions
+        @Option(help: "Only this tenant's.") var tenant: String?
+
+        func run() async throws {
+            let store = try await storeOptions.open()
+            try await store.migrate()
+            let keys = try await store.apiKeys(tenant: tenant)
+            for k in keys {
+                let state = k.revokedAt.map { "revoked \(ISO8601.string($0))" } ?? "active"
+                let used = k.lastUsedAt.map { "last used \(ISO8601.string($0))" } ?? "never used"
+                print("\(k.id)\t\(k.tenant)\t\(k.scopes.joined(separator: ","))\t\(k.name)\tcreated \(ISO8601.string(k.createdAt))\t\(state)\t\(used)")
+            }
+            if keys.isEmpty { print("no keys") }
+            try await store.close()
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key by its id: it stops working at once.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "Key id (from keys list).") var id: String
+
+        func run() async throws {
+            let store = try await storeOptions.open()
+            try await store.migrate()
+            defer { Task { try? await store.close() } }
+            let now = Date()
+            guard let key = try await store.apiKeys(tenant: nil).first(where: { $0.id == id }), try await store.revokeAPIKey(id: id, at: now) else {
+                throw CommandFailure("no key \(id)")
+            }
+            try await store.appendAudit(tenant: key.tenant, actor: "cli", action: "key.revoke", detail: ["id": .string(id)], at: now)
+            print("revoked \(id)")
+        }
+    }
+}

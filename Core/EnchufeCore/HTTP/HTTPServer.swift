@@ -3,7 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 
-/// The hub's HTTP API (SPEC §6): health, readiness and metrics so far.
+/// The hub's HTTP API (SPEC §6): health, readiness, metrics, and the first data route.
 public enum HTTPServer {
     /// An application serving the hub on `host:port` (port 0: any free port, reported to `onRunning`).
     public static func application(
@@ -28,11 +28,59 @@ public enum HTTPServer {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: hub.environment.metrics.text())))
         }
+        let store = hub.environment.store
+        router.get("/api/v1/supplies") { request, _ -> Response in
+            let key: APIKeyRecord
+            switch await authorize(request, scope: "read", store: store) {
+            case .success(let k): key = k
+            case .failure(let refusal): return refusal.response
+            }
+            let supplies = try await store.supplies(tenant: key.tenant)
+            return json(.ok, ["supplies": .array(supplies.map(supplyJSON))])
+        }
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "Enchufe"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)
+    }
+
+    /// Why a request is refused: `401` without a valid key, `403` without the scope.
+    public struct Refusal: Error {
+        public var response: Response
+    }
+
+    /// The key of a request (`Authorization: Bearer KEY`) if it has `scope`; a key with `admin`
+    /// may do everything. Every data route answers only with the key's tenant's data.
+    public static func authorize(_ request: Request, scope: String, store: any Store) async -> Result<APIKeyRecord, Refusal> {
+        let record: APIKeyRecord?
+        do {
+            record = try await APIKeys.authenticate(request.headers[.authorization], store: store)
+        } catch {
+            return .failure(Refusal(response: problem(.serviceUnavailable, title: "Store unavailable", detail: "the key could not be checked: the store is not reachable")))
+        }
+        guard let record else {
+            var r = problem(.unauthorized, title: "Unauthorized", detail: "this route needs an API key: Authorization: Bearer KEY (create one with `enchufe keys create`); the one given is unknown, revoked or missing")
+            r.headers[.wwwAuthenticate] = "Bearer"
+            return .failure(Refusal(response: r))
+        }
+        guard record.scopes.contains(scope) || record.scopes.contains("admin") else {
+            return .failure(Refusal(response: problem(.forbidden, title: "Forbidden", detail: "key \(record.id) has scopes \(record.scopes.joined(separator: ", ")); this route needs '\(scope)'")))
+        }
+        return .success(record)
+    }
+
+    static func supplyJSON(_ s: SupplyPoint) -> JSONValue {
+        var o: [String: JSONValue] = ["cups": .string(s.cups), "contracted_power_kw": .array(s.contractedPowerKW.map(JSONValue.number))]
+        o["tariff"] = s.tariff.map(JSONValue.string) ?? .null
+        o["zone"] = s.zone.map(JSONValue.string) ?? .null
+        o["distributor_code"] = s.distributorCode.map(JSONValue.string) ?? .null
+        o["point_type"] = s.pointType.map { .number(Double($0)) } ?? .null
+        o["community"] = s.community.map(JSONValue.string) ?? .null
+        o["coefficient"] = s.coefficient.map(JSONValue.number) ?? .null
+        o["valid_from"] = s.validFrom.map(JSONValue.string) ?? .null
+        o["valid_to"] = s.validTo.map(JSONValue.string) ?? .null
+        return .object(o)
     }
 
     static func json(_ status: HTTPResponse.Status, _ body: JSONValue) -> Response {
