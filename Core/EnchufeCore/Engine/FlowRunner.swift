@@ -11,6 +11,8 @@ public struct EngineEnvironment: Sendable {
     public var redactor: Redactor
     /// Set by flow tests: connectors answer from these instead of calling out.
     public var cannedAnswers: CannedAnswers?
+    /// The webhook endpoints the flows' `webhook.in` nodes serve.
+    public var webhooks = WebhookRoutes()
 
     public init(
         store: any Store, clock: any HubClock = SystemClock(), metrics: HubMetrics = HubMetrics(), logger: Logger,
@@ -97,7 +99,7 @@ final class FlowRunner: Sendable {
                 context: NodeContext(
                     flow: definition.id, node: node.id, tenant: definition.tenant, store: environment.store,
                     clock: environment.clock, logger: nodeLogger, metrics: environment.metrics,
-                    cannedAnswers: environment.cannedAnswers, afterCommit: afterCommit),
+                    cannedAnswers: environment.cannedAnswers, afterCommit: afterCommit, webhooks: environment.webhooks),
                 outputs: outputs, downstream: downstream)
         }
     }

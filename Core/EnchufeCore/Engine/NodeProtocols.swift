@@ -85,12 +85,16 @@ public struct NodeContext: Sendable {
     public var cannedAnswers: CannedAnswers? = nil
     /// Work to do once messages are committed; the flow waits for it before it ends.
     public var afterCommit = AfterCommitWork()
+    /// The hub's webhook endpoints (for `webhook.in`).
+    public var webhooks: WebhookRoutes? = nil
 
     public init(
         flow: String, node: String, tenant: String, store: any Store, clock: any HubClock, logger: Logger,
-        metrics: HubMetrics, cannedAnswers: CannedAnswers? = nil, afterCommit: AfterCommitWork = AfterCommitWork()
+        metrics: HubMetrics, cannedAnswers: CannedAnswers? = nil, afterCommit: AfterCommitWork = AfterCommitWork(),
+        webhooks: WebhookRoutes? = nil
     ) {
         self.afterCommit = afterCommit
+        self.webhooks = webhooks
         self.flow = flow
         self.node = node
         self.tenant = tenant

@@ -1,4 +1,6 @@
+import Crypto
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -38,11 +40,111 @@ public enum HTTPServer {
             let supplies = try await store.supplies(tenant: key.tenant)
             return json(.ok, ["supplies": .array(supplies.map(supplyJSON))])
         }
+        router.post("/hooks/**") { request, _ -> Response in
+            await webhook(request, hub: hub)
+        }
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "Enchufe"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)
+    }
+
+    // MARK: Webhooks
+
+    /// `POST /hooks/{path}`: the endpoint's caller checked, the whole body parsed, `202` once durable.
+    static func webhook(_ request: Request, hub: Hub) async -> Response {
+        let path = String(request.uri.path.dropFirst("/hooks/".count))
+        guard let endpoint = hub.environment.webhooks.endpoint(path) else {
+            return problem(.notFound, title: "No such webhook", detail: "no running flow serves POST /hooks/\(path)")
+        }
+        let store = hub.environment.store
+        let now = hub.environment.clock.now()
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > endpoint.maxBody {
+            return problem(.contentTooLarge, title: "Body too large", detail: "\(length) bytes; this webhook takes at most \(endpoint.maxBody)")
+        }
+        let body: [UInt8]
+        do {
+            body = Array(buffer: try await request.body.collect(upTo: endpoint.maxBody))
+        } catch {
+            return problem(.contentTooLarge, title: "Body too large", detail: "this webhook takes at most \(endpoint.maxBody) bytes")
+        }
+        // Who is calling.
+        var actor = "hmac"
+        switch endpoint.auth {
+        case .apiKey:
+            switch await authorize(request, scope: "ingest", store: store) {
+            case .failure(let refusal): return refusal.response
+            case .success(let key):
+                guard key.tenant == endpoint.tenant else {
+                    return problem(.forbidden, title: "Forbidden", detail: "key \(key.id) belongs to another tenant than this webhook's")
+                }
+                actor = "key:" + key.id
+            }
+        case .hmac(let secret):
+            if let refusal = await checkSignature(request.headers[HTTPField.Name("X-Enchufe-Signature")!], body: body, secret: secret, endpoint: endpoint, now: now, store: store) {
+                return refusal
+            }
+        case .none:
+            actor = "anonymous"
+        }
+        let idempotency = request.headers[HTTPField.Name("Idempotency-Key")!].map { "idempotency:" + $0 }
+        let checkpoint = { (key: String) in CheckpointKey(tenant: endpoint.tenant, flow: endpoint.flow, node: endpoint.node, key: key) }
+        if let idempotency, let first = try? await store.checkpoint(checkpoint(idempotency)), let json = try? JSONValue.parse(first.value) {
+            var r = Self.json(.init(code: json["status"]?.intValue ?? 202), json["body"] ?? .null)
+            r.headers[HTTPField.Name("Idempotent-Replayed")!] = "true"
+            return r
+        }
+        let messages: [Message]
+        do {
+            messages = try endpoint.parse(body, request.headers[.contentType], now)
+        } catch let error as WebhookBodyError {
+            return error.unsupportedType
+                ? problem(.unsupportedMediaType, title: "Unsupported content type", detail: error.description)
+                : problem(.badRequest, title: "Unreadable body", detail: error.description + "; nothing of this request was stored")
+        } catch {
+            return problem(.badRequest, title: "Unreadable body", detail: "\(error); nothing of this request was stored")
+        }
+        let outcome: DeliveryOutcome
+        do {
+            outcome = await (try await endpoint.submit(messages)).outcome()
+        } catch {
+            return problem(.serviceUnavailable, title: "Not accepted", detail: "the flow is stopping; send again")
+        }
+        guard outcome == .committed else {
+            return problem(.serviceUnavailable, title: "Not stored", detail: "the data could not be made durable; send again")
+        }
+        let answer: JSONValue = ["accepted": .number(Double(messages.count)), "id": .string(UUID().uuidString.lowercased())]
+        if let idempotency {
+            try? await store.saveCheckpoint(checkpoint(idempotency), value: (["status": 202, "body": answer] as JSONValue).jsonText())
+        }
+        try? await store.appendAudit(
+            tenant: endpoint.tenant, actor: actor, action: "ingest",
+            detail: ["path": .string(path), "accepted": .number(Double(messages.count))], at: now)
+        return json(.accepted, answer)
+    }
+
+    /// `X-Enchufe-Signature: t=UNIX,v1=HEX` with HEX = HMAC-SHA256(secret, "t.body"): refused when
+    /// missing, wrong, older than 5 minutes (either way) or used before.
+    static func checkSignature(
+        _ header: String?, body: [UInt8], secret: Secret, endpoint: WebhookRoutes.Endpoint, now: Date, store: any Store
+    ) async -> Response? {
+        func refuse(_ why: String) -> Response { problem(.unauthorized, title: "Bad signature", detail: why) }
+        guard let header else { return refuse("this webhook needs X-Enchufe-Signature: t=UNIX,v1=HMAC-SHA256(secret, \"t.body\") in hex") }
+        var fields: [String: String] = [:]
+        for part in header.split(separator: ",") {
+            let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if kv.count == 2 { fields[kv[0]] = kv[1] }
+        }
+        guard let t = fields["t"], let seconds = Double(t), let given = fields["v1"] else { return refuse("the signature header must be t=UNIX,v1=HEX") }
+        guard abs(now.timeIntervalSince1970 - seconds) <= 300 else { return refuse("the signature is older than 5 minutes (or from the future): sign again") }
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(t.utf8) + [UInt8(ascii: ".")] + body, using: SymmetricKey(data: Data(secret.reveal().utf8)))
+        let expected = mac.map { String(format: "%02x", $0) }.joined()
+        guard APIKeys.constantTimeEqual(Array(expected.utf8), Array(given.lowercased().utf8)) else { return refuse("the signature does not match the body") }
+        let used = CheckpointKey(tenant: endpoint.tenant, flow: endpoint.flow, node: endpoint.node, key: "hmac:" + expected)
+        if (try? await store.checkpoint(used)) != nil { return refuse("this signature was used before (a replay)") }
+        try? await store.saveCheckpoint(used, value: t)
+        return nil
     }
 
     /// Why a request is refused: `401` without a valid key, `403` without the scope.

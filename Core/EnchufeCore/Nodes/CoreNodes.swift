@@ -2,6 +2,7 @@
 public enum CoreNodes {
     public static let specs: [NodeSpec] = [
         ScheduleNode.spec,
+        WebhookInNode.spec,
         MapNode.spec,
         FilterNode.spec,
         SwitchNode.spec,

@@ -1,0 +1,174 @@
+import Foundation
+
+/// `webhook.in`: data pushed over HTTP (`POST /hooks/{path}`), answered `202` once durable.
+struct WebhookInNode: TestInputSource {
+    static let formats = ["auto", "json", "ndjson", "csv"]
+
+    static let spec = NodeSpec(
+        type: "webhook.in", kind: .source,
+        summary: "Receives data POSTed to /hooks/PATH (JSON, NDJSON, CSV); 202 once it is durable",
+        doc: """
+            Serves `POST /hooks/{path}`. The caller authenticates with an API key of the flow's tenant
+            with scope `ingest` (`Authorization: Bearer KEY`), or with an HMAC signature
+            (`X-Enchufe-Signature: t=UNIX,v1=HEX`, HEX = HMAC-SHA256(secret, "t.body"); older than 5
+            minutes or used before: refused), or — only for a hub listening on loopback — nothing. The
+            whole body is read first: a JSON object is one message, a JSON array one per element, NDJSON
+            one per line, CSV one per row (columns by the header; numbers as numbers); `readings` maps
+            each to readings. Anything unreadable is a `400` naming the line or field, and nothing of that
+            request is stored. `202 {"accepted": N, "id": ...}` comes only once every message is
+            committed (or safe in the dead letters); a body over `max_body` is `413`, an unknown content
+            type `415`. An `Idempotency-Key` header makes a retried request get the first answer without
+            storing twice.
+            """,
+        options: [
+            OptionSpec("path", .string, required: true, doc: "Served at /hooks/PATH (letters, digits, -, _, /).", example: "utility-x/curves"),
+            OptionSpec("auth", .enumeration(["api_key", "hmac", "none"]), default: "api_key", doc: "How callers authenticate."),
+            OptionSpec("secret", .string, secret: true, doc: "The HMAC secret, with auth: hmac.", example: "${env:HOOK_SECRET}"),
+            OptionSpec("format", .enumeration(formats), default: "auto", doc: "Body format; auto: by Content-Type (application/json, application/x-ndjson, text/csv)."),
+            OptionSpec("csv_separator", .string, default: ",", doc: "CSV column separator (one character)."),
+            OptionSpec("max_body", .integer, default: 10_485_760, doc: "Largest body accepted, in bytes (413 above)."),
+            OptionSpec("readings", .object(ReadingsMapping.optionSpecs), doc: "Map each message to readings (the `readings` node's options)."),
+        ],
+        example: """
+            - id: curves
+              type: webhook.in
+              path: utility-x/curves
+              auth: api_key
+              format: json
+              readings: { series: "{payload.cups}", quantity: consumption, ts: "{payload.ts}", value: "{payload.kwh}", unit: kWh }
+              to: [store]
+            """,
+        external: true,
+        check: { options in
+            var problems: [OptionProblem] = []
+            if let path = options.string("path") {
+                let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_/"))
+                if path.isEmpty || path.hasPrefix("/") || path.hasSuffix("/") || path.unicodeScalars.contains(where: { !allowed.contains($0) }) {
+                    problems.append(OptionProblem(option: "path", "'\(path)' is not a webhook path: letters, digits, -, _ and inner /"))
+                }
+            }
+            if options.string("auth") == "hmac", !options.has("secret") {
+                problems.append(OptionProblem(option: "secret", "auth: hmac needs a 'secret'"))
+            }
+            if let sep = options.string("csv_separator"), sep.count != 1 {
+                problems.append(OptionProblem(option: "csv_separator", "the separator is one character"))
+            }
+            return problems
+        },
+        make: { build in .source(try WebhookInNode(build)) })
+
+    let tenant: String
+    let flow: String
+    let node: String
+    let path: String
+    let auth: WebhookRoutes.Auth
+    let format: String
+    let separator: Character
+    let maxBody: Int
+    let mapping: ReadingsMapping?
+
+    init(_ build: NodeBuildContext) throws {
+        let o = build.options
+        tenant = build.tenant
+        flow = build.flow
+        node = build.node
+        path = o.string("path") ?? ""
+        switch o.string("auth") {
+        case "hmac": auth = .hmac(o.secret("secret") ?? Secret(""))
+        case "none": auth = .none
+        default: auth = .apiKey
+        }
+        format = o.string("format") ?? "auto"
+        separator = o.string("csv_separator")?.first ?? ","
+        maxBody = o.int("max_body") ?? 10_485_760
+        mapping = try o.object("readings").map {
+            try ReadingsMapping($0, expressions: NodeExpressions(limits: LuaLimits(options: o)), defaults: ["ts": "{attributes.received_at}"])
+        }
+    }
+
+    func run(_ context: SourceContext) async throws {
+        guard let routes = context.node.webhooks else { throw PermanentError("webhooks are not served by this hub") }
+        let endpoint = WebhookRoutes.Endpoint(
+            tenant: tenant, flow: flow, node: node, auth: auth, maxBody: maxBody,
+            parse: { [self] body, contentType, at in try messages(body, contentType: contentType, receivedAt: at) },
+            submit: { messages in try await context.emit(messages) })
+        try routes.register(path, endpoint)
+        defer { routes.unregister(path, flow: flow, node: node) }
+        context.logger.info("serving POST /hooks/\(path)")
+        while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
+    }
+
+    func message(fromTestInput input: Message, at now: Date) throws -> Message {
+        var message = try messages(Array(input.payload.jsonText().utf8), contentType: "application/json", receivedAt: now).first ?? Message()
+        message.attributes.merge(input.attributes) { $1 }
+        return message
+    }
+
+    /// The messages of a whole body, or the first problem (line or field).
+    func messages(_ body: [UInt8], contentType: String?, receivedAt: Date) throws -> [Message] {
+        let type = (contentType ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let kind: String
+        if format != "auto" {
+            kind = format
+        } else {
+            switch type {
+            case "application/json", "text/json": kind = "json"
+            case "application/x-ndjson", "application/ndjson", "application/jsonl": kind = "ndjson"
+            case "text/csv": kind = "csv"
+            default: throw WebhookBodyError("content type '\(type.isEmpty ? "none" : type)' is not read here: send application/json, application/x-ndjson or text/csv", unsupportedType: true)
+            }
+        }
+        guard let text = String(validating: body, as: UTF8.self) else { throw WebhookBodyError("the body is not UTF-8 text") }
+        let at = ISO8601.string(receivedAt)
+        var payloads: [(String, JSONValue)] = []  // (where, payload)
+        switch kind {
+        case "json":
+            let json: JSONValue
+            do { json = try JSONValue.parse(text) } catch { throw WebhookBodyError("the body is not JSON: \(error)") }
+            if let array = json.arrayValue {
+                payloads = array.enumerated().map { ("element \($0.offset)", $0.element) }
+            } else {
+                payloads = [("the body", json)]
+            }
+        case "ndjson":
+            for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+                if trimmed.isEmpty { continue }
+                do { payloads.append(("line \(i + 1)", try JSONValue.parse(trimmed))) } catch { throw WebhookBodyError("line \(i + 1): not JSON: \(error)") }
+            }
+        default:
+            payloads = try Self.csvRows(text, separator: separator)
+        }
+        return try payloads.map { place, payload in
+            var message = Message(payload: payload, attributes: ["received_at": at, "path": path])
+            if let mapping {
+                do { message.readings = try mapping.readings(from: message) } catch { throw WebhookBodyError("\(place): \(error)") }
+            }
+            return message
+        }
+    }
+
+    /// CSV rows as objects by the header's column names; numbers become numbers.
+    static func csvRows(_ text: String, separator: Character) throws -> [(String, JSONValue)] {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        guard let headerLine = lines.first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { throw WebhookBodyError("an empty CSV body") }
+        let header = headerLine.split(separator: separator, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        var rows: [(String, JSONValue)] = []
+        var seenHeader = false
+        for (i, line) in lines.enumerated() {
+            if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+            if !seenHeader {
+                seenHeader = true
+                continue
+            }
+            let cells = line.split(separator: separator, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count == header.count else {
+                throw WebhookBodyError("line \(i + 1): \(cells.count) columns, the header has \(header.count)")
+            }
+            var object: [String: JSONValue] = [:]
+            for (name, cell) in zip(header, cells) { object[name] = Double(cell).map(JSONValue.number) ?? .string(cell) }
+            rows.append(("line \(i + 1)", .object(object)))
+        }
+        return rows
+    }
+}
