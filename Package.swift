@@ -104,7 +104,9 @@ let package = Package(
 
         // Store conformance checks, written once and run against every store backend.
         .target(name: "StoreConformance", dependencies: ["EnchufeCore"], path: "Tests/StoreConformance"),
-        .testTarget(name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance"], path: "Tests/EnchufeCoreTests"),
+        .testTarget(
+            name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance"], path: "Tests/EnchufeCoreTests",
+            exclude: ["Flows", "Curves"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator"], path: "Tests/SimulatorTests"),
         .testTarget(name: "CLITests", dependencies: ["enchufe", "MQTT", "TestSupport"], path: "Tests/CLITests"),
         .testTarget(name: "HTTPPullTests", dependencies: ["HTTPPull", "TestSupport"], path: "Tests/HTTPPullTests"),

@@ -66,68 +66,26 @@ public enum DatadisCurve {
         }
 
         var readings: [Reading] = []
-        for (day, dayRows) in days {
-            let start = day.start(in: zone)
-            let intervals = Int((day.end(in: zone).timeIntervalSince(start) / step).rounded())
-            let slots: [(Date, Double, Bool)?]  // (start, share of the row, estimated split) per row
-            let labels = dayRows.map(\.minutes)
-            if dayRows.count == intervals {
-                slots = (0..<intervals).map { k in (start.addingTimeInterval(Double(k) * step), 1, false) }
-            } else if !quarterHourly, intervals == 25, dayRows.count == 24, Set(labels).count == 24, labels.contains(120) {
-                // The two hours of the change merged into the row labelled 02:00.
-                var list: [(Date, Double, Bool)?] = []
-                var k = 0
-                for label in labels {
-                    list.append((start.addingTimeInterval(Double(k) * step), label == 120 ? 0.5 : 1, label == 120))
-                    k += label == 120 ? 2 : 1
-                }
-                slots = list
-            } else {
-                var seen: [Int: Int] = [:]
-                slots = labels.map { minutes in
-                    let occurrence = seen[minutes, default: 0]
-                    seen[minutes] = occurrence + 1
-                    return localStart(day: day, endMinutes: minutes, step: step, occurrence: occurrence, zone: zone).map { ($0, 1, false) }
-                }
+        let flat = days.flatMap { day, rows in rows.map { (day, $0.minutes, $0.row) } }
+        let slots = HourEnding.place(flat.map { ($0.0, $0.1) }, step: step, zone: zone)
+        for ((day, minutes, row), slot) in zip(flat, slots) {
+            let label = String(format: "%02d:%02d", minutes / 60, minutes % 60)
+            guard let slot else {
+                rejected.append(Rejected(date: day.description, time: label, reason: "no such local time on \(day) in \(zone.identifier)"))
+                continue
             }
-            for ((minutes, row), slot) in zip(dayRows, slots) {
-                let label = String(format: "%02d:%02d", minutes / 60, minutes % 60)
-                guard let (ts, share, split) = slot else {
-                    rejected.append(Rejected(date: day.description, time: label, reason: "no such local time on \(day) in \(zone.identifier)"))
-                    continue
-                }
-                let method = (row["obtainMethod"]?.stringValue ?? "").lowercased()
-                let quality: Quality = split || method.hasPrefix("estim") ? .estimated : .measured
-                for (field, quantity) in fields {
-                    guard let value = row[field]?.doubleValue else { continue }
-                    if split {
-                        for half in 0..<2 {
-                            readings.append(Reading(
-                                series: series, quantity: quantity, ts: ts.addingTimeInterval(Double(half) * step), resolution: resolution,
-                                value: value * share, unit: "kWh", quality: quality))
-                        }
-                    } else {
-                        readings.append(Reading(series: series, quantity: quantity, ts: ts, resolution: resolution, value: value, unit: "kWh", quality: quality))
-                    }
+            let method = (row["obtainMethod"]?.stringValue ?? "").lowercased()
+            let quality: Quality = slot.split || method.hasPrefix("estim") ? .estimated : .measured
+            for (field, quantity) in fields {
+                guard let value = row[field]?.doubleValue else { continue }
+                for part in 0..<(slot.split ? 2 : 1) {
+                    readings.append(Reading(
+                        series: series, quantity: quantity, ts: slot.start.addingTimeInterval(Double(part) * step), resolution: resolution,
+                        value: value * slot.share, unit: "kWh", quality: quality))
                 }
             }
         }
         return (readings, rejected)
-    }
-
-    /// The start of the interval that ends at local `endMinutes` of `day` (its `occurrence`-th
-    /// instant when clocks went back), or nil when that local time does not exist.
-    static func localStart(day: LocalDay, endMinutes: Int, step: TimeInterval, occurrence: Int, zone: TimeZone) -> Date? {
-        let endWall = endMinutes == 24 * 60
-            ? day.end(in: zone)
-            : try? InstantFormat.local("\(day) \(String(format: "%02d:%02d", endMinutes / 60, endMinutes % 60))", zone: zone)
-        guard var end = endWall else { return nil }
-        if occurrence > 0 {
-            let later = end.addingTimeInterval(3600 * Double(occurrence))
-            guard LocalDay.wall(later, zone) == LocalDay.wall(end, zone) else { return nil }
-            end = later
-        }
-        return end.addingTimeInterval(-step)
     }
 
     // MARK: Max power

@@ -131,7 +131,7 @@ struct WebhookInNode: TestInputSource {
                 payloads = [("the body", json)]
             }
         case "ndjson":
-            for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            for (i, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
                 let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
                 if trimmed.isEmpty { continue }
                 do { payloads.append(("line \(i + 1)", try JSONValue.parse(trimmed))) } catch { throw WebhookBodyError("line \(i + 1): not JSON: \(error)") }
@@ -150,7 +150,8 @@ struct WebhookInNode: TestInputSource {
 
     /// CSV rows as objects by the header's column names; numbers become numbers.
     static func csvRows(_ text: String, separator: Character) throws -> [(String, JSONValue)] {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        // "\r\n" is one Character in Swift: split on newline characters, not on "\n".
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         guard let headerLine = lines.first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { throw WebhookBodyError("an empty CSV body") }
         let header = headerLine.split(separator: separator, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         var rows: [(String, JSONValue)] = []
