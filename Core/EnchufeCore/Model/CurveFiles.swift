@@ -110,7 +110,8 @@ public enum CurveFiles {
                 let labels = mine.filter { $0.day == day }.map(\.minutes)
                 let hours = day.intervals(of: .seconds(3600), in: zone)
                 if hours == 24, Set(labels).count != labels.count {
-                    let repeated = mine.first { row in row.day == day && labels.filter { $0 == row.minutes }.count > 1 }!
+                    var seen = Set<Int>()
+                    let repeated = mine.first { row in row.day == day && !seen.insert(row.minutes).inserted }!
                     throw CurveFileError(line: repeated.line, "hour \(repeated.minutes / 60) of \(day) appears twice")
                 }
             }

@@ -2,7 +2,7 @@ import Foundation
 
 /// `webhook.in`: data pushed over HTTP (`POST /hooks/{path}`), answered `202` once durable.
 struct WebhookInNode: TestInputSource {
-    static let formats = ["auto", "json", "ndjson", "csv"]
+    static let formats = ["auto", "json", "ndjson", "csv", "distributor-csv", "datadis-csv", "f5d"]
 
     static let spec = NodeSpec(
         type: "webhook.in", kind: .source,
@@ -14,7 +14,11 @@ struct WebhookInNode: TestInputSource {
             minutes or used before: refused), or — only for a hub listening on loopback — nothing. The
             whole body is read first: a JSON object is one message, a JSON array one per element, NDJSON
             one per line, CSV one per row (columns by the header; numbers as numbers); `readings` maps
-            each to readings. Anything unreadable is a `400` naming the line or field, and nothing of that
+            each to readings. The utilities' curve files become one message with a reading per row and
+            value: `distributor-csv` (`CUPS;Fecha;Hora;Consumo_kWh;Metodo_obtencion`, and the
+            e-distribución variant), `datadis-csv` (the Datadis web export) — hour-ending local hours, 23
+            and 25 on DST days, decimal commas — and `f5d` (F5D/P5D 5D files: Wh, season flag); with `auto`,
+            a CSV body is recognised as one of these by its first line. Anything unreadable is a `400` naming the line or field, and nothing of that
             request is stored. `202 {"accepted": N, "id": ...}` comes only once every message is
             committed (or safe in the dead letters); a body over `max_body` is `413`, an unknown content
             type `415`. An `Idempotency-Key` header makes a retried request get the first answer without
@@ -26,6 +30,7 @@ struct WebhookInNode: TestInputSource {
             OptionSpec("secret", .string, secret: true, doc: "The HMAC secret, with auth: hmac.", example: "${env:HOOK_SECRET}"),
             OptionSpec("format", .enumeration(formats), default: "auto", doc: "Body format; auto: by Content-Type (application/json, application/x-ndjson, text/csv)."),
             OptionSpec("csv_separator", .string, default: ",", doc: "CSV column separator (one character)."),
+            OptionSpec("timezone", .timezone, default: "Europe/Madrid", doc: "Local time of curve files (Atlantic/Canary for the Canary Islands)."),
             OptionSpec("max_body", .integer, default: 10_485_760, doc: "Largest body accepted, in bytes (413 above)."),
             OptionSpec("readings", .object(ReadingsMapping.optionSpecs), doc: "Map each message to readings (the `readings` node's options)."),
         ],
@@ -66,6 +71,7 @@ struct WebhookInNode: TestInputSource {
     let separator: Character
     let maxBody: Int
     let mapping: ReadingsMapping?
+    let zone: TimeZone
 
     init(_ build: NodeBuildContext) throws {
         let o = build.options
@@ -81,6 +87,7 @@ struct WebhookInNode: TestInputSource {
         format = o.string("format") ?? "auto"
         separator = o.string("csv_separator")?.first ?? ","
         maxBody = o.int("max_body") ?? 10_485_760
+        zone = TimeZone(identifier: o.string("timezone") ?? "Europe/Madrid") ?? LocalDay.madrid
         mapping = try o.object("readings").map {
             try ReadingsMapping($0, expressions: NodeExpressions(limits: LuaLimits(options: o)), defaults: ["ts": "{attributes.received_at}"])
         }
@@ -114,12 +121,29 @@ struct WebhookInNode: TestInputSource {
             switch type {
             case "application/json", "text/json": kind = "json"
             case "application/x-ndjson", "application/ndjson", "application/jsonl": kind = "ndjson"
-            case "text/csv": kind = "csv"
+            case "text/csv", "text/plain", "application/octet-stream": kind = "csv"
             default: throw WebhookBodyError("content type '\(type.isEmpty ? "none" : type)' is not read here: send application/json, application/x-ndjson or text/csv", unsupportedType: true)
             }
         }
-        guard let text = String(validating: body, as: UTF8.self) else { throw WebhookBodyError("the body is not UTF-8 text") }
+        // Curve files often come in ISO-8859-15; JSON must be UTF-8.
+        guard let text = String(validating: body, as: UTF8.self) ?? (kind.hasSuffix("csv") || kind == "f5d" ? String(decoding: body.map { UInt16($0) }, as: UTF16.self) : nil) else {
+            throw WebhookBodyError("the body is not UTF-8 text")
+        }
         let at = ISO8601.string(receivedAt)
+        var curve = ["distributor-csv", "datadis-csv", "f5d"].contains(kind) ? kind : nil
+        if kind == "csv", format == "auto" {
+            if CurveFiles.looksLike5D(text) { curve = "f5d" } else if CurveFiles.looksLabelled(text) { curve = "distributor-csv" }
+        }
+        if let curve {
+            do {
+                let readings = curve == "f5d" ? try CurveFiles.f5d(text, zone: zone) : try CurveFiles.labelledCSV(text, zone: zone)
+                return [Message(
+                    payload: ["format": .string(curve), "readings": .number(Double(readings.count))],
+                    attributes: ["received_at": at, "path": path], readings: readings)]
+            } catch let error as CurveFileError {
+                throw WebhookBodyError(error.description)
+            }
+        }
         var payloads: [(String, JSONValue)] = []  // (where, payload)
         switch kind {
         case "json":
