@@ -248,10 +248,14 @@ final class FlowRunner: Sendable {
     }
 
     private func runSourceTask(_ source: any SourceNode, _ node: RunningNode) async {
-        let context = SourceContext(node: node.context) { [self] message in
-            node.metrics.messagesOut.increment()
-            try await self.route(message, from: node, port: NodeDefinition.outPort)
-        }
+        let queues = node.outputs[NodeDefinition.outPort] ?? []
+        let context = SourceContext(
+            node: node.context,
+            emitter: { [self] message in
+                node.metrics.messagesOut.increment()
+                try await self.route(message, from: node, port: NodeDefinition.outPort)
+            },
+            room: { queues.map { max(0, $0.capacity - $0.count) }.min() ?? .max })
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 var failures = 0

@@ -119,11 +119,17 @@ public struct NodeContext: Sendable {
 public struct SourceContext: Sendable {
     public var node: NodeContext
     let emitter: @Sendable (Message) async throws -> Void
+    let room: @Sendable () -> Int
 
-    init(node: NodeContext, emitter: @escaping @Sendable (Message) async throws -> Void) {
+    init(node: NodeContext, emitter: @escaping @Sendable (Message) async throws -> Void, room: @escaping @Sendable () -> Int = { .max }) {
         self.node = node
         self.emitter = emitter
+        self.room = room
     }
+
+    /// How many messages the source can send now without waiting (the free places in the queues it
+    /// feeds): a source that must answer quickly (a webhook) refuses rather than wait for long.
+    public var freeRoom: Int { room() }
 
     /// Sends messages that derive from one input into the flow, waiting while the first node's queue
     /// is full (backpressure). The returned delivery settles once all of them are committed.

@@ -105,6 +105,17 @@ public enum HTTPServer {
         } catch {
             return problem(.badRequest, title: "Unreadable body", detail: "\(error); nothing of this request was stored")
         }
+        // Backpressure: while the flow's queue stays full for `wait`, 429 (nothing of the request taken).
+        let needed = 1
+        let deadline = ContinuousClock.now + endpoint.wait
+        while endpoint.room() < needed {
+            guard ContinuousClock.now < deadline else {
+                var r = problem(.tooManyRequests, title: "Busy", detail: "the flow behind this webhook is full; nothing of this request was taken; send again after Retry-After")
+                r.headers[.retryAfter] = "1"
+                return r
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
         let outcome: DeliveryOutcome
         do {
             outcome = await (try await endpoint.submit(messages)).outcome()

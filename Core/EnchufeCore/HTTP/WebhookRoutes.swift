@@ -21,6 +21,10 @@ public final class WebhookRoutes: Sendable {
         public var parse: @Sendable (_ body: [UInt8], _ contentType: String?, _ receivedAt: Date) throws -> [Message]
         /// Sends the messages into the flow; the delivery settles when they are all committed.
         public var submit: @Sendable (_ messages: [Message]) async throws -> Delivery
+        /// How many messages the flow takes now without waiting.
+        public var room: @Sendable () -> Int = { .max }
+        /// How long a request waits for room before it is answered 429.
+        public var wait: Duration = .seconds(2)
 
         public init(
             tenant: String, flow: String, node: String, auth: Auth, maxBody: Int,

@@ -21,7 +21,8 @@ struct WebhookInNode: TestInputSource {
             a CSV body is recognised as one of these by its first line. Anything unreadable is a `400` naming the line or field, and nothing of that
             request is stored. `202 {"accepted": N, "id": ...}` comes only once every message is
             committed (or safe in the dead letters); a body over `max_body` is `413`, an unknown content
-            type `415`. An `Idempotency-Key` header makes a retried request get the first answer without
+            type `415`; when the flow's queue has had no room for `wait`, `429` with `Retry-After`
+            (nothing of the request is taken). An `Idempotency-Key` header makes a retried request get the first answer without
             storing twice.
             """,
         options: [
@@ -32,6 +33,7 @@ struct WebhookInNode: TestInputSource {
             OptionSpec("csv_separator", .string, default: ",", doc: "CSV column separator (one character)."),
             OptionSpec("timezone", .timezone, default: "Europe/Madrid", doc: "Local time of curve files (Atlantic/Canary for the Canary Islands)."),
             OptionSpec("max_body", .integer, default: 10_485_760, doc: "Largest body accepted, in bytes (413 above)."),
+            OptionSpec("wait", .duration, default: "2s", doc: "Under backpressure (the flow's queue full), how long a request waits for room before it is answered 429 with Retry-After."),
             OptionSpec("readings", .object(ReadingsMapping.optionSpecs), doc: "Map each message to readings (the `readings` node's options)."),
         ],
         example: """
@@ -72,6 +74,7 @@ struct WebhookInNode: TestInputSource {
     let maxBody: Int
     let mapping: ReadingsMapping?
     let zone: TimeZone
+    let wait: Duration
 
     init(_ build: NodeBuildContext) throws {
         let o = build.options
@@ -88,6 +91,7 @@ struct WebhookInNode: TestInputSource {
         separator = o.string("csv_separator")?.first ?? ","
         maxBody = o.int("max_body") ?? 10_485_760
         zone = TimeZone(identifier: o.string("timezone") ?? "Europe/Madrid") ?? LocalDay.madrid
+        wait = o.duration("wait") ?? .seconds(2)
         mapping = try o.object("readings").map {
             try ReadingsMapping($0, expressions: NodeExpressions(limits: LuaLimits(options: o)), defaults: ["ts": "{attributes.received_at}"])
         }
@@ -95,10 +99,12 @@ struct WebhookInNode: TestInputSource {
 
     func run(_ context: SourceContext) async throws {
         guard let routes = context.node.webhooks else { throw PermanentError("webhooks are not served by this hub") }
-        let endpoint = WebhookRoutes.Endpoint(
+        var endpoint = WebhookRoutes.Endpoint(
             tenant: tenant, flow: flow, node: node, auth: auth, maxBody: maxBody,
             parse: { [self] body, contentType, at in try messages(body, contentType: contentType, receivedAt: at) },
             submit: { messages in try await context.emit(messages) })
+        endpoint.room = { context.freeRoom }
+        endpoint.wait = wait
         try routes.register(path, endpoint)
         defer { routes.unregister(path, flow: flow, node: node) }
         context.logger.info("serving POST /hooks/\(path)")

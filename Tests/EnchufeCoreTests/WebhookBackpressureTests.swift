@@ -1,0 +1,104 @@
+@testable import EnchufeCore
+import Foundation
+import Hummingbird
+import Logging
+import Synchronization
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A sink that holds every batch until the test lets it go: the flow behind a webhook stops moving.
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>], entered: Int)>((false, [], 0))
+
+    var entered: Int { state.withLock { $0.entered } }
+
+    func pass() async {
+        await withCheckedContinuation { c in
+            let open = state.withLock { s -> Bool in
+                s.entered += 1
+                if !s.open { s.waiters.append(c) }
+                return s.open
+            }
+            if open { c.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.open = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume() }
+    }
+
+    var spec: NodeSpec {
+        NodeSpec(type: "test.gate", kind: .sink, summary: "holds batches until opened", options: [], example: "", make: { _ in .sink(Sink(gate: self)) })
+    }
+
+    struct Sink: SinkNode {
+        let gate: Gate
+        var batching: Batching { .single }
+        func write(_ batch: [Message], _ context: NodeContext) async throws { await gate.pass() }
+    }
+}
+
+@Suite struct WebhookBackpressureTests {
+    static func post(_ url: String, _ body: String) async throws -> (Int, String?) {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = "POST"
+        request.httpBody = Data(body.utf8)
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        let (_, response) = try await URLSession.shared.data(for: request)
+        let http = response as? HTTPURLResponse
+        return (http?.statusCode ?? 0, http?.value(forHTTPHeaderField: "Retry-After"))
+    }
+
+    @Test func aFullFlowAnswers429WithRetryAfterAndTakesNothing() async throws {
+        let gate = Gate()
+        let registry = NodeRegistry(CoreNodes.specs + [gate.spec])
+        let yaml = """
+            flow: hooks
+            nodes:
+              - { id: hook, type: webhook.in, path: busy, auth: none, wait: 200ms, to: [gate] }
+              - { id: gate, type: test.gate, queue_size: 1 }
+            """
+        let (flow, diagnostics) = FlowLoader(registry: registry, environment: [:]).load(text: yaml, file: "hooks.yaml")
+        #expect(diagnostics.isEmpty, "\(diagnostics)")
+        let store = try SQLiteStore(url: "sqlite::memory:")
+        try await store.migrate()
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let hub = Hub(flows: [try #require(flow)], registry: registry, environment: EngineEnvironment(store: store, logger: logger))
+        let ports = AsyncStream.makeStream(of: Int.self)
+        let app = HTTPServer.application(hub: hub, host: "127.0.0.1", port: 0, logger: logger) { port in ports.continuation.yield(port) }
+        let server = Task { try await app.runService() }
+        let flows = Task { await hub.runFlows() }
+        var port = 0
+        for await p in ports.stream {
+            port = p
+            break
+        }
+        let url = "http://127.0.0.1:\(port)/hooks/busy"
+        // Wait for the webhook to be served (the flow registers it as it starts).
+        while hub.environment.webhooks.endpoint("busy") == nil { await Task.yield() }
+
+        // The first request is held by the sink, the second fills its one-place queue.
+        let first = Task { try await Self.post(url, #"{"n": 1}"#) }
+        while gate.entered < 1 { await Task.yield() }
+        let second = Task { try await Self.post(url, #"{"n": 2}"#) }
+        while hub.environment.webhooks.endpoint("busy")!.room() > 0 { await Task.yield() }
+
+        let (status, retryAfter) = try await Self.post(url, #"{"n": 3}"#)
+        #expect(status == 429 && retryAfter == "1", "the flow has no room: refused, not queued")
+
+        gate.open()
+        #expect(try await first.value.0 == 202)
+        #expect(try await second.value.0 == 202)
+        #expect(gate.entered == 2, "the refused request was not taken")
+        hub.stop()
+        await flows.value
+        server.cancel()
+    }
+}
