@@ -102,3 +102,19 @@ final class Gate: Sendable {
         server.cancel()
     }
 }
+
+@Suite struct WebhookPathTests {
+    @Test func twoNodesServingOnePathAreAValidationErrorWithItsPosition() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hooks-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "flow: a\nnodes:\n  - { id: h, type: webhook.in, path: x, to: [s] }\n  - { id: s, type: store.readings }\n"
+            .write(to: dir.appendingPathComponent("a.yaml"), atomically: true, encoding: .utf8)
+        try "flow: b\nnodes:\n  - id: h\n    type: webhook.in\n    path: x\n    to: [s]\n  - { id: s, type: store.readings }\n"
+            .write(to: dir.appendingPathComponent("b.yaml"), atomically: true, encoding: .utf8)
+        let set = try FlowLoader(registry: NodeRegistry(CoreNodes.specs), environment: [:]).load(paths: [dir.path])
+        #expect(set.flows.map(\.id) == ["a"])
+        let messages = set.diagnostics.map(\.description)
+        #expect(messages.count == 1 && messages[0].contains("b.yaml:5:11") && messages[0].contains("'x' is already served"), "\(messages)")
+    }
+}

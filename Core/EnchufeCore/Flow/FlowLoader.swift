@@ -70,6 +70,7 @@ public struct FlowLoader: Sendable {
         let files = try Self.flowFiles(in: paths)
         var set = FlowSet(flows: [], diagnostics: [], invalidFiles: [], files: files)
         var seen: [String: FlowDefinition] = [:]
+        var hookPaths: [String: SourceLocation] = [:]
         for file in files {
             let (flow, diagnostics) = load(file: file)
             set.diagnostics += diagnostics
@@ -79,6 +80,22 @@ public struct FlowLoader: Sendable {
             }
             if let first = seen[flow.id] {
                 set.diagnostics.append(Diagnostic(flow.location, "flow id '\(flow.id)' is already used by \(first.location)"))
+                set.invalidFiles.append(file)
+                continue
+            }
+            // Two webhook.in nodes cannot serve one path, in one flow or across flows.
+            var duplicate = false
+            for node in flow.nodes where node.type == "webhook.in" {
+                guard let path = node.options.string("path") else { continue }
+                let at = node.options.locations["path"] ?? node.location
+                if let first = hookPaths[path] {
+                    set.diagnostics.append(Diagnostic(at, "the webhook path '\(path)' is already served by the node at \(first)"))
+                    duplicate = true
+                } else {
+                    hookPaths[path] = at
+                }
+            }
+            if duplicate {
                 set.invalidFiles.append(file)
                 continue
             }

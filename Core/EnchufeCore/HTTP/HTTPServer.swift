@@ -40,8 +40,9 @@ public enum HTTPServer {
             let supplies = try await store.supplies(tenant: key.tenant)
             return json(.ok, ["supplies": .array(supplies.map(supplyJSON))])
         }
+        let loopback = ["127.0.0.1", "::1", "localhost"].contains(host) || host.hasPrefix("127.")
         router.post("/hooks/**") { request, _ -> Response in
-            await webhook(request, hub: hub)
+            await webhook(request, hub: hub, loopback: loopback)
         }
         return Application(
             router: router,
@@ -53,7 +54,7 @@ public enum HTTPServer {
     // MARK: Webhooks
 
     /// `POST /hooks/{path}`: the endpoint's caller checked, the whole body parsed, `202` once durable.
-    static func webhook(_ request: Request, hub: Hub) async -> Response {
+    static func webhook(_ request: Request, hub: Hub, loopback: Bool) async -> Response {
         let path = String(request.uri.path.dropFirst("/hooks/".count))
         guard let endpoint = hub.environment.webhooks.endpoint(path) else {
             return problem(.notFound, title: "No such webhook", detail: "no running flow serves POST /hooks/\(path)")
@@ -86,6 +87,9 @@ public enum HTTPServer {
                 return refusal
             }
         case .none:
+            guard loopback else {
+                return problem(.forbidden, title: "Forbidden", detail: "this webhook has auth: none, which is served only when the hub listens on loopback; give it auth: api_key or hmac")
+            }
             actor = "anonymous"
         }
         let idempotency = request.headers[HTTPField.Name("Idempotency-Key")!].map { "idempotency:" + $0 }
