@@ -137,3 +137,34 @@ extension CLITests {
         #expect(!hub.output.contains("s3cret-hook") && !hub.output.contains(ingest))
     }
 }
+
+extension CLITests {
+    /// A 202 means durable: the hub killed with SIGKILL right after answering loses nothing of it.
+    @Test func aKillRightAfterA202LosesNothing() async throws {
+        let dir = try projectDirectory(flow: """
+            flow: curves
+            nodes:
+              - id: curves
+                type: webhook.in
+                path: curves
+                readings: { series: "{payload.cups}", quantity: consumption, ts: "{payload.ts}", value: "=msg.payload.kwh", unit: kWh }
+                to: [store]
+              - { id: store, type: store.readings, batch_size: 500, flush_interval: 1s }
+            """, named: "curves")
+        let key = try #require(try run(["keys", "create", "--tenant", "default", "--scope", "ingest"], in: dir).output.split(separator: "\n").first { $0.hasPrefix("enk_") }.map(String.init))
+        let db = dir.appendingPathComponent("var/enchufe.sqlite").path
+        let hub = try RunningHub(["run", "--http", "127.0.0.1:0"], in: dir)
+        defer { hub.terminate() }
+        var accepted = 0
+        for batch in 0..<5 {
+            let rows = (0..<200).map { i in #"{"cups": "ES\#(batch)", "ts": "\#(ISO8601.string(Date(timeIntervalSince1970: 1_700_000_000 + Double(i) * 3600)))", "kwh": \#(i)}"# }
+            let answer = try await post(hub.base + "/hooks/curves", body: "[" + rows.joined(separator: ",") + "]", headers: ["Authorization": "Bearer \(key)"])
+            #expect(answer.status == 202)
+            accepted += 200
+        }
+        // The sink's batch would still be filling for up to a second: a 202 waited for the commit.
+        kill(hub.process.processIdentifier, SIGKILL)
+        hub.process.waitUntilExit()
+        #expect(try sqlite(db, "SELECT count(*) FROM readings") == "\(accepted)")
+    }
+}
