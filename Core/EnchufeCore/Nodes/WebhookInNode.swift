@@ -2,8 +2,6 @@ import Foundation
 
 /// `webhook.in`: data pushed over HTTP (`POST /hooks/{path}`), answered `202` once durable.
 struct WebhookInNode: TestInputSource {
-    static let formats = ["auto", "json", "ndjson", "csv", "distributor-csv", "datadis-csv", "f5d"]
-
     static let spec = NodeSpec(
         type: "webhook.in", kind: .source,
         summary: "Receives data POSTed to /hooks/PATH (JSON, NDJSON, CSV); 202 once it is durable",
@@ -29,7 +27,7 @@ struct WebhookInNode: TestInputSource {
             OptionSpec("path", .string, required: true, doc: "Served at /hooks/PATH (letters, digits, -, _, /).", example: "utility-x/curves"),
             OptionSpec("auth", .enumeration(["api_key", "hmac", "none"]), default: "api_key", doc: "How callers authenticate."),
             OptionSpec("secret", .string, secret: true, doc: "The HMAC secret, with auth: hmac.", example: "${env:HOOK_SECRET}"),
-            OptionSpec("format", .enumeration(formats), default: "auto", doc: "Body format; auto: by Content-Type (application/json, application/x-ndjson, text/csv)."),
+            OptionSpec("format", .enumeration(BodyReader.formats), default: "auto", doc: "Body format; auto: by Content-Type (application/json, application/x-ndjson, text/csv)."),
             OptionSpec("csv_separator", .string, default: ",", doc: "CSV column separator (one character)."),
             OptionSpec("timezone", .timezone, default: "Europe/Madrid", doc: "Local time of curve files (Atlantic/Canary for the Canary Islands)."),
             OptionSpec("max_body", .integer, default: 10_485_760, doc: "Largest body accepted, in bytes (413 above)."),
@@ -69,11 +67,8 @@ struct WebhookInNode: TestInputSource {
     let node: String
     let path: String
     let auth: WebhookRoutes.Auth
-    let format: String
-    let separator: Character
+    let reader: BodyReader
     let maxBody: Int
-    let mapping: ReadingsMapping?
-    let zone: TimeZone
     let wait: Duration
 
     init(_ build: NodeBuildContext) throws {
@@ -87,14 +82,9 @@ struct WebhookInNode: TestInputSource {
         case "none": auth = .none
         default: auth = .apiKey
         }
-        format = o.string("format") ?? "auto"
-        separator = o.string("csv_separator")?.first ?? ","
         maxBody = o.int("max_body") ?? 10_485_760
-        zone = TimeZone(identifier: o.string("timezone") ?? "Europe/Madrid") ?? LocalDay.madrid
         wait = o.duration("wait") ?? .seconds(2)
-        mapping = try o.object("readings").map {
-            try ReadingsMapping($0, expressions: NodeExpressions(limits: LuaLimits(options: o)), defaults: ["ts": "{attributes.received_at}"])
-        }
+        reader = try BodyReader(o)
     }
 
     func run(_ context: SourceContext) async throws {
@@ -119,87 +109,6 @@ struct WebhookInNode: TestInputSource {
 
     /// The messages of a whole body, or the first problem (line or field).
     func messages(_ body: [UInt8], contentType: String?, receivedAt: Date) throws -> [Message] {
-        let type = (contentType ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-        let kind: String
-        if format != "auto" {
-            kind = format
-        } else {
-            switch type {
-            case "application/json", "text/json": kind = "json"
-            case "application/x-ndjson", "application/ndjson", "application/jsonl": kind = "ndjson"
-            case "text/csv", "text/plain", "application/octet-stream": kind = "csv"
-            default: throw WebhookBodyError("content type '\(type.isEmpty ? "none" : type)' is not read here: send application/json, application/x-ndjson or text/csv", unsupportedType: true)
-            }
-        }
-        // Curve files often come in ISO-8859-15; JSON must be UTF-8.
-        guard let text = String(validating: body, as: UTF8.self) ?? (kind.hasSuffix("csv") || kind == "f5d" ? String(decoding: body.map { UInt16($0) }, as: UTF16.self) : nil) else {
-            throw WebhookBodyError("the body is not UTF-8 text")
-        }
-        let at = ISO8601.string(receivedAt)
-        var curve = ["distributor-csv", "datadis-csv", "f5d"].contains(kind) ? kind : nil
-        if kind == "csv", format == "auto" {
-            if CurveFiles.looksLike5D(text) { curve = "f5d" } else if CurveFiles.looksLabelled(text) { curve = "distributor-csv" }
-        }
-        if let curve {
-            do {
-                let readings = curve == "f5d" ? try CurveFiles.f5d(text, zone: zone) : try CurveFiles.labelledCSV(text, zone: zone)
-                return [Message(
-                    payload: ["format": .string(curve), "readings": .number(Double(readings.count))],
-                    attributes: ["received_at": at, "path": path], readings: readings)]
-            } catch let error as CurveFileError {
-                throw WebhookBodyError(error.description)
-            }
-        }
-        var payloads: [(String, JSONValue)] = []  // (where, payload)
-        switch kind {
-        case "json":
-            let json: JSONValue
-            do { json = try JSONValue.parse(text) } catch { throw WebhookBodyError("the body is not JSON: \(error)") }
-            if let array = json.arrayValue {
-                payloads = array.enumerated().map { ("element \($0.offset)", $0.element) }
-            } else {
-                payloads = [("the body", json)]
-            }
-        case "ndjson":
-            for (i, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
-                let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-                if trimmed.isEmpty { continue }
-                do { payloads.append(("line \(i + 1)", try JSONValue.parse(trimmed))) } catch { throw WebhookBodyError("line \(i + 1): not JSON: \(error)") }
-            }
-        default:
-            payloads = try Self.csvRows(text, separator: separator)
-        }
-        return try payloads.map { place, payload in
-            var message = Message(payload: payload, attributes: ["received_at": at, "path": path])
-            if let mapping {
-                do { message.readings = try mapping.readings(from: message) } catch { throw WebhookBodyError("\(place): \(error)") }
-            }
-            return message
-        }
-    }
-
-    /// CSV rows as objects by the header's column names; numbers become numbers.
-    static func csvRows(_ text: String, separator: Character) throws -> [(String, JSONValue)] {
-        // "\r\n" is one Character in Swift: split on newline characters, not on "\n".
-        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
-        guard let headerLine = lines.first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { throw WebhookBodyError("an empty CSV body") }
-        let header = headerLine.split(separator: separator, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        var rows: [(String, JSONValue)] = []
-        var seenHeader = false
-        for (i, line) in lines.enumerated() {
-            if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
-            if !seenHeader {
-                seenHeader = true
-                continue
-            }
-            let cells = line.split(separator: separator, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard cells.count == header.count else {
-                throw WebhookBodyError("line \(i + 1): \(cells.count) columns, the header has \(header.count)")
-            }
-            var object: [String: JSONValue] = [:]
-            for (name, cell) in zip(header, cells) { object[name] = Double(cell).map(JSONValue.number) ?? .string(cell) }
-            rows.append(("line \(i + 1)", .object(object)))
-        }
-        return rows
+        try reader.messages(body, contentType: contentType, receivedAt: receivedAt, attributes: ["path": path])
     }
 }

@@ -1,0 +1,111 @@
+import Foundation
+
+/// How `webhook.in` and `file.in` read a whole body or file into messages: JSON (an object, or an
+/// array: one message per element), NDJSON (one per line), CSV (one per row, by the header), each
+/// mapped to readings by `readings`; and the utilities' curve files (`CurveFiles`), one message
+/// with a reading per row. The first problem is thrown as a `WebhookBodyError` naming the line or
+/// element; nothing is half-read.
+struct BodyReader: Sendable {
+    static let formats = ["auto", "json", "ndjson", "csv", "distributor-csv", "datadis-csv", "f5d"]
+
+    let format: String
+    let separator: Character
+    let mapping: ReadingsMapping?
+    let zone: TimeZone
+
+    /// From a node's `format`, `csv_separator`, `timezone` and `readings` options.
+    init(_ o: NodeOptions) throws {
+        format = o.string("format") ?? "auto"
+        separator = o.string("csv_separator")?.first ?? ","
+        zone = TimeZone(identifier: o.string("timezone") ?? "Europe/Madrid") ?? LocalDay.madrid
+        mapping = try o.object("readings").map {
+            try ReadingsMapping($0, expressions: NodeExpressions(limits: LuaLimits(options: o)), defaults: ["ts": "{attributes.received_at}"])
+        }
+    }
+
+    /// The messages of a whole body, or the first problem (line or field).
+    func messages(_ body: [UInt8], contentType: String?, receivedAt: Date, attributes: [String: String]) throws -> [Message] {
+        let type = (contentType ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let kind: String
+        if format != "auto" {
+            kind = format
+        } else {
+            switch type {
+            case "application/json", "text/json": kind = "json"
+            case "application/x-ndjson", "application/ndjson", "application/jsonl": kind = "ndjson"
+            case "text/csv", "text/plain", "application/octet-stream": kind = "csv"
+            default: throw WebhookBodyError("content type '\(type.isEmpty ? "none" : type)' is not read here: send application/json, application/x-ndjson or text/csv", unsupportedType: true)
+            }
+        }
+        // Curve files often come in ISO-8859-15; JSON must be UTF-8.
+        guard let text = String(validating: body, as: UTF8.self) ?? (kind.hasSuffix("csv") || kind == "f5d" ? String(decoding: body.map { UInt16($0) }, as: UTF16.self) : nil) else {
+            throw WebhookBodyError("the body is not UTF-8 text")
+        }
+        let at = ISO8601.string(receivedAt)
+        var curve = ["distributor-csv", "datadis-csv", "f5d"].contains(kind) ? kind : nil
+        if kind == "csv", format == "auto" {
+            if CurveFiles.looksLike5D(text) { curve = "f5d" } else if CurveFiles.looksLabelled(text) { curve = "distributor-csv" }
+        }
+        if let curve {
+            do {
+                let readings = curve == "f5d" ? try CurveFiles.f5d(text, zone: zone) : try CurveFiles.labelledCSV(text, zone: zone)
+                return [Message(
+                    payload: ["format": .string(curve), "readings": .number(Double(readings.count))],
+                    attributes: attributes.merging(["received_at": at]) { $1 }, readings: readings)]
+            } catch let error as CurveFileError {
+                throw WebhookBodyError(error.description)
+            }
+        }
+        var payloads: [(String, JSONValue)] = []  // (where, payload)
+        switch kind {
+        case "json":
+            let json: JSONValue
+            do { json = try JSONValue.parse(text) } catch { throw WebhookBodyError("the body is not JSON: \(error)") }
+            if let array = json.arrayValue {
+                payloads = array.enumerated().map { ("element \($0.offset)", $0.element) }
+            } else {
+                payloads = [("the body", json)]
+            }
+        case "ndjson":
+            for (i, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+                let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+                if trimmed.isEmpty { continue }
+                do { payloads.append(("line \(i + 1)", try JSONValue.parse(trimmed))) } catch { throw WebhookBodyError("line \(i + 1): not JSON: \(error)") }
+            }
+        default:
+            payloads = try Self.csvRows(text, separator: separator)
+        }
+        return try payloads.map { place, payload in
+            var message = Message(payload: payload, attributes: attributes.merging(["received_at": at]) { $1 })
+            if let mapping {
+                do { message.readings = try mapping.readings(from: message) } catch { throw WebhookBodyError("\(place): \(error)") }
+            }
+            return message
+        }
+    }
+
+    /// CSV rows as objects by the header's column names; numbers become numbers.
+    static func csvRows(_ text: String, separator: Character) throws -> [(String, JSONValue)] {
+        // "\r\n" is one Character in Swift: split on newline characters, not on "\n".
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+        guard let headerLine = lines.first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { throw WebhookBodyError("an empty CSV body") }
+        let header = headerLine.split(separator: separator, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        var rows: [(String, JSONValue)] = []
+        var seenHeader = false
+        for (i, line) in lines.enumerated() {
+            if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+            if !seenHeader {
+                seenHeader = true
+                continue
+            }
+            let cells = line.split(separator: separator, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count == header.count else {
+                throw WebhookBodyError("line \(i + 1): \(cells.count) columns, the header has \(header.count)")
+            }
+            var object: [String: JSONValue] = [:]
+            for (name, cell) in zip(header, cells) { object[name] = Double(cell).map(JSONValue.number) ?? .string(cell) }
+            rows.append(("line \(i + 1)", .object(object)))
+        }
+        return rows
+    }
+}
