@@ -118,3 +118,25 @@ final class Gate: Sendable {
         #expect(messages.count == 1 && messages[0].contains("b.yaml:5:11") && messages[0].contains("'x' is already served"), "\(messages)")
     }
 }
+
+@Suite struct DropFolderTests {
+    @Test func onlyCompleteMatchingFilesAreCandidatesAndAGrowingFileIsNotStable() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("drop-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("done"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for name in ["a.csv", "b.json", ".hidden.csv", "c.csv.part", "d.csv.tmp", "e.txt"] {
+            try Data("x".utf8).write(to: dir.appendingPathComponent(name))
+        }
+        #expect(try FileInNode.candidates(in: dir, pattern: "*.csv") == ["a.csv"])
+        #expect(try FileInNode.candidates(in: dir, pattern: "*") == ["a.csv", "b.json", "e.txt"], "never hidden, partial or folders")
+
+        let file = dir.appendingPathComponent("a.csv")
+        let before = try #require(FileState(file))
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("more".utf8))
+        try handle.close()
+        #expect(FileState(file) != before, "a file still being written is not read: it changed since the last look")
+        #expect(FileInNode.contentType("x.jsonl") == "application/x-ndjson" && FileInNode.contentType("F5D_0031.0") == "text/csv")
+    }
+}

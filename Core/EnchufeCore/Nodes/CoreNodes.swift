@@ -3,6 +3,7 @@ public enum CoreNodes {
     public static let specs: [NodeSpec] = [
         ScheduleNode.spec,
         WebhookInNode.spec,
+        FileInNode.spec,
         MapNode.spec,
         FilterNode.spec,
         SwitchNode.spec,
