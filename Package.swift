@@ -52,6 +52,7 @@ let package = Package(
                 "REData",
                 "AEMET",
                 "Datadis",
+                "HTTPPull",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Core/enchufe"

@@ -214,7 +214,7 @@ extension PullResponse {
     /// The `Retry-After` of the answer: seconds, or an HTTP date.
     var retryAfter: Duration? { retryAfterText.flatMap(PullResponse.parseRetryAfter) }
 
-    static func parseRetryAfter(_ text: String) -> Duration? {
+    public static func parseRetryAfter(_ text: String) -> Duration? {
         if let seconds = Int(text.trimmingCharacters(in: .whitespaces)) { return .seconds(max(0, seconds)) }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")

@@ -1,6 +1,7 @@
 import AEMET
 import ArgumentParser
 import Datadis
+import HTTPPull
 import EnchufeCore
 import MQTT
 import Postgres
@@ -22,7 +23,8 @@ struct Enchufe: AsyncParsableCommand {
 
     /// Every node type of this build: Core's and each connector module's.
     static let registry = NodeRegistry(CoreNodes.specs + Simulator.specs + PostgresModule.specs + MQTTModule.specs + REDataModule.specs
-            + AEMETModule.specs + DatadisModule.specs)
+            + AEMETModule.specs + DatadisModule.specs
+            + HTTPModule.specs)
 
     /// Every store backend of this build.
     static let stores: StoreOpener = {

@@ -81,6 +81,7 @@ public final class FixtureServer: Sendable {
         }
         router.get("**", use: respond)
         router.post("**", use: respond)
+        router.put("**", use: respond)
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "fixtures"),
