@@ -96,7 +96,10 @@ let package = Package(
         // Benchmarks (bench/README.md): run by hand with bench/run, never as tests.
         .executableTarget(
             name: "enchufe-bench",
-            dependencies: ["EnchufeCore", "Postgres", "MQTT", "Simulator", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "EnchufeCore", "Postgres", "MQTT", "Simulator", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             path: "bench/Sources/enchufe-bench"),
 
         // Launchers of the real servers tests need (PostgreSQL, ...), on loopback in temporary directories.

@@ -3,6 +3,7 @@
 //   enchufe-bench [transforms] [MESSAGES]     the cost of a Lua step (default 200000 messages)
 //   enchufe-bench store-ingest [READINGS]     store.readings into PostgreSQL against psql \\copy (default 1000000)
 //   enchufe-bench mqtt-to-postgres [MESSAGES] MQTT → PostgreSQL against the broker and a Python peer (default 200000)
+//   enchufe-bench webhook-ingest [SECONDS]    webhook.in → store against a bare route, with wrk (default 10 s each)
 import Foundation
 
 var arguments = Array(CommandLine.arguments.dropFirst())
@@ -18,7 +19,9 @@ case "mqtt-to-postgres":
     try await mqttToPostgresBenchmark(
         messages: count ?? 200_000, python: environment["ENCHUFE_BENCH_PYTHON"] ?? "/usr/bin/python3",
         peerScript: environment["ENCHUFE_BENCH_PEER"] ?? "bench/peers/mqtt_to_postgres.py")
+case "webhook-ingest":
+    try await webhookIngestBenchmark(seconds: count ?? 10)
 default:
-    print("unknown benchmark '\(name)' (transforms, store-ingest, mqtt-to-postgres)")
+    print("unknown benchmark '\(name)' (transforms, store-ingest, mqtt-to-postgres, webhook-ingest)")
     exit(2)
 }

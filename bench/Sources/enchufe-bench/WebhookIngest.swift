@@ -1,0 +1,126 @@
+import EnchufeCore
+import Foundation
+import Hummingbird
+import Logging
+import TestSupport
+
+/// `webhook-ingest`: 500-reading JSON batches POSTed with an API key by `wrk` to `webhook.in` →
+/// `store.readings` (SQLite, every 202 durable), against, in the same run, a bare Hummingbird route
+/// that reads the same body, parses the JSON and discards it. Every request's readings are distinct
+/// (wrk's script numbers the series), and the store is checked to hold them all.
+func webhookIngestBenchmark(seconds: Int) async throws {
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk") else {
+        print("wrk is not installed (apt-get install wrk)")
+        exit(2)
+    }
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("enchufe-webhook-bench-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    // The hub: webhook.in → store.readings on a SQLite file.
+    let store = try SQLiteStore(path: dir.appendingPathComponent("bench.sqlite").path)
+    try await store.migrate()
+    let (_, key) = try await APIKeys.create(tenant: "default", scopes: ["ingest"], name: "bench", at: Date(), store: store)
+    let registry = NodeRegistry(CoreNodes.specs)
+    let yaml = """
+        flow: bench
+        nodes:
+          - id: hook
+            type: webhook.in
+            path: bench
+            readings: { series: "{payload.s}", quantity: consumption, ts: "{payload.ts}", value: "{payload.kwh}", unit: kWh }
+            to: [store]
+          - { id: store, type: store.readings, batch_size: 2000, flush_interval: 5ms }
+        """
+    let (flow, diagnostics) = FlowLoader(registry: registry, environment: [:]).load(text: yaml, file: "bench.yaml")
+    guard let flow, diagnostics.isEmpty else { throw BenchError("the flow does not load: \(diagnostics)") }
+    let hub = Hub(flows: [flow], registry: registry, environment: EngineEnvironment(store: store, logger: logger))
+    let hubPorts = AsyncStream.makeStream(of: Int.self)
+    let hubApp = HTTPServer.application(hub: hub, host: "127.0.0.1", port: 0, logger: logger) { hubPorts.continuation.yield($0) }
+    let hubServer = Task { try await hubApp.runService() }
+    let flows = Task { await hub.runFlows() }
+    var hubPort = 0
+    for await p in hubPorts.stream { hubPort = p; break }
+    while hub.environment.webhooks.endpoint("bench") == nil { try await Task.sleep(for: .milliseconds(10)) }
+
+    // The peer: the same body read and parsed, then discarded.
+    let router = Router()
+    router.post("/bare") { request, _ -> Response in
+        let body = try await request.body.collect(upTo: 10 << 20)
+        _ = try JSONValue.parse(String(buffer: body))
+        return Response(status: .accepted)
+    }
+    let barePorts = AsyncStream.makeStream(of: Int.self)
+    let bareApp = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: { barePorts.continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
+    let bareServer = Task { try await bareApp.runService() }
+    var barePort = 0
+    for await p in barePorts.stream { barePort = p; break }
+
+    // wrk: each request a 500-element array; @N@ is the request's number, so its readings are new.
+    let element = #"{"s": "bench-@N@", "ts": "2025-06-01T%02d:%02d:00Z", "kwh": 0.%03d}"#
+    var elements: [String] = []
+    for i in 0..<500 {
+        let hour: Int = (i / 4) % 24
+        let minute: Int = (i % 4) * 15
+        let day: Int = i / 96
+        elements.append(String(format: element, hour, minute, i).replacingOccurrences(of: "2025-06-01", with: String(format: "2025-06-%02d", 1 + day)))
+    }
+    let body = "[" + elements.joined(separator: ",") + "]"
+    let script = dir.appendingPathComponent("post.lua")
+    try """
+        local body = [=[\(body)]=]
+        local n = 0
+        local thread_id = 0
+        setup = function(thread) thread_id = thread_id + 1; thread:set("tid", thread_id) end
+        request = function()
+          n = n + 1
+          local b = string.gsub(body, "@N@", tid .. "-" .. n)
+          return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["Authorization"] = "Bearer \(key)"}, b)
+        end
+        local shown = false
+        response = function(status, headers, body)
+          if status >= 300 and not shown then
+            shown = true
+            print("first refused answer: " .. status .. " " .. string.sub(body, 1, 300))
+          end
+        end
+        """.write(to: script, atomically: true, encoding: .utf8)
+
+    func wrk(_ url: String) throws -> (requestsPerSecond: Double, requests: Int, non2xx: Int) {
+        let result = try Commands.run("/usr/bin/wrk", ["-t2", "-c8", "-d\(seconds)s", "--latency", "-s", script.path, url])
+        let lines = result.output.split(separator: "\n").map(String.init)
+        let rps = lines.first { $0.hasPrefix("Requests/sec:") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        let total = lines.first { $0.contains("requests in") }.flatMap { Int($0.trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") } ?? 0
+        let non2xx = lines.first { $0.contains("Non-2xx") }.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+        if ProcessInfo.processInfo.environment["ENCHUFE_BENCH_VERBOSE"] != nil { print(result.output) }
+        for line in lines where line.hasPrefix("first refused answer") { print("  " + line) }
+        return (rps, total, non2xx)
+    }
+
+    let bare = try wrk("http://127.0.0.1:\(barePort)/bare")
+    let hook = try wrk("http://127.0.0.1:\(hubPort)/hooks/bench")
+    let accepted = hook.requests - hook.non2xx
+    guard bare.non2xx == 0, hook.non2xx == 0, accepted > 0 else {
+        throw BenchError("requests were refused (bare: \(bare.non2xx) of \(bare.requests), webhook: \(hook.non2xx) of \(hook.requests)); run with ENCHUFE_BENCH_VERBOSE=1")
+    }
+    let stored = try await store.changes(tenant: "default", after: 0, limit: Int.max).count
+    hub.stop()
+    await flows.value
+    hubServer.cancel()
+    bareServer.cancel()
+
+    let hookReadings = hook.requestsPerSecond * 500
+    let bareReadings = bare.requestsPerSecond * 500
+    print("webhook-ingest: 500-reading JSON batches, wrk -t2 -c8 -d\(seconds)s, SQLite store")
+    print(String(format: "  webhook.in → store.readings: %.0f readings/s accepted and durable (%d requests, %d not 2xx)", hookReadings, hook.requests, hook.non2xx))
+    print(String(format: "  peer, bare Hummingbird route parsing the body: %.0f readings/s (%d requests, %d not 2xx)", bareReadings, bare.requests, bare.non2xx))
+    print(String(format: "  ratio: %.2f", hookReadings / max(bareReadings, 1)))
+    guard stored >= accepted * 500 else { throw BenchError("the store holds \(stored) readings, but \(accepted) requests × 500 were accepted") }
+    print("  check: the store holds \(stored) readings for \(accepted) accepted requests")
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
