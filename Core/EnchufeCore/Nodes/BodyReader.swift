@@ -75,8 +75,9 @@ struct BodyReader: Sendable {
         default:
             payloads = try Self.csvRows(text, separator: separator)
         }
+        let stamped = attributes.merging(["received_at": at]) { $1 }
         return try payloads.map { place, payload in
-            var message = Message(payload: payload, attributes: attributes.merging(["received_at": at]) { $1 })
+            var message = Message(payload: payload, attributes: stamped)
             if let mapping {
                 do { message.readings = try mapping.readings(from: message) } catch { throw WebhookBodyError("\(place): \(error)") }
             }
