@@ -180,6 +180,21 @@ public struct AEMETReadings: Sendable {
         ].compactMap { $0 }
     }
 
+    /// A forecast's series (`aemet:ID`), its municipality's time zone, and its days with their dates.
+    static func forecastDays(_ answer: [JSONValue], kind: String) throws -> (String, TimeZone, [(LocalDay, JSONValue)]) {
+        guard let forecast = answer.first, let days = forecast["prediccion"]?["dia"]?.arrayValue else {
+            throw PullError(.malformed, "\(kind) without prediccion.dia")
+        }
+        let id = forecast["id"]?.templateText ?? ""
+        let dated = try days.enumerated().map { i, dayJSON -> (LocalDay, JSONValue) in
+            guard let fecha = dayJSON["fecha"]?.stringValue, let day = LocalDay(String(fecha.prefix(10))) else {
+                throw PullError(.malformed, "prediccion.dia[\(i)] has no readable fecha")
+            }
+            return (day, dayJSON)
+        }
+        return ("aemet:\(id)", zone(municipality: id), dated)
+    }
+
     /// The hourly forecast of a municipality (`prediccion/especifica/municipio/horaria/{id}`): series
     /// `aemet:ID`, quality `forecast`, hours (`periodo` `"08"`) in the municipality's local time, values
     /// matched by `periodo`, never by position. Temperature, apparent temperature and humidity at the
@@ -187,17 +202,9 @@ public struct AEMETReadings: Sendable {
     /// (`PT1H`); probabilities of precipitation, storm and snow for 6-hour windows (`"0107"`, `PT6H`).
     /// Wind in m/s (AEMET gives km/h).
     public func hourlyForecast(_ answer: [JSONValue]) throws -> [Reading] {
-        guard let forecast = answer.first, let days = forecast["prediccion"]?["dia"]?.arrayValue else {
-            throw PullError(.malformed, "an hourly forecast without prediccion.dia")
-        }
-        let id = forecast["id"]?.templateText ?? ""
-        let zone = Self.zone(municipality: id)
-        let series = "aemet:\(id)"
+        let (series, zone, days) = try Self.forecastDays(answer, kind: "an hourly forecast")
         var readings: [Reading] = []
-        for (i, dayJSON) in days.enumerated() {
-            guard let fecha = dayJSON["fecha"]?.stringValue, let day = LocalDay(String(fecha.prefix(10))) else {
-                throw PullError(.malformed, "prediccion.dia[\(i)] has no readable fecha")
-            }
+        for (day, dayJSON) in days {
             func hour(_ periodo: String?) -> Date? {
                 guard let p = periodo, let h = Int(p), (0...23).contains(h) else { return nil }
                 return try? InstantFormat.local("\(day) \(String(format: "%02d", h)):00", zone: zone)
@@ -245,17 +252,9 @@ public struct AEMETReadings: Sendable {
     /// `00-12`/`12-24` `PT12H` next, the whole day `P1D` last — windows never overlap, so each time
     /// has one value); the maximum UV index.
     public func dailyForecast(_ answer: [JSONValue]) throws -> [Reading] {
-        guard let forecast = answer.first, let days = forecast["prediccion"]?["dia"]?.arrayValue else {
-            throw PullError(.malformed, "a daily forecast without prediccion.dia")
-        }
-        let id = forecast["id"]?.templateText ?? ""
-        let zone = Self.zone(municipality: id)
-        let series = "aemet:\(id)"
+        let (series, zone, days) = try Self.forecastDays(answer, kind: "a daily forecast")
         var readings: [Reading] = []
-        for (i, dayJSON) in days.enumerated() {
-            guard let fecha = dayJSON["fecha"]?.stringValue, let day = LocalDay(String(fecha.prefix(10))) else {
-                throw PullError(.malformed, "prediccion.dia[\(i)] has no readable fecha")
-            }
+        for (day, dayJSON) in days {
             let midnight = day.start(in: zone)
             func at(hour: Int) -> Date? { hour == 24 ? day.end(in: zone) : try? InstantFormat.local("\(day) \(String(format: "%02d", hour)):00", zone: zone) }
             for (field, quantity, unit) in [("temperatura", "temperature", "degC"), ("humedadRelativa", "humidity", "%")] {
