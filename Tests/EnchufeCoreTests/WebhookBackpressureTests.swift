@@ -140,3 +140,31 @@ final class Gate: Sendable {
         #expect(FileInNode.contentType("x.jsonl") == "application/x-ndjson" && FileInNode.contentType("F5D_0031.0") == "text/csv")
     }
 }
+
+@Suite struct WebhookAuthNoneTests {
+    /// `auth: none` is served only when the hub listens on loopback: on 0.0.0.0 it is refused.
+    @Test func authNoneIsRefusedWhenTheHubListensBeyondLoopback() async throws {
+        let registry = NodeRegistry(CoreNodes.specs)
+        let yaml = "flow: open\nnodes:\n  - { id: hook, type: webhook.in, path: open, auth: none, to: [log] }\n  - { id: log, type: log }\n"
+        let (flow, _) = FlowLoader(registry: registry, environment: [:]).load(text: yaml, file: "open.yaml")
+        let store = try SQLiteStore(url: "sqlite::memory:")
+        try await store.migrate()
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let hub = Hub(flows: [try #require(flow)], registry: registry, environment: EngineEnvironment(store: store, logger: logger))
+        let ports = AsyncStream.makeStream(of: Int.self)
+        let app = HTTPServer.application(hub: hub, host: "0.0.0.0", port: 0, logger: logger) { ports.continuation.yield($0) }
+        let server = Task { try await app.runService() }
+        let flows = Task { await hub.runFlows() }
+        var port = 0
+        for await p in ports.stream {
+            port = p
+            break
+        }
+        while hub.environment.webhooks.endpoint("open") == nil { await Task.yield() }
+        let (status, _) = try await WebhookBackpressureTests.post("http://127.0.0.1:\(port)/hooks/open", #"{"n": 1}"#)
+        #expect(status == 403)
+        hub.stop()
+        await flows.value
+        server.cancel()
+    }
+}
