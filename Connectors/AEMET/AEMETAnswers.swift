@@ -94,7 +94,7 @@ public struct AEMETReadings: Sendable {
     static func utc(_ text: String) -> Date? {
         var t = text
         if t.hasSuffix("+0000") { t = String(t.dropLast(5)) + "Z" }
-        if InstantFormatCheck.hasZone(t) { return ISO8601.date(t) }
+        if InstantFormat.hasOffset(t) { return ISO8601.date(t) }
         return ISO8601.date(t + "Z")
     }
 
@@ -298,14 +298,5 @@ public struct AEMETReadings: Sendable {
             if let r = reading(series, "uv_index", midnight, "P1D", number(dayJSON["uvMax"]), "index", .forecast) { readings.append(r) }
         }
         return readings
-    }
-}
-
-/// Whether ISO-8601 text names its zone (`Z` or an offset after the time).
-enum InstantFormatCheck {
-    static func hasZone(_ text: String) -> Bool {
-        guard let t = text.firstIndex(of: "T") else { return false }
-        let time = text[text.index(after: t)...]
-        return time.hasSuffix("Z") || time.contains("+") || time.contains("-")
     }
 }

@@ -40,7 +40,7 @@ public enum InstantFormat: String, Sendable, CaseIterable {
     }
 
     /// Whether ISO-8601 text ends in `Z` or a `±hh:mm` offset.
-    static func hasOffset(_ text: String) -> Bool {
+    public static func hasOffset(_ text: String) -> Bool {
         guard let t = text.firstIndex(of: "T") else { return false }
         let time = text[t...]
         return time.hasSuffix("Z") || time.hasSuffix("z") || time.contains("+") || time.dropFirst().contains("-")
