@@ -42,7 +42,7 @@ public enum DatadisAnswer {
 
     /// `2024/02/01` or `2024-02-01`.
     static func day(_ json: JSONValue?) -> LocalDay? {
-        text(json).flatMap { LocalDay($0.replacingOccurrences(of: "/", with: "-")) }
+        text(json).flatMap { LocalDay(written: $0) }
     }
 
     /// The zone of a supply from its postal code (or province): Baleares 07, Canarias 35/38, Ceuta

@@ -43,7 +43,7 @@ public enum DatadisCurve {
         var index: [LocalDay: Int] = [:]
         for row in rows {
             let date = row["date"]?.templateText ?? "", time = row["time"]?.templateText ?? ""
-            guard let day = LocalDay(date.replacingOccurrences(of: "/", with: "-")) else {
+            guard let day = LocalDay(written: date) else {
                 rejected.append(Rejected(date: date, time: time, reason: "not a date (YYYY/MM/DD)"))
                 continue
             }
@@ -101,7 +101,7 @@ public enum DatadisCurve {
                 rejected.append(Rejected(date: date, time: time, reason: "no maxPower"))
                 continue
             }
-            guard let day = LocalDay(date.replacingOccurrences(of: "/", with: "-")),
+            guard let day = LocalDay(written: date),
                 let ts = try? InstantFormat.local("\(day) \(time)", zone: zone)
             else {
                 rejected.append(Rejected(date: date, time: time, reason: "not a local date and time"))

@@ -17,7 +17,7 @@ public enum PVPCArchive {
     public static func readings(_ json: JSONValue, source: String = "") throws -> [Reading] {
         guard let rows = json["PVPC"]?.arrayValue else { throw PullError(.malformed, "a PVPC archive without 'PVPC' rows") }
         guard let first = rows.first else { return [] }
-        guard let dia = first["Dia"]?.stringValue, let day = Self.day(dia) else {
+        guard let dia = first["Dia"]?.stringValue, let day = LocalDay(written: dia) else {
             throw PullError(.malformed, "PVPC[0].Dia is not a dd/mm/yyyy date")
         }
         let zone = LocalDay.madrid
@@ -46,12 +46,5 @@ public enum PVPCArchive {
             }
         }
         return readings
-    }
-
-    /// `27/03/2022`.
-    static func day(_ text: String) -> LocalDay? {
-        let parts = text.split(separator: "/")
-        guard parts.count == 3 else { return nil }
-        return LocalDay("\(parts[2])-\(parts[1])-\(parts[0])")
     }
 }

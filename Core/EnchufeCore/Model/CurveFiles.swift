@@ -56,13 +56,6 @@ public enum CurveFiles {
         text.contains(",") ? Double(text.replacingOccurrences(of: ".", with: "").replacingOccurrences(of: ",", with: ".")) : Double(text)
     }
 
-    /// `dd/mm/yyyy` or `yyyy/mm/dd` (or with dashes).
-    static func day(_ text: String) -> LocalDay? {
-        let parts = text.split(whereSeparator: { $0 == "/" || $0 == "-" }).map(String.init)
-        guard parts.count == 3 else { return nil }
-        return parts[0].count == 4 ? LocalDay("\(parts[0])-\(parts[1])-\(parts[2])") : LocalDay("\(parts[2])-\(parts[1])-\(parts[0])")
-    }
-
     /// `3`, `03`, `03:00`, `24:00` as minutes after midnight.
     static func endMinutes(_ text: String) -> Int? {
         let parts = text.split(separator: ":")
@@ -93,7 +86,7 @@ public enum CurveFiles {
             guard c.count >= header.count - 1, c.count > max(cupsColumn, dateColumn, hourColumn) else {
                 throw CurveFileError(line: number, "\(c.count) columns, the header has \(header.count)")
             }
-            guard let day = day(c[dateColumn]) else { throw CurveFileError(line: number, "'\(c[dateColumn])' is not a date (dd/mm/yyyy or yyyy/mm/dd)") }
+            guard let day = LocalDay(written: c[dateColumn]) else { throw CurveFileError(line: number, "'\(c[dateColumn])' is not a date (dd/mm/yyyy or yyyy/mm/dd)") }
             guard let minutes = endMinutes(c[hourColumn]) else { throw CurveFileError(line: number, "'\(c[hourColumn])' is not an hour (1..24, 01:00..24:00)") }
             var values: [(String, Double)] = []
             for (quantity, index) in valueColumns where index < c.count && !c[index].isEmpty {
@@ -138,7 +131,7 @@ public enum CurveFiles {
             let c = cells(line)
             guard c.count >= 5 else { throw CurveFileError(line: number, "\(c.count) fields; a 5D line has CUPS;timestamp;season;ai;ae...") }
             let stamp = c[1].split(separator: " ")
-            guard stamp.count == 2, let day = day(String(stamp[0])), let minutes = endMinutes(String(stamp[1])) ?? (stamp[1] == "00:00" ? 0 : nil) else {
+            guard stamp.count == 2, let day = LocalDay(written: String(stamp[0])), let minutes = endMinutes(String(stamp[1])) ?? (stamp[1] == "00:00" ? 0 : nil) else {
                 throw CurveFileError(line: number, "'\(c[1])' is not yyyy/mm/dd hh:mm")
             }
             guard let season = Int(c[2]), season == 0 || season == 1 else { throw CurveFileError(line: number, "season '\(c[2])' is not 0 or 1") }

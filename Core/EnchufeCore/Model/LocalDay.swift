@@ -37,6 +37,13 @@ public struct LocalDay: Hashable, Comparable, Sendable, CustomStringConvertible 
         guard LocalDay(containing: start(in: .gmt), in: .gmt) == self else { return nil }  // 2021-02-30
     }
 
+    /// A date as Spanish sources write it: `dd/mm/yyyy`, `yyyy/mm/dd` or `yyyy-mm-dd`.
+    public init?(written text: String) {
+        let parts = text.split(whereSeparator: { $0 == "/" || $0 == "-" }).map(String.init)
+        guard parts.count == 3 else { return nil }
+        self.init(parts[0].count == 4 ? "\(parts[0])-\(parts[1])-\(parts[2])" : "\(parts[2])-\(parts[1])-\(parts[0])")
+    }
+
     public var description: String { String(format: "%04d-%02d-%02d", year, month, day) }
 
     /// Local midnight that starts the day.
