@@ -1,3 +1,4 @@
+import Crypto
 import EnchufeCore
 import Foundation
 import Testing
@@ -6,12 +7,14 @@ import FoundationNetworking
 #endif
 
 extension CLITests {
-    func getWithKey(_ url: String, key: String?) async throws -> HTTPAnswer {
+    func getWithKey(_ url: String, key: String?) async throws -> Posted {
         var request = URLRequest(url: URL(string: url)!)
         if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = response as? HTTPURLResponse
-        return HTTPAnswer(status: http?.statusCode ?? 0, body: String(decoding: data, as: UTF8.self) + "|" + (http?.value(forHTTPHeaderField: "Content-Type") ?? ""))
+        var fields: [String: String] = [:]
+        for (name, value) in http?.allHeaderFields ?? [:] { fields[String(describing: name).lowercased()] = String(describing: value) }
+        return Posted(status: http?.statusCode ?? 0, body: String(decoding: data, as: UTF8.self), headers: fields)
     }
 
     /// `enchufe keys create|list|revoke`, and keys on the HTTP API: a key is printed once and stored
@@ -39,13 +42,16 @@ extension CLITests {
         let list = try run(["keys", "list"], in: dir)
         #expect(list.output.split(separator: "\n").count == 3)
         #expect(!list.output.contains(solKey) && !list.output.contains(String(solKey.suffix(20))), "keys are never shown again")
-        #expect(try sqlite(db, "SELECT count(*) FROM api_keys WHERE hash LIKE '%' || '\(String(solKey.suffix(12)))' || '%'") == "0", "only hashes are stored")
+        let digest = SHA256.hash(data: Data(solKey.utf8)).map { String(format: "%02x", $0) }.joined()
+        #expect(try sqlite(db, "SELECT count(*) FROM api_keys WHERE hash = '\(digest)'") == "1", "the key's SHA-256 is stored")
+        let secret = String(solKey.split(separator: "_")[2])
+        #expect(!(try sqlite(db, "SELECT group_concat(id || name || scopes || hash || tenant, ' ') FROM api_keys")).contains(secret), "the key itself is not")
 
         let hub = try RunningHub(["run", "--http", "127.0.0.1:0"], in: dir)
         defer { hub.terminate() }
         let url = hub.base + "/api/v1/supplies"
         let none = try await getWithKey(url, key: nil)
-        #expect(none.status == 401 && none.body.contains("application/problem+json") && none.body.contains("Bearer"))
+        #expect(none.status == 401 && none.headers["content-type"] == "application/problem+json" && none.headers["www-authenticate"] == "Bearer")
         #expect(try await getWithKey(url, key: "enk_00000000_madeup").status == 401)
         let wrongScope = try await getWithKey(url, key: ingestKey)
         #expect(wrongScope.status == 403 && wrongScope.body.contains("needs 'read'"))

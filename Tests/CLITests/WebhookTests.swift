@@ -104,6 +104,8 @@ extension CLITests {
         let again = try await post(url, body: retried, headers: auth.merging(["Idempotency-Key": "req-42"]) { $1 })
         #expect(first.status == 202 && again.status == 202 && first.body == again.body && again.headers["idempotent-replayed"] == "true")
         #expect(try sqlite(db, "SELECT count(*) FROM audit_log WHERE action = 'ingest'") == "3", "the replayed answer stored nothing")
+        let ingestID = String(ingest.split(separator: "_")[1])
+        #expect(try sqlite(db, "SELECT DISTINCT actor FROM audit_log WHERE action = 'ingest'") == "key:\(ingestID)", "each ingest names its key")
 
         // The utilities' curve files, recognised by their first line; one reading per hour, DST days included.
         let curves = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("EnchufeCoreTests/Curves")

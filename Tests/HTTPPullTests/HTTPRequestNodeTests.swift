@@ -92,8 +92,12 @@ import Testing
         #expect(dead.count == 1 && dead[0].node == "send" && dead[0].error.contains("422") && dead[0].error.contains("unknown supply"))
     }
 
-    @Test func csvNeedsReadings() {
+    @Test func theExampleLoadsAndCSVWithoutReadingsIsRefused() {
         let problems = PullFlows.exampleProblems(HTTPModule.specs, environment: ["BILLING_TOKEN": "x"])
         #expect(problems == [])
+        let registry = NodeRegistry(CoreNodes.specs + [PullFlows.triggerSpec] + HTTPModule.specs)
+        let yaml = "flow: f\nnodes:\n  - { id: t, type: test.trigger, to: [send] }\n  - { id: send, type: http.request, url: \"http://x\", format: csv }\n"
+        let diagnostics = FlowLoader(registry: registry, environment: [:]).load(text: yaml, file: "f.yaml").1.map(\.description)
+        #expect(diagnostics.count == 1 && diagnostics[0].contains("format: csv sends readings"), "\(diagnostics)")
     }
 }
