@@ -2,21 +2,11 @@ import EnchufeCore
 import Foundation
 import HTTPPull
 
-/// Datadis consumption rows into readings with UTC interval starts.
-///
-/// A row's `time` (`01:00`..`24:00`, or `H:MM`) is the END of its interval in Spanish local time,
-/// and the rows of a day are not keyed by it: daylight-saving days come as 23 rows in spring, and
-/// in autumn either as 25 rows (a label repeated) or as 24 rows with the two repeated hours merged
-/// into one (the row labelled `02:00` holding about twice an hour). So, per local day, in the
-/// order the rows came:
-/// - as many rows as the day has intervals (23, 24 or 25 hours): row k is the k-th interval;
-/// - 24 rows on a 25-hour day, labels 1..24 once each: the `02:00` row covers the two hours of the
-///   change and is split into two half readings, `estimated` (the split is ours); the day's total
-///   stays the sum of its rows;
-/// - otherwise (a day not complete yet): label H is the interval ending at local H:00, a label
-///   seen twice being the second occurrence of that time.
-/// Labels outside 1..24 (i-DE's stray `00:00` rows) and rows that fit nowhere are rejected one by
-/// one, with the reason, never aborting the rest.
+/// Datadis consumption rows into readings with UTC interval starts. A row's `time` (`01:00`..`24:00`,
+/// or `H:MM`) is the END of its interval in Spanish local time; the rows of each local day are placed
+/// by `HourEnding` (by row count: 23, 24 or 25 hours, the merged autumn `02:00` row split into two
+/// `estimated` halves). Labels outside 1..24 (i-DE's stray `00:00` rows) and rows that fit nowhere
+/// are rejected one by one, with the reason, never aborting the rest.
 public enum DatadisCurve {
     public struct Rejected: Sendable, CustomStringConvertible {
         public var date: String
