@@ -87,9 +87,12 @@ public enum DatadisModule {
     }
 
     /// A supply saved without losing what another node knew of it (tariff, powers, community, coefficient).
-    static func save(_ supply: SupplyPoint, context: NodeContext) async throws -> SupplyPoint {
+    /// `stored`: the tenant's supplies, when the caller has read them already (one read for many saves).
+    static func save(_ supply: SupplyPoint, stored: [SupplyPoint]? = nil, context: NodeContext) async throws -> SupplyPoint {
         var s = supply
-        if let known = try await context.store.supplies(tenant: context.tenant).first(where: { $0.cups == s.cups && $0.validFrom == s.validFrom }) {
+        var all = stored ?? []
+        if stored == nil { all = try await context.store.supplies(tenant: context.tenant) }
+        if let known = all.first(where: { $0.cups == s.cups && $0.validFrom == s.validFrom }) {
             s.tariff = s.tariff ?? known.tariff
             if s.contractedPowerKW.isEmpty { s.contractedPowerKW = known.contractedPowerKW }
             s.community = s.community ?? known.community
@@ -150,8 +153,9 @@ struct DatadisSuppliesNode: TransformNode {
         var supplies = try DatadisAnswer.supplies(answer.rows, tenant: context.tenant)
         if !cups.isEmpty { supplies = supplies.filter { s in cups.contains { $0.prefix(20).uppercased() == s.cups.prefix(20) } } }
         var outputs: [Output] = []
+        let stored = try await context.store.supplies(tenant: context.tenant)
         for supply in supplies {
-            let saved = try await DatadisModule.save(supply, context: context)
+            let saved = try await DatadisModule.save(supply, stored: stored, context: context)
             outputs.append(.out(message.derived(payload: DatadisModule.payload(saved), topic: saved.cups)))
         }
         context.logger.info("\(supplies.count) supply point(s) saved")
