@@ -49,12 +49,35 @@ extension JSONValue {
 
     /// Follows a dotted path (`payload.device`, `values.0`) through objects and arrays.
     public func value(atPath path: some StringProtocol) -> JSONValue? {
-        var current: JSONValue? = self
-        for part in path.split(separator: ".") {
+        value(at: PathKey.keys(path))
+    }
+
+    /// One step of a path: an object's key, or an array's index when it reads as one.
+    public struct PathKey: Sendable, Hashable {
+        public let name: String
+        public let index: Int?
+
+        public init(_ name: some StringProtocol) {
+            self.name = String(name)
+            index = Int(name)
+        }
+
+        /// The steps of a dotted path, read once so that following it costs no parsing.
+        public static func keys(_ path: some StringProtocol) -> [PathKey] {
+            path.split(separator: ".").map(PathKey.init)
+        }
+    }
+
+    /// Follows a path read beforehand (`PathKey.keys`) through objects and arrays.
+    public func value(at keys: [PathKey]) -> JSONValue? {
+        var current = self
+        for key in keys {
             switch current {
-            case .object(let o)?: current = o[String(part)]
-            case .array(let a)?:
-                guard let i = Int(part), a.indices.contains(i) else { return nil }
+            case .object(let o):
+                guard let next = o[key.name] else { return nil }
+                current = next
+            case .array(let a):
+                guard let i = key.index, a.indices.contains(i) else { return nil }
                 current = a[i]
             default: return nil
             }

@@ -8,6 +8,7 @@ public struct MessagePath: Sendable, Hashable, CustomStringConvertible {
     public let root: Root
     /// The keys below the root (`["a", "b"]` for `payload.a.b`).
     public let keys: [String]
+    private let steps: [JSONValue.PathKey]
 
     public init(_ text: String) throws {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
@@ -24,13 +25,14 @@ public struct MessagePath: Sendable, Hashable, CustomStringConvertible {
         }
         self.root = root
         self.keys = keys
+        steps = keys.map(JSONValue.PathKey.init)
     }
 
     public var description: String { ([root.rawValue] + keys).joined(separator: ".") }
 
     public func value(in message: Message) -> JSONValue? {
         switch root {
-        case .payload: return keys.isEmpty ? message.payload : message.payload.value(atPath: keys.joined(separator: "."))
+        case .payload: return keys.isEmpty ? message.payload : message.payload.value(at: steps)
         case .topic: return message.topic.map(JSONValue.string)
         case .attributes: return message.attributes[keys[0]].map(JSONValue.string)
         }

@@ -56,21 +56,21 @@ struct BodyReader: Sendable {
                 throw WebhookBodyError(error.description)
             }
         }
-        var payloads: [(String, JSONValue)] = []  // (where, payload)
+        var payloads: [(Place, JSONValue)] = []
         switch kind {
         case "json":
             let json: JSONValue
             do { json = try JSONValue.parse(text) } catch { throw WebhookBodyError("the body is not JSON: \(error)") }
             if let array = json.arrayValue {
-                payloads = array.enumerated().map { ("element \($0.offset)", $0.element) }
+                payloads = array.enumerated().map { (.element($0.offset), $0.element) }
             } else {
-                payloads = [("the body", json)]
+                payloads = [(.body, json)]
             }
         case "ndjson":
             for (i, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
                 let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
                 if trimmed.isEmpty { continue }
-                do { payloads.append(("line \(i + 1)", try JSONValue.parse(trimmed))) } catch { throw WebhookBodyError("line \(i + 1): not JSON: \(error)") }
+                do { payloads.append((.line(i + 1), try JSONValue.parse(trimmed))) } catch { throw WebhookBodyError("line \(i + 1): not JSON: \(error)") }
             }
         default:
             payloads = try Self.csvRows(text, separator: separator)
@@ -85,13 +85,26 @@ struct BodyReader: Sendable {
         }
     }
 
+    /// Where a message came from in the body, named only when it has a problem.
+    enum Place: CustomStringConvertible {
+        case body, element(Int), line(Int)
+
+        var description: String {
+            switch self {
+            case .body: "the body"
+            case .element(let i): "element \(i)"
+            case .line(let n): "line \(n)"
+            }
+        }
+    }
+
     /// CSV rows as objects by the header's column names; numbers become numbers.
-    static func csvRows(_ text: String, separator: Character) throws -> [(String, JSONValue)] {
+    static func csvRows(_ text: String, separator: Character) throws -> [(Place, JSONValue)] {
         // "\r\n" is one Character in Swift: split on newline characters, not on "\n".
         let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         guard let headerLine = lines.first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { throw WebhookBodyError("an empty CSV body") }
         let header = headerLine.split(separator: separator, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        var rows: [(String, JSONValue)] = []
+        var rows: [(Place, JSONValue)] = []
         var seenHeader = false
         for (i, line) in lines.enumerated() {
             if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
@@ -105,7 +118,7 @@ struct BodyReader: Sendable {
             }
             var object: [String: JSONValue] = [:]
             for (name, cell) in zip(header, cells) { object[name] = Double(cell).map(JSONValue.number) ?? .string(cell) }
-            rows.append(("line \(i + 1)", .object(object)))
+            rows.append((.line(i + 1), .object(object)))
         }
         return rows
     }

@@ -12,7 +12,7 @@ import Synchronization
 public struct ValueTemplate: Sendable {
     public enum Part: Sendable, Equatable {
         case literal(String)
-        case path(String)
+        case path(TemplatePath)
     }
 
     public enum Form: Sendable {
@@ -66,12 +66,12 @@ public struct ValueTemplate: Sendable {
                     throw TemplateError("unclosed '{' in template \"\(text)\" (write {{ for a literal brace)")
                 }
                 let path = text[next..<close].trimmingCharacters(in: .whitespaces)
-                guard let root = path.split(separator: ".").first, Self.roots.contains(String(root)) else {
-                    throw TemplateError("placeholder {\(path)} in \"\(text)\" must start with one of \(Self.roots.sorted().joined(separator: ", "))")
+                guard let parsed = TemplatePath(path) else {
+                    throw TemplateError("placeholder {\(path)} in \"\(text)\" must start with one of \(TemplatePath.Root.allCases.map(\.rawValue).sorted().joined(separator: ", "))")
                 }
                 if !literal.isEmpty { parts.append(.literal(literal)) }
                 literal = ""
-                parts.append(.path(path))
+                parts.append(.path(parsed))
                 i = text.index(after: close)
             } else if c == "}" {
                 throw TemplateError("unmatched '}' in template \"\(text)\" (write }} for a literal brace)")
@@ -84,8 +84,6 @@ public struct ValueTemplate: Sendable {
         return parts
     }
 
-    static let roots: Set<String> = ["payload", "topic", "attributes", "readings", "item"]
-
     /// The value for one message; an expression runs as `function` in `lua`.
     public func value(for message: Message, item: JSONValue? = nil, lua: (LuaEngine, LuaEngine.Function)? = nil) throws -> JSONValue {
         switch form {
@@ -93,13 +91,13 @@ public struct ValueTemplate: Sendable {
             return value
         case .text(let parts):
             if parts.count == 1, case .path(let path) = parts[0] {
-                return Self.resolve(path, in: message, item: item) ?? .null
+                return path.value(in: message, item: item) ?? .null
             }
             var text = ""
             for part in parts {
                 switch part {
                 case .literal(let s): text += s
-                case .path(let path): text += (Self.resolve(path, in: message, item: item) ?? .null).templateText
+                case .path(let path): text += (path.value(in: message, item: item) ?? .null).templateText
                 }
             }
             return .string(text)
@@ -109,30 +107,44 @@ public struct ValueTemplate: Sendable {
         }
     }
 
-    /// The value at a path of a message: `payload.a.0`, `topic`, `topic.2`, `attributes.k`, `item.x`.
-    public static func resolve(_ path: String, in message: Message, item: JSONValue? = nil) -> JSONValue? {
-        let dot = path.firstIndex(of: ".")
-        let root = dot.map { String(path[..<$0]) } ?? path
-        let rest = dot.map { String(path[path.index(after: $0)...]) } ?? ""
+}
+
+/// A placeholder's path, read once when the flow loads: `payload.a.0`, `topic`, `topic.2` (the
+/// topic's second level), `attributes.k`, `readings.0.value`, `item.x`.
+public struct TemplatePath: Sendable, Equatable, CustomStringConvertible {
+    public enum Root: String, Sendable, CaseIterable { case payload, topic, attributes, readings, item }
+
+    public let root: Root
+    /// What follows the root, as written.
+    let rest: String
+    let keys: [JSONValue.PathKey]
+    public var description: String { rest.isEmpty ? root.rawValue : root.rawValue + "." + rest }
+
+    public init?(_ text: String) {
+        let dot = text.firstIndex(of: ".")
+        guard let root = Root(rawValue: String(text[..<(dot ?? text.endIndex)])) else { return nil }
+        self.root = root
+        rest = dot.map { String(text[text.index(after: $0)...]) } ?? ""
+        keys = JSONValue.PathKey.keys(rest)
+    }
+
+    /// The value in a message (and the element being mapped, for `item`).
+    public func value(in message: Message, item: JSONValue? = nil) -> JSONValue? {
         switch root {
-        case "payload":
-            return rest.isEmpty ? message.payload : message.payload.value(atPath: rest)
-        case "topic":
+        case .payload:
+            return message.payload.value(at: keys)
+        case .topic:
             guard let topic = message.topic else { return nil }
             if rest.isEmpty { return .string(topic) }
             let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
             guard let n = Int(rest), n >= 1, n <= levels.count else { return nil }
             return .string(String(levels[n - 1]))
-        case "attributes":
+        case .attributes:
             return rest.isEmpty ? .object(message.attributes.mapValues(JSONValue.string)) : message.attributes[rest].map(JSONValue.string)
-        case "readings":
-            let readings = JSONValue.array(message.readings.map(\.json))
-            return rest.isEmpty ? readings : readings.value(atPath: rest)
-        case "item":
-            guard let item else { return nil }
-            return rest.isEmpty ? item : item.value(atPath: rest)
-        default:
-            return nil
+        case .readings:
+            return JSONValue.array(message.readings.map(\.json)).value(at: keys)
+        case .item:
+            return item?.value(at: keys)
         }
     }
 }

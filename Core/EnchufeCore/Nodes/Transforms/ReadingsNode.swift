@@ -63,7 +63,7 @@ public struct ReadingsMapping: Sendable {
     ]
 
 
-    let fields: [String: BoundTemplate]
+    let series, quantity, value, ts, unit, quality, resolution: BoundTemplate
     let format: InstantFormat
     let zone: TimeZone
     let each: MessagePath?
@@ -75,7 +75,8 @@ public struct ReadingsMapping: Sendable {
             let value = options[name] ?? defaults[name] ?? Self.optionSpecs.first { $0.name == name }?.defaultValue ?? ""
             fields[name] = try expressions.bind(ValueTemplate.option(name, value, in: options))
         }
-        self.fields = fields
+        (series, quantity, value, ts) = (fields["series"]!, fields["quantity"]!, fields["value"]!, fields["ts"]!)
+        (unit, quality, resolution) = (fields["unit"]!, fields["quality"]!, fields["resolution"]!)
         format = InstantFormat(rawValue: options.string("ts_format") ?? "auto") ?? .auto
         zone = TimeZone(identifier: options.string("timezone") ?? "Europe/Madrid") ?? .gmt
         each = try options.string("each").map(MessagePath.init)
@@ -87,16 +88,18 @@ public struct ReadingsMapping: Sendable {
         guard case .array(let items)? = each.value(in: message) else {
             throw PermanentError("readings: \(each) is not a list")
         }
-        return try items.enumerated().map { i, item in try reading(message, item: item, at: "\(each).\(i)") }
+        return try items.enumerated().map { i, item in try reading(message, item: item, at: i) }
     }
-    private func reading(_ message: Message, item: JSONValue?, at element: String?) throws -> Reading {
-        func field(_ name: String) throws -> JSONValue {
-            let value = try fields[name]!.value(for: message, item: item)
+
+    /// The reading of a message, or of its element `index` of `each`.
+    private func reading(_ message: Message, item: JSONValue?, at index: Int?) throws -> Reading {
+        func field(_ name: String, _ template: BoundTemplate) throws -> JSONValue {
+            let value = try template.value(for: message, item: item)
             if value.isNull { throw problem(name, "is missing") }
             return value
         }
-        func text(_ name: String) throws -> String {
-            let value = try field(name)
+        func text(_ name: String, _ template: BoundTemplate) throws -> String {
+            let value = try field(name, template)
             switch value {
             case .string(let s): return s
             case .number, .bool: return value.templateText
@@ -104,10 +107,10 @@ public struct ReadingsMapping: Sendable {
             }
         }
         func problem(_ name: String, _ what: String) -> PermanentError {
-            PermanentError("readings: '\(name)' \(what)" + (element.map { " (\($0))" } ?? ""))
+            PermanentError("readings: '\(name)' \(what)" + (index.map { " (\(each.map(\.description) ?? "item").\($0))" } ?? ""))
         }
         let value: Double
-        switch try field("value") {
+        switch try field("value", self.value) {
         case .number(let n): value = n
         case .string(let s):
             guard let n = Double(s.replacingOccurrences(of: ",", with: ".")) else { throw problem("value", "'\(s)' is not a number") }
@@ -116,17 +119,17 @@ public struct ReadingsMapping: Sendable {
         }
         let ts: Date
         do {
-            ts = try format.instant(try field("ts"), zone: zone)
+            ts = try format.instant(try field("ts", self.ts), zone: zone)
         } catch let error as TemplateError {
             throw problem("ts", error.description)
         }
-        let qualityText = try text("quality")
+        let qualityText = try text("quality", self.quality)
         guard let quality = Quality(rawValue: qualityText) else {
             throw problem("quality", "must be one of \(Quality.allCases.map(\.rawValue).joined(separator: ", ")), not '\(qualityText)'")
         }
-        let unitValue = try fields["unit"]!.value(for: message, item: item)
+        let unitValue = try unit.value(for: message, item: item)
         return Reading(
-            series: try text("series"), quantity: try text("quantity"), ts: ts, resolution: try text("resolution"),
+            series: try text("series", series), quantity: try text("quantity", quantity), ts: ts, resolution: try text("resolution", resolution),
             value: value, unit: unitValue.isNull ? "" : unitValue.templateText, quality: quality)
     }
 }
