@@ -26,24 +26,6 @@ func isFullDay(_ readings: [Reading], day: LocalDay, series: [String]? = nil) ->
     }
 }
 
-/// Seconds of the ISO-8601 durations readings use (`PT15M`, `PT1H`, `P1D`).
-enum ISODuration {
-    static func seconds(_ text: String) -> Int? {
-        switch text {
-        case "P1D": return 86_400
-        case "PT0S": return 0
-        default:
-            guard text.hasPrefix("PT"), let unit = text.last, let n = Int(text.dropFirst(2).dropLast()) else { return nil }
-            switch unit {
-            case "H": return n * 3600
-            case "M": return n * 60
-            case "S": return n
-            default: return nil
-            }
-        }
-    }
-}
-
 // MARK: redata
 
 /// `redata`: any REData category/widget, one request per day (per month for daily values — only

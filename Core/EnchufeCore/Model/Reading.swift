@@ -31,10 +31,13 @@ public struct Reading: Sendable, Hashable, Codable {
     public var quality: Quality
     /// The flow and node that produced it (`flow/node`); empty means "the emitting node".
     public var source: String
+    /// What transforms found out about it on the way (`period: P1` from `tariff.periods`). Tags
+    /// travel with the messages and show in exports; the store keeps the canonical fields only.
+    public var tags: [String: String]
 
     public init(
         tenant: String = "", series: String, quantity: String, ts: Date, resolution: String,
-        value: Double, unit: String, quality: Quality = .measured, source: String = ""
+        value: Double, unit: String, quality: Quality = .measured, source: String = "", tags: [String: String] = [:]
     ) {
         self.tenant = tenant
         self.series = series
@@ -45,14 +48,17 @@ public struct Reading: Sendable, Hashable, Codable {
         self.unit = unit
         self.quality = quality
         self.source = source
+        self.tags = tags
     }
 
     public var json: JSONValue {
-        [
+        var o: [String: JSONValue] = [
             "tenant": .string(tenant), "series": .string(series), "quantity": .string(quantity),
             "ts": .string(ISO8601.string(ts)), "resolution": .string(resolution), "value": .number(value),
             "unit": .string(unit), "quality": .string(quality.rawValue), "source": .string(source),
         ]
+        if !tags.isEmpty { o["tags"] = .object(tags.mapValues(JSONValue.string)) }
+        return .object(o)
     }
 
     public init?(json: JSONValue) {
@@ -65,7 +71,8 @@ public struct Reading: Sendable, Hashable, Codable {
             resolution: json["resolution"]?.stringValue ?? "PT0S", value: value,
             unit: json["unit"]?.stringValue ?? "",
             quality: json["quality"]?.stringValue.flatMap(Quality.init(rawValue:)) ?? .measured,
-            source: json["source"]?.stringValue ?? "")
+            source: json["source"]?.stringValue ?? "",
+            tags: json["tags"]?.objectValue?.compactMapValues(\.stringValue) ?? [:])
     }
 }
 

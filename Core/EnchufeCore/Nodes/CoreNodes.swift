@@ -14,6 +14,7 @@ public enum CoreNodes {
         RateLimitNode.spec,
         DelayNode.spec,
         ReadingsNode.spec,
+        TariffPeriodsNode.spec,
         StoreReadingsNode.spec,
         LogNode.spec,
     ]

@@ -45,6 +45,10 @@ extension LuaEngine {
         }
         push(JSONValue.number(reading.value))
         lua_setfield(state, -2, "value")
+        if !reading.tags.isEmpty {
+            push(JSONValue.object(reading.tags.mapValues(JSONValue.string)))
+            lua_setfield(state, -2, "tags")
+        }
     }
 
     func push(_ value: JSONValue, depth: Int = 0) {
@@ -245,6 +249,17 @@ extension LuaEngine {
             default: throw LuaError(.value, "\(path).\(key) must be a string")
             }
         }
+        func tags() throws -> [String: String] {
+            switch value["tags"] {
+            case nil, .null?, .array([])?: return [:]
+            case .object(let o)?:
+                return try o.mapValues { v in
+                    guard let s = v.stringValue ?? (v.doubleValue != nil ? v.templateText : nil) else { throw LuaError(.value, "\(path).tags values must be strings") }
+                    return s
+                }
+            default: throw LuaError(.value, "\(path).tags must be a table of strings")
+            }
+        }
         guard case .object = value else { throw LuaError(.value, "\(path) must be a table") }
         let ts: Date
         switch value["ts"] {
@@ -267,6 +282,7 @@ extension LuaEngine {
             quantity: try text("quantity", required: true)!, ts: ts,
             resolution: try text("resolution", required: false) ?? "PT0S", value: number,
             unit: try text("unit", required: false) ?? "", quality: quality,
-            source: try text("source", required: false) ?? "")
+            source: try text("source", required: false) ?? "",
+            tags: try tags())
     }
 }
