@@ -1,0 +1,146 @@
+import Foundation
+
+/// The formats readings are exported in (`/api/v1/readings`, `/api/v1/exports/{name}`, `file.out`).
+///
+/// - `csv`: a header, then `series,quantity,ts,resolution,value,unit,quality,revision,seq` (UTC ISO times).
+/// - `json`: `{"readings": [...]}`; `ndjson`: one reading object per line.
+/// - `datadis-csv`: the Datadis web export layout, one row per supply and hour
+///   (`cups;fecha;hora;consumo_kWh;metodoObtencion;energiaVertida_kWh;energiaGenerada_kWh;energiaAutoconsumida_kWh`,
+///   `yyyy/mm/dd`, the hour's local end `01:00`..`24:00`, kWh with a decimal comma).
+/// - `f5d`: the REE/CNMC 5D curve (`CUPS;yyyy/mm/dd hh:mm;season;ai;ae;r1;r2;r3;r4;method;firmeza;invoice;`),
+///   integer Wh, labelled by the hour's local start + 1 h with the season flag (1 summer time).
+///
+/// The curve formats take hourly energy (`PT1H`): other readings are left out of them. Both are
+/// read back by `webhook.in` / `file.in` (`CurveFiles`) into the same readings.
+public enum ExportFormat: String, Sendable, CaseIterable {
+    case csv, json, ndjson
+    case datadisCSV = "datadis-csv"
+    case f5d
+
+    public var contentType: String {
+        switch self {
+        case .csv, .datadisCSV: "text/csv; charset=utf-8"
+        case .json: "application/json"
+        case .ndjson: "application/x-ndjson"
+        case .f5d: "text/plain; charset=utf-8"
+        }
+    }
+
+    /// Whether rows join readings of several quantities of one supply and hour.
+    public var isCurve: Bool { self == .datadisCSV || self == .f5d }
+
+    /// The quantities a curve row carries, in its column order.
+    static let curveQuantities = ["consumption", "surplus", "generation", "self_consumption"]
+}
+
+/// Writes readings in one format, a chunk at a time, so an export of millions of rows never has
+/// to be held whole: `start()`, then `rows(...)` for each page, then `end()`.
+public struct ExportWriter: Sendable {
+    public let format: ExportFormat
+    /// The local time of the curve formats' labels.
+    public let zone: TimeZone
+    private var wroteRow = false
+
+    public init(_ format: ExportFormat, zone: TimeZone = LocalDay.madrid) {
+        self.format = format
+        self.zone = zone
+    }
+
+    public func start() -> String {
+        switch format {
+        case .csv: "series,quantity,ts,resolution,value,unit,quality,revision,seq\n"
+        case .json: "{\"readings\":["
+        case .ndjson, .f5d: ""
+        case .datadisCSV: "cups;fecha;hora;consumo_kWh;metodoObtencion;energiaVertida_kWh;energiaGenerada_kWh;energiaAutoconsumida_kWh\n"
+        }
+    }
+
+    public func end() -> String {
+        format == .json ? "]}\n" : ""
+    }
+
+    /// Rows of readings of the table formats (csv, json, ndjson).
+    public mutating func rows(_ readings: [StoredReading]) -> String {
+        var out = ""
+        for r in readings {
+            switch format {
+            case .csv:
+                let g = r.reading
+                out += [Self.csvField(g.series), Self.csvField(g.quantity), ISO8601.string(g.ts), g.resolution, Self.number(g.value),
+                        Self.csvField(g.unit), g.quality.rawValue, String(r.revision), String(r.seq)].joined(separator: ",") + "\n"
+            case .json:
+                out += (wroteRow ? "," : "") + Self.object(r).jsonText()
+            case .ndjson:
+                out += Self.object(r).jsonText() + "\n"
+            case .datadisCSV, .f5d:
+                break
+            }
+            wroteRow = true
+        }
+        return out
+    }
+
+    /// Rows of the curve formats for one supply: its hourly readings of any quantities, in any
+    /// order; one row per hour.
+    public func curveRows(cups: String, _ readings: [Reading]) -> String {
+        var byHour: [Date: [String: Reading]] = [:]
+        for r in readings where r.resolution == "PT1H" && ExportFormat.curveQuantities.contains(r.quantity) {
+            byHour[r.ts, default: [:]][r.quantity] = r
+        }
+        let calendar = LocalDay.calendar(zone)
+        var out = ""
+        for hour in byHour.keys.sorted() {
+            let row = byHour[hour]!
+            let estimated = row.values.contains { $0.quality == .estimated || $0.quality == .forecast }
+            switch format {
+            case .datadisCSV:
+                // The hour's local end; midnight is 24:00 of the day the hour is in.
+                let end = hour.addingTimeInterval(3600)
+                let day = LocalDay(containing: hour, in: zone)
+                let e = calendar.dateComponents([.hour], from: end)
+                let label = LocalDay(containing: end, in: zone) == day ? e.hour! : 24
+                let values = ExportFormat.curveQuantities.map { q in row[q].map { Self.decimalComma($0.value) } ?? "" }
+                out += ([cups, Self.slashed(day), String(format: "%02d:00", label), values[0], estimated ? "Estimada" : "Real"] + values[1...]).map { "\"\($0)\"" }.joined(separator: ";") + "\n"
+            case .f5d:
+                // The hour's local start + 1 h on the wall clock, with the start's season.
+                let s = calendar.dateComponents([.year, .month, .day, .hour], from: hour)
+                var labelDay = LocalDay(year: s.year!, month: s.month!, day: s.day!)
+                var labelHour = s.hour! + 1
+                if labelHour == 24 {
+                    labelDay = labelDay.adding(days: 1)
+                    labelHour = 0
+                }
+                let season = zone.isDaylightSavingTime(for: hour) ? 1 : 0
+                let wh = { (q: String) in row[q].map { String(Int(($0.value * 1000).rounded())) } ?? "" }
+                let method = estimated ? 5 : 1
+                out += "\(cups);\(Self.slashed(labelDay)) \(String(format: "%02d:00", labelHour));\(season);\(wh("consumption"));\(wh("surplus"));;;;;\(method);\(estimated ? 0 : 1);;\n"
+            default:
+                break
+            }
+        }
+        return out
+    }
+
+    static func object(_ r: StoredReading) -> JSONValue {
+        var o = r.reading.json.objectValue ?? [:]
+        o["revision"] = .number(Double(r.revision))
+        o["seq"] = .number(Double(r.seq))
+        o["tenant"] = nil
+        return .object(o)
+    }
+
+    /// A CSV field, quoted when it holds a comma, quote or line break.
+    static func csvField(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// A number as JSON writes it: no needless `.0`, full precision.
+    static func number(_ value: Double) -> String { JSONValue.number(value).templateText }
+
+    static func decimalComma(_ value: Double) -> String {
+        String(format: "%.3f", value).replacingOccurrences(of: ".", with: ",")
+    }
+
+    static func slashed(_ day: LocalDay) -> String { String(format: "%04d/%02d/%02d", day.year, day.month, day.day) }
+}
