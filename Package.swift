@@ -109,7 +109,7 @@ let package = Package(
         // Store conformance checks, written once and run against every store backend.
         .target(name: "StoreConformance", dependencies: ["EnchufeCore"], path: "Tests/StoreConformance"),
         .testTarget(
-            name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance"], path: "Tests/EnchufeCoreTests",
+            name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance", "TestSupport"], path: "Tests/EnchufeCoreTests",
             exclude: ["Flows", "Curves", "Tariffs"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator"], path: "Tests/SimulatorTests"),
         .testTarget(name: "CLITests", dependencies: ["enchufe", "MQTT", "TestSupport"], path: "Tests/CLITests"),

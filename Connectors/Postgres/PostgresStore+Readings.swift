@@ -208,6 +208,12 @@ extension PostgresStore {
             binds.append(to)
             sql += " AND ts < $\(binds.count)"
         }
+        if let after = query.after {
+            binds.append(after.series)
+            binds.append(after.quantity)
+            binds.append(after.ts)
+            sql += " AND (series, quantity, ts) > ($\(binds.count - 2), $\(binds.count - 1), $\(binds.count))"
+        }
         sql += " ORDER BY series, quantity, ts"
         if let limit = query.limit { sql += " LIMIT \(max(0, limit))" }
         let finalSQL = PostgresQuery(unsafeSQL: sql, binds: binds)

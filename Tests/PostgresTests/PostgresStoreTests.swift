@@ -20,4 +20,11 @@ import Testing
         try await check.run(store)
         try await store.close()
     }
+
+    @Test func aBillingAppPullingChangesWhileReadingsArriveEndsWithTheStoresContentSeeingEachChangeOnce() async throws {
+        let store = try await makeStore()
+        let outcome = try await ChangesFeedCheck.run(store: store)
+        #expect(outcome.problems == [])
+        try await store.close()
+    }
 }

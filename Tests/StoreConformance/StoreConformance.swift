@@ -97,6 +97,23 @@ public enum StoreConformance {
             _ = try await store.upsert([reading(value: 4, quality: .estimated)])
             try equal(try await stored(store, reading())?.reading.value, 4, "value")
         },
+        Case(name: "readings page by key in (series, quantity, ts) order, each once") { store in
+            var all: [Reading] = []
+            for series in ["ES0021000000000002AB", "ES0021000000000001AB"] {
+                for quantity in ["surplus", "consumption"] {
+                    all += (0..<4).map { reading(series: series, quantity: quantity, at: Double(3 - $0) * 3600, value: Double($0)) }
+                }
+            }
+            _ = try await store.upsert(all + [reading(tenant: "t2")])
+            var pages: [[Reading]] = []
+            for try await page in store.readingPages(ReadingQuery(tenant: "t1"), pageSize: 3) { pages.append(page.map(\.reading)) }
+            try equal(pages.map(\.count), [3, 3, 3, 3, 3, 1], "page sizes")
+            let sorted = all.sorted { ($0.series, $0.quantity, $0.ts) < ($1.series, $1.quantity, $1.ts) }
+            try equal(pages.flatMap { $0 }, sorted, "readings in key order, each once")
+            var filtered = 0
+            for try await page in store.readingPages(ReadingQuery(tenant: "t1", quantity: "surplus", from: t0.addingTimeInterval(3600)), pageSize: 2) { filtered += page.count }
+            try equal(filtered, 6, "the query's filters hold across pages")
+        },
         Case(name: "the change sequence pages through inserts and changes in order") { store in
             _ = try await store.upsert((0..<5).map { reading(at: Double($0) * 3600, value: Double($0)) })
             _ = try await store.upsert([reading(at: 0, value: 100)])  // changes the first again

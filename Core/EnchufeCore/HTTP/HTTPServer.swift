@@ -40,6 +40,7 @@ public enum HTTPServer {
             let supplies = try await store.supplies(tenant: key.tenant)
             return json(.ok, ["supplies": .array(supplies.map(supplyJSON))])
         }
+        addDataRoutes(router, hub: hub)
         let loopback = ["127.0.0.1", "::1", "localhost"].contains(host) || host.hasPrefix("127.")
         router.post("/hooks/**") { request, _ -> Response in
             await webhook(request, hub: hub, loopback: loopback)

@@ -240,6 +240,10 @@ public final class SQLiteStore: Store {
             sql += " AND ts < ?"
             _ = arguments.append(contentsOf: [Self.millis(to)])
         }
+        if let after = query.after {
+            sql += " AND (series, quantity, ts) > (?, ?, ?)"
+            _ = arguments.append(contentsOf: [after.series, after.quantity, Self.millis(after.ts)])
+        }
         sql += " ORDER BY series, quantity, ts"
         if let limit = query.limit { sql += " LIMIT \(limit)" }
         let finalSQL = sql

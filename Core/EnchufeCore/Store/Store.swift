@@ -54,14 +54,57 @@ public struct ReadingQuery: Sendable {
     /// Exclusive.
     public var to: Date?
     public var limit: Int?
+    /// Keyset paging: only readings after this one in (series, quantity, ts) order.
+    public var after: ReadingKey?
 
-    public init(tenant: String, series: [String] = [], quantity: String? = nil, from: Date? = nil, to: Date? = nil, limit: Int? = nil) {
+    public init(tenant: String, series: [String] = [], quantity: String? = nil, from: Date? = nil, to: Date? = nil, limit: Int? = nil, after: ReadingKey? = nil) {
+        self.after = after
         self.tenant = tenant
         self.series = series
         self.quantity = quantity
         self.from = from
         self.to = to
         self.limit = limit
+    }
+}
+
+/// Where a reading sits in the (series, quantity, ts) order of `readings`.
+public struct ReadingKey: Sendable, Hashable {
+    public var series: String
+    public var quantity: String
+    public var ts: Date
+
+    public init(series: String, quantity: String, ts: Date) {
+        self.series = series
+        self.quantity = quantity
+        self.ts = ts
+    }
+
+    public init(_ r: Reading) { self.init(series: r.series, quantity: r.quantity, ts: r.ts) }
+}
+
+extension Store {
+    /// The readings of `query` in pages of `pageSize` (keyset paging, so each page is one short
+    /// query however large the export): memory holds one page at a time.
+    public func readingPages(_ query: ReadingQuery, pageSize: Int = 5000) -> AsyncThrowingStream<[StoredReading], any Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                var q = query
+                q.limit = pageSize
+                do {
+                    while !Task.isCancelled {
+                        let page = try await self.readings(q)
+                        if !page.isEmpty { continuation.yield(page) }
+                        guard page.count == pageSize, let last = page.last else { break }
+                        q.after = ReadingKey(last.reading)
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
     }
 }
 

@@ -1,0 +1,118 @@
+import EnchufeCore
+import Foundation
+import Hummingbird
+import Logging
+import Synchronization
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A billing app's incremental pull, against any store: the hub's HTTP API serves `store` while a
+/// writer inserts and revises readings; the app pulls `/api/v1/changes` in small pages with the
+/// `next` it is given, until the writer is done and a page comes back empty. It must have seen
+/// every change once, in sequence order, and end with exactly what the store holds.
+public enum ChangesFeedCheck {
+    public struct Outcome: Sendable {
+        /// Every change pulled, in order: key → (value, revision, seq).
+        public var pulled: [(key: String, value: Double, revision: Int, seq: Int64)]
+        /// What the store holds at the end: key → (value, revision).
+        public var stored: [String: (value: Double, revision: Int)]
+        public var pages: Int
+        public var pagesWhileWriting: Int
+        public var rounds: Int
+
+        /// What is wrong with the pull, if anything.
+        public var problems: [String] {
+            var problems: [String] = []
+            let seqs = pulled.map(\.seq)
+            if !zip(seqs, seqs.dropFirst()).allSatisfy({ $0 < $1 }) { problems.append("sequence numbers do not strictly increase: a change was seen twice or out of order") }
+            var last: [String: (value: Double, revision: Int)] = [:]
+            for c in pulled { last[c.key] = (c.value, c.revision) }
+            if last.count != stored.count { problems.append("\(last.count) readings pulled, the store holds \(stored.count)") }
+            for (key, s) in stored where last[key]?.value != s.value || last[key]?.revision != s.revision {
+                problems.append("\(key): pulled \(String(describing: last[key])), stored \(s)")
+            }
+            if stored.count != rounds * 25 { problems.append("the store holds \(stored.count) readings, not \(rounds * 25)") }
+            if !pulled.contains(where: { $0.revision > 1 }) { problems.append("no revision was pulled") }
+            if pagesWhileWriting < 2 { problems.append("only \(pagesWhileWriting) pages were pulled while readings were being written") }
+            return problems
+        }
+    }
+
+    public static func run(store: any Store, rounds: Int = 40, pageSize: Int = 37) async throws -> Outcome {
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let (_, key) = try await APIKeys.create(tenant: "billing", scopes: ["read"], name: "app", at: Date(), store: store)
+        let hub = Hub(flows: [], registry: NodeRegistry(CoreNodes.specs), environment: EngineEnvironment(store: store, logger: logger))
+        let ports = AsyncStream.makeStream(of: Int.self)
+        let app = HTTPServer.application(hub: hub, host: "127.0.0.1", port: 0, logger: logger) { ports.continuation.yield($0) }
+        let server = Task { try await app.runService() }
+        defer { server.cancel() }
+        var port = 0
+        for await p in ports.stream { port = p; break }
+
+        // The writer: each round 25 new hours of one of 5 supplies, and revisions of 10 stored ones.
+        let t0 = Date(timeIntervalSince1970: 1_774_742_400)
+        let finished = Mutex(false)
+        let writing = Task {
+            defer { finished.withLock { $0 = true } }
+            var random = UInt64(42)
+            func next(_ n: Int) -> Int {
+                random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return Int((random >> 33) % UInt64(n))
+            }
+            var written = 0
+            for round in 0..<rounds {
+                var batch: [Reading] = []
+                for i in 0..<25 {
+                    let n = written + i
+                    batch.append(Reading(tenant: "billing", series: "ES00310000000000\(n % 5)0BJ0F", quantity: "consumption",
+                                         ts: t0.addingTimeInterval(Double(n / 5) * 3600), resolution: "PT1H", value: Double(n), unit: "kWh"))
+                }
+                written += 25
+                for _ in 0..<10 {
+                    let n = next(written)
+                    batch.append(Reading(tenant: "billing", series: "ES00310000000000\(n % 5)0BJ0F", quantity: "consumption",
+                                         ts: t0.addingTimeInterval(Double(n / 5) * 3600), resolution: "PT1H", value: Double(n) + Double(round + 1) / 100, unit: "kWh"))
+                }
+                _ = try await store.upsert(batch)
+                // Another tenant's readings never show in this tenant's feed.
+                _ = try await store.upsert([Reading(tenant: "other", series: "X", quantity: "consumption", ts: t0.addingTimeInterval(Double(round) * 3600), resolution: "PT1H", value: 1, unit: "kWh")])
+                await Task.yield()
+            }
+        }
+
+        var pulled: [(key: String, value: Double, revision: Int, seq: Int64)] = []
+        var after: Int64 = 0
+        var pages = 0
+        var pagesWhileWriting = 0
+        while true {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/changes?after=\(after)&limit=\(pageSize)")!)
+            request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+            // Read before the request: an empty page after the writer finished is the end.
+            let writerFinished = finished.withLock { $0 }
+            let (data, response) = try await URLSession.shared.data(for: request)
+            guard (response as? HTTPURLResponse)?.statusCode == 200 else { throw Failure("changes answered \((response as? HTTPURLResponse)?.statusCode ?? 0): \(String(decoding: data, as: UTF8.self))") }
+            let body = try JSONValue.parse(String(decoding: data, as: UTF8.self))
+            let changes = body["changes"]?.arrayValue ?? []
+            pages += 1
+            if !writerFinished { pagesWhileWriting += 1 }
+            for c in changes {
+                pulled.append(("\(c["series"]?.stringValue ?? "") \(c["ts"]?.stringValue ?? "")", c["value"]?.doubleValue ?? .nan, c["revision"]?.intValue ?? 0, Int64(c["seq"]?.intValue ?? 0)))
+            }
+            guard let next = body["next"]?.intValue else { throw Failure("no next in \(body.jsonText())") }
+            after = Int64(next)
+            if changes.isEmpty && writerFinished { break }
+        }
+        try await writing.value
+        var stored: [String: (value: Double, revision: Int)] = [:]
+        for s in try await store.readings(ReadingQuery(tenant: "billing")) {
+            stored["\(s.reading.series) \(ISO8601.string(s.reading.ts))"] = (s.reading.value, s.revision)
+        }
+        return Outcome(pulled: pulled, stored: stored, pages: pages, pagesWhileWriting: pagesWhileWriting, rounds: rounds)
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        init(_ description: String) { self.description = description }
+    }
+}
