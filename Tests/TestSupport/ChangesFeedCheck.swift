@@ -40,15 +40,10 @@ public enum ChangesFeedCheck {
     }
 
     public static func run(store: any Store, rounds: Int = 40, pageSize: Int = 37) async throws -> Outcome {
-        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let (_, key) = try await APIKeys.create(tenant: "billing", scopes: ["read"], name: "app", at: Date(), store: store)
-        let hub = Hub(flows: [], registry: NodeRegistry(CoreNodes.specs), environment: EngineEnvironment(store: store, logger: logger))
-        let ports = AsyncStream.makeStream(of: Int.self)
-        let app = HTTPServer.application(hub: hub, host: "127.0.0.1", port: 0, logger: logger) { ports.continuation.yield($0) }
-        let server = Task { try await app.runService() }
-        defer { server.cancel() }
-        var port = 0
-        for await p in ports.stream { port = p; break }
+        let server = await APIServer.start(store: store)
+        defer { server.stop() }
+        let port = server.port
 
         // The writer: each round 25 new hours of one of 5 supplies, and revisions of 10 stored ones.
         let t0 = Date(timeIntervalSince1970: 1_774_742_400)
@@ -114,5 +109,33 @@ public enum ChangesFeedCheck {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
         init(_ description: String) { self.description = description }
+    }
+}
+
+/// The hub's HTTP API on a loopback port, serving a store (no flows).
+public struct APIServer: Sendable {
+    public let port: Int
+    let task: Task<Void, any Error>
+
+    public static func start(store: any Store) async -> APIServer {
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let hub = Hub(flows: [], registry: NodeRegistry(CoreNodes.specs), environment: EngineEnvironment(store: store, logger: logger))
+        let ports = AsyncStream.makeStream(of: Int.self)
+        let app = HTTPServer.application(hub: hub, host: "127.0.0.1", port: 0, logger: logger) { ports.continuation.yield($0) }
+        let task = Task { try await app.runService() }
+        var port = 0
+        for await p in ports.stream { port = p; break }
+        return APIServer(port: port, task: task)
+    }
+
+    public func stop() { task.cancel() }
+
+    /// `GET path` with a key: status, content type and body.
+    public func get(_ path: String, key: String?) async throws -> (status: Int, type: String, body: String) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as? HTTPURLResponse
+        return (http?.statusCode ?? 0, http?.value(forHTTPHeaderField: "Content-Type") ?? "", String(decoding: data, as: UTF8.self))
     }
 }
