@@ -43,7 +43,6 @@ public enum ChangesFeedCheck {
         let (_, key) = try await APIKeys.create(tenant: "billing", scopes: ["read"], name: "app", at: Date(), store: store)
         let server = await APIServer.start(store: store)
         defer { server.stop() }
-        let port = server.port
 
         // The writer: each round 25 new hours of one of 5 supplies, and revisions of 10 stored ones.
         let t0 = Date(timeIntervalSince1970: 1_774_742_400)
@@ -81,13 +80,11 @@ public enum ChangesFeedCheck {
         var pages = 0
         var pagesWhileWriting = 0
         while true {
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/changes?after=\(after)&limit=\(pageSize)")!)
-            request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
             // Read before the request: an empty page after the writer finished is the end.
             let writerFinished = finished.withLock { $0 }
-            let (data, response) = try await URLSession.shared.data(for: request)
-            guard (response as? HTTPURLResponse)?.statusCode == 200 else { throw Failure("changes answered \((response as? HTTPURLResponse)?.statusCode ?? 0): \(String(decoding: data, as: UTF8.self))") }
-            let body = try JSONValue.parse(String(decoding: data, as: UTF8.self))
+            let answer = try await server.get("/api/v1/changes?after=\(after)&limit=\(pageSize)", key: key)
+            guard answer.status == 200 else { throw Failure("changes answered \(answer.status): \(answer.body)") }
+            let body = try JSONValue.parse(answer.body)
             let changes = body["changes"]?.arrayValue ?? []
             pages += 1
             if !writerFinished { pagesWhileWriting += 1 }

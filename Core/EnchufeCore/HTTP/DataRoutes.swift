@@ -9,44 +9,38 @@ extension HTTPServer {
     static func addDataRoutes(_ router: Router<BasicRequestContext>, hub: Hub) {
         let store = hub.environment.store
         router.get("/api/v1/readings") { request, _ -> Response in
-            let key: APIKeyRecord
-            switch await authorize(request, scope: "read", store: store) {
-            case .success(let k): key = k
-            case .failure(let refusal): return refusal.response
+            try await authorized(request, scope: "read", store: store) { key in
+                let query: ReadingsRequest
+                do {
+                    query = try ReadingsRequest(request.uri.queryParameters, tenant: key.tenant)
+                } catch {
+                    return problem(.badRequest, title: "Bad query", detail: "\(error)")
+                }
+                try? await store.appendAudit(
+                    tenant: key.tenant, actor: "key:" + key.id, action: "export",
+                    detail: ["route": "/api/v1/readings", "query": .string(request.uri.query ?? "")], at: hub.environment.clock.now())
+                return streamed(query.format, store.readingPages(query.query), resampler: query.resampler)
             }
-            let query: ReadingsRequest
-            do {
-                query = try ReadingsRequest(request.uri.queryParameters, tenant: key.tenant)
-            } catch {
-                return problem(.badRequest, title: "Bad query", detail: "\(error)")
-            }
-            try? await store.appendAudit(
-                tenant: key.tenant, actor: "key:" + key.id, action: "export",
-                detail: ["route": "/api/v1/readings", "query": .string(request.uri.query ?? "")], at: hub.environment.clock.now())
-            return streamed(query.format, store.readingPages(query.query), resampler: query.resampler)
         }
         router.get("/api/v1/changes") { request, _ -> Response in
-            let key: APIKeyRecord
-            switch await authorize(request, scope: "read", store: store) {
-            case .success(let k): key = k
-            case .failure(let refusal): return refusal.response
+            try await authorized(request, scope: "read", store: store) { key in
+                let parameters = request.uri.queryParameters
+                guard let after = Int64(parameters["after"].map(String.init) ?? "0"), after >= 0 else {
+                    return problem(.badRequest, title: "Bad query", detail: "after must be a sequence number (0 or the 'next' of the previous page)")
+                }
+                guard let limit = Int(parameters["limit"].map(String.init) ?? "1000"), (1...10_000).contains(limit) else {
+                    return problem(.badRequest, title: "Bad query", detail: "limit must be between 1 and 10000")
+                }
+                let changes = try await store.changes(tenant: key.tenant, after: after, limit: limit)
+                try? await store.appendAudit(
+                    tenant: key.tenant, actor: "key:" + key.id, action: "export",
+                    detail: ["route": "/api/v1/changes", "after": .number(Double(after)), "count": .number(Double(changes.count))], at: hub.environment.clock.now())
+                return json(.ok, [
+                    "changes": .array(changes.map(ExportWriter.object)),
+                    "next": .number(Double(changes.last?.seq ?? after)),
+                    "more": .bool(changes.count == limit),
+                ])
             }
-            let parameters = request.uri.queryParameters
-            guard let after = Int64(parameters["after"].map(String.init) ?? "0"), after >= 0 else {
-                return problem(.badRequest, title: "Bad query", detail: "after must be a sequence number (0 or the 'next' of the previous page)")
-            }
-            guard let limit = Int(parameters["limit"].map(String.init) ?? "1000"), (1...10_000).contains(limit) else {
-                return problem(.badRequest, title: "Bad query", detail: "limit must be between 1 and 10000")
-            }
-            let changes = try await store.changes(tenant: key.tenant, after: after, limit: limit)
-            try? await store.appendAudit(
-                tenant: key.tenant, actor: "key:" + key.id, action: "export",
-                detail: ["route": "/api/v1/changes", "after": .number(Double(after)), "count": .number(Double(changes.count))], at: hub.environment.clock.now())
-            return json(.ok, [
-                "changes": .array(changes.map(ExportWriter.object)),
-                "next": .number(Double(changes.last?.seq ?? after)),
-                "more": .bool(changes.count == limit),
-            ])
         }
     }
 
@@ -100,7 +94,7 @@ struct ReadingsRequest {
     static func instant(_ text: String?, _ name: String) throws(Problem) -> Date? {
         guard let text else { return nil }
         if let day = LocalDay(text) { return day.start(in: LocalDay.madrid) }
-        guard InstantFormat.hasOffset(text), let date = ISO8601.date(text) else {
+        guard let date = try? InstantFormat.iso8601.instant(.string(text), zone: LocalDay.madrid) else {
             throw Problem(description: "\(name) '\(text)' is neither a date (2026-01-31) nor an instant with an offset (2026-01-31T00:00:00+01:00)")
         }
         return date

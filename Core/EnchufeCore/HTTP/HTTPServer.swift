@@ -32,13 +32,10 @@ public enum HTTPServer {
         }
         let store = hub.environment.store
         router.get("/api/v1/supplies") { request, _ -> Response in
-            let key: APIKeyRecord
-            switch await authorize(request, scope: "read", store: store) {
-            case .success(let k): key = k
-            case .failure(let refusal): return refusal.response
+            try await authorized(request, scope: "read", store: store) { key in
+                let supplies = try await store.supplies(tenant: key.tenant)
+                return json(.ok, ["supplies": .array(supplies.map(supplyJSON))])
             }
-            let supplies = try await store.supplies(tenant: key.tenant)
-            return json(.ok, ["supplies": .array(supplies.map(supplyJSON))])
         }
         addDataRoutes(router, hub: hub)
         let loopback = ["127.0.0.1", "::1", "localhost"].contains(host) || host.hasPrefix("127.")
@@ -186,6 +183,16 @@ public enum HTTPServer {
             return .failure(Refusal(response: problem(.forbidden, title: "Forbidden", detail: "key \(record.id) has scopes \(record.scopes.joined(separator: ", ")); this route needs '\(scope)'")))
         }
         return .success(record)
+    }
+
+    /// The answer of `body` for the request's key, or the refusal if the key lacks `scope`.
+    static func authorized(
+        _ request: Request, scope: String, store: any Store, _ body: (APIKeyRecord) async throws -> Response
+    ) async throws -> Response {
+        switch await authorize(request, scope: scope, store: store) {
+        case .success(let key): return try await body(key)
+        case .failure(let refusal): return refusal.response
+        }
     }
 
     static func supplyJSON(_ s: SupplyPoint) -> JSONValue {

@@ -166,9 +166,14 @@ public final class SQLiteStore: Store {
     private static func run(_ statement: Statement, _ r: Reading, seq: Int64, now: Int64, _ db: Database) throws -> Bool {
         let s = statement.sqliteStatement
         sqlite3_reset(s)
-        for (index, text) in [(1, r.tenant), (2, r.series), (3, r.quantity), (5, r.resolution), (7, r.unit), (8, r.quality.rawValue), (9, r.source)] {
-            sqlite3_bind_text(s, Int32(index), text, -1, sqliteTransient)
-        }
+        func text(_ index: Int32, _ value: String) { sqlite3_bind_text(s, index, value, -1, sqliteTransient) }
+        text(1, r.tenant)
+        text(2, r.series)
+        text(3, r.quantity)
+        text(5, r.resolution)
+        text(7, r.unit)
+        text(8, r.quality.rawValue)
+        text(9, r.source)
         sqlite3_bind_int64(s, 4, millis(r.ts))
         sqlite3_bind_double(s, 6, r.value)
         sqlite3_bind_int64(s, 10, seq)

@@ -93,7 +93,7 @@ struct TariffPeriodsNode: TransformNode {
 }
 
 /// The tenant's supplies by CUPS, read from the store at most every 30 seconds (a message rate
-/// of thousands must not mean thousands of store reads), and again at once for a CUPS not known.
+/// of thousands must not mean thousands of store reads), and after a second for a CUPS not known.
 final class SupplyDirectory: Sendable {
     private struct State {
         var read: Date = .distantPast
@@ -105,9 +105,9 @@ final class SupplyDirectory: Sendable {
     /// The supply of `cups` valid on `day`, if registered.
     func supply(_ cups: String, on day: LocalDay, _ context: NodeContext) async throws -> SupplyPoint? {
         let now = context.clock.now()
-        let (fresh, known) = state.withLock { s in (now.timeIntervalSince(s.read) < 30, s.byCUPS[cups]) }
+        let (age, known) = state.withLock { s in (now.timeIntervalSince(s.read), s.byCUPS[cups]) }
         var candidates = known
-        if !fresh || (known == nil && now.timeIntervalSince(state.withLock { $0.read }) >= 1) {
+        if age >= 30 || (known == nil && age >= 1) {
             let all = try await context.store.supplies(tenant: context.tenant)
             let grouped = Dictionary(grouping: all, by: \.cups)
             state.withLock { s in
