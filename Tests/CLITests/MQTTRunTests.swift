@@ -45,7 +45,9 @@ extension CLITests {
                 qos: 1
                 readings: { series: "device:{topic.2}", quantity: power, ts: "{payload.ts}", ts_format: epoch_s, value: "{payload.w}", unit: W }
                 to: [store]
-              - { id: store, type: store.readings, batch_size: 500, flush_interval: 50ms }
+              # Big batches: whenever the count of stored readings moves, thousands more are journaled
+              # and acknowledged but not committed yet, so the kill always leaves some for the journal.
+              - { id: store, type: store.readings, batch_size: 20000, flush_interval: 1s }
             """, named: "devices")
         let db = dir.appendingPathComponent("var/enchufe.sqlite").path
         func stored() throws -> Int { Int(try sqlite(db, "SELECT count(*) FROM readings WHERE series <> 'device:probe'")) ?? 0 }
