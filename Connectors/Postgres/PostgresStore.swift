@@ -87,6 +87,18 @@ public final class PostgresStore: Store {
         }
     }
 
+    /// `withConnection` for a body that must run in the caller's task (one that streams to a
+    /// non-Sendable writer). The server is first reached through `ping()`, which has the connect
+    /// timeout, so an unreachable server fails fast here too.
+    func withConnectionInTask<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await ping()
+        do {
+            return try await client.withConnection { connection in try await body(connection) }
+        } catch {
+            throw classify(error)
+        }
+    }
+
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
     @discardableResult
     func withTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {

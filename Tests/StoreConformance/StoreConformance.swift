@@ -1,5 +1,6 @@
 import EnchufeCore
 import Foundation
+import NIOCore
 
 /// The behaviour every store backend must have, written once. Each backend's tests run every case
 /// against a fresh, migrated store of their own:
@@ -113,6 +114,25 @@ public enum StoreConformance {
             var filtered = 0
             for try await page in store.readingPages(ReadingQuery(tenant: "t1", quantity: "surplus", from: t0.addingTimeInterval(3600)), pageSize: 2) { filtered += page.count }
             try equal(filtered, 6, "the query's filters hold across pages")
+        },
+        Case(name: "written CSV is the csv export of the readings, byte for byte") { store in
+            // Values and texts where renderings differ: exponents, negative zero, long fractions,
+            // integers, fields to quote, milliseconds.
+            let values: [Double] = [0, -0.0, 1, -3, 0.1, 1.0 / 3, 2.5e-7, 0.0001, 0.00001, 123456.789, 1e15, 1.5e15, 98765432109876.5, 1234567890123456.5, -9e15, -1e-300, 1e22]
+            var all = values.enumerated().map { reading(at: Double($0.offset) * 900, value: $0.element) }
+            all.append(reading(series: "device:a,b", quantity: "power \"ac\"", at: 0.25, value: 7.5, unit: "k\nW"))
+            all.append(reading(series: "device:a,b", quantity: "power \"ac\"", at: 3600.5, value: -2, quality: .estimated))
+            all.append(reading(tenant: "t2"))
+            _ = try await store.upsert(all)
+            var writer = ExportWriter(.csv)
+            let expected = writer.rows(try await store.readings(ReadingQuery(tenant: "t1")))
+            var written = ""
+            try await store.writeCSV(ReadingQuery(tenant: "t1")) { written += String(buffer: $0) }
+            try equal(written, expected, "CSV rows")
+            try expect(expected.contains("\"device:a,b\",\"power \"\"ac\"\"\""), "quoted fields in \(expected)")
+            written = ""
+            try await store.writeCSV(ReadingQuery(tenant: "t1", series: ["device:a,b"], from: t0.addingTimeInterval(3600))) { written += String(buffer: $0) }
+            try equal(written.split(separator: "\n").count, 1, "the query's filters: \(written)")
         },
         Case(name: "the change sequence pages through inserts and changes in order") { store in
             _ = try await store.upsert((0..<5).map { reading(at: Double($0) * 3600, value: Double($0)) })

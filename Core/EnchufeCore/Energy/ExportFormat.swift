@@ -62,12 +62,30 @@ public struct ExportWriter: Sendable {
     /// Rows of readings of the table formats (csv, json, ndjson).
     public mutating func rows(_ readings: [StoredReading]) -> String {
         var out = ""
+        out.reserveCapacity(readings.count * (format == .csv ? 96 : 200))
         for r in readings {
             switch format {
             case .csv:
+                // Appended piece by piece: an export writes millions of these.
                 let g = r.reading
-                out += [Self.csvField(g.series), Self.csvField(g.quantity), ISO8601.string(g.ts), g.resolution, Self.number(g.value),
-                        Self.csvField(g.unit), g.quality.rawValue, String(r.revision), String(r.seq)].joined(separator: ",") + "\n"
+                out += Self.csvField(g.series)
+                out += ","
+                out += Self.csvField(g.quantity)
+                out += ","
+                out += ISO8601.string(g.ts)
+                out += ","
+                out += g.resolution
+                out += ","
+                out += Self.number(g.value)
+                out += ","
+                out += Self.csvField(g.unit)
+                out += ","
+                out += g.quality.rawValue
+                out += ","
+                out += String(r.revision)
+                out += ","
+                out += String(r.seq)
+                out += "\n"
             case .json:
                 out += (wroteRow ? "," : "") + Self.object(r).jsonText()
             case .ndjson:
@@ -131,12 +149,27 @@ public struct ExportWriter: Sendable {
 
     /// A CSV field, quoted when it holds a comma, quote or line break.
     static func csvField(_ text: String) -> String {
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return text }
+        guard text.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    /// A number as JSON writes it: no needless `.0`, full precision.
-    static func number(_ value: Double) -> String { JSONValue.number(value).templateText }
+    /// A CSV number: integers as such, others in their shortest round-trip digits, in exponent form
+    /// when the exponent is below -4 or 15 and above (as `%g` and PostgreSQL's float8 write them,
+    /// so that the database can render the same rows: `PostgresStore.csvRows`).
+    static func number(_ value: Double) -> String {
+        if value.rounded() == value && abs(value) < 1e15 { return String(Int(value)) }
+        let text = value.description
+        guard abs(value) >= 1e15, !text.contains("e"), value.isFinite else { return text }
+        // Swift writes fixed digits up to 2^53: 1234567890123456.5 → 1.2345678901234565e+15.
+        let negative = text.hasPrefix("-")
+        let unsigned = negative ? text.dropFirst() : Substring(text)
+        let parts = unsigned.split(separator: ".", omittingEmptySubsequences: false)
+        let integer = parts[0], fraction = parts.count > 1 ? parts[1] : ""
+        var digits = String(integer + fraction)
+        while digits.count > 1 && digits.hasSuffix("0") { digits.removeLast() }
+        let mantissa = digits.count > 1 ? "\(digits.prefix(1)).\(digits.dropFirst())" : digits
+        return (negative ? "-" : "") + mantissa + "e+\(integer.count - 1)"
+    }
 
     static func decimalComma(_ value: Double) -> String {
         String(format: "%.3f", value).replacingOccurrences(of: ".", with: ",")

@@ -19,7 +19,7 @@ extension HTTPServer {
                 try? await store.appendAudit(
                     tenant: key.tenant, actor: "key:" + key.id, action: "export",
                     detail: ["route": "/api/v1/readings", "query": .string(request.uri.query ?? "")], at: hub.environment.clock.now())
-                return streamed(query.format, store.readingPages(query.query), resampler: query.resampler)
+                return streamed(query.format, query.query, store: store, resampler: query.resampler)
             }
         }
         router.get("/api/v1/changes") { request, _ -> Response in
@@ -44,20 +44,25 @@ extension HTTPServer {
         }
     }
 
-    /// A response written page by page as the store hands the pages out.
-    static func streamed(_ format: ExportFormat, _ pages: AsyncThrowingStream<[StoredReading], any Error>, resampler: Resampler?) -> Response {
+    /// A response written page by page as the store hands the pages out. Plain CSV is rendered by
+    /// the store itself (`Store.writeCSV`: PostgreSQL formats the rows as its COPY would).
+    static func streamed(_ format: ExportFormat, _ query: ReadingQuery, store: any Store, resampler: Resampler?) -> Response {
         Response(
             status: .ok, headers: [.contentType: format.contentType],
             body: ResponseBody { writer in
                 var export = ExportWriter(format)
-                var resampler = resampler
                 try await writer.write(ByteBuffer(string: export.start()))
-                for try await page in pages {
-                    var rows = page
-                    if resampler != nil { rows = page.flatMap { resampler!.add($0) } }
-                    if !rows.isEmpty { try await writer.write(ByteBuffer(string: export.rows(rows))) }
+                if format == .csv && resampler == nil {
+                    try await store.writeCSV(query) { try await writer.write($0) }
+                } else {
+                    var resampler = resampler
+                    for try await page in store.readingPages(query) {
+                        var rows = page
+                        if resampler != nil { rows = page.flatMap { resampler!.add($0) } }
+                        if !rows.isEmpty { try await writer.write(ByteBuffer(string: export.rows(rows))) }
+                    }
+                    if let last = resampler?.finish() { try await writer.write(ByteBuffer(string: export.rows([last]))) }
                 }
-                if let last = resampler?.finish() { try await writer.write(ByteBuffer(string: export.rows([last]))) }
                 try await writer.write(ByteBuffer(string: export.end()))
                 try await writer.finish(nil)
             })

@@ -4,6 +4,7 @@
 //   enchufe-bench store-ingest [READINGS]     store.readings into PostgreSQL against psql \\copy (default 1000000)
 //   enchufe-bench mqtt-to-postgres [MESSAGES] MQTT → PostgreSQL against the broker and a Python peer (default 200000)
 //   enchufe-bench webhook-ingest [SECONDS]    webhook.in → store against a bare route, with wrk (default 10 s each)
+//   enchufe-bench export [READINGS]           CSV over HTTP from PostgreSQL against psql \\copy TO STDOUT (default 1000000)
 import Foundation
 
 var arguments = Array(CommandLine.arguments.dropFirst())
@@ -21,7 +22,9 @@ case "mqtt-to-postgres":
         peerScript: environment["ENCHUFE_BENCH_PEER"] ?? "bench/peers/mqtt_to_postgres.py")
 case "webhook-ingest":
     try await webhookIngestBenchmark(seconds: count ?? 10)
+case "export":
+    try await exportBenchmark(readings: count ?? 1_000_000)
 default:
-    print("unknown benchmark '\(name)' (transforms, store-ingest, mqtt-to-postgres, webhook-ingest)")
+    print("unknown benchmark '\(name)' (transforms, store-ingest, mqtt-to-postgres, webhook-ingest, export)")
     exit(2)
 }
