@@ -1,4 +1,5 @@
 import Foundation
+import EnchufeCore
 
 /// Synthetic households of an energy community: PV following the sun at a latitude, consumption
 /// with daily and seasonal profiles, some with batteries and EV chargers. Every value is a pure
@@ -148,31 +149,6 @@ enum Random {
         x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
         x ^= x >> 31
         return Double(x >> 11) / Double(1 << 53)
-    }
-}
-
-/// Supply point codes: `ES` + distributor (4 digits) + 12 digits + two control letters.
-public enum CUPS {
-    static let letters = Array("TRWAGMYFPDXBNJZSQVHLCKE")
-
-    public static func make(distributor: String, number: UInt64) -> String {
-        let digits = distributor + String(format: "%012llu", number % 1_000_000_000_000)
-        return "ES" + digits + controlLetters(digits)
-    }
-
-    /// The two control letters of a CUPS's 16 digits (the 16-digit number modulo 529).
-    public static func controlLetters(_ sixteenDigits: String) -> String {
-        var remainder = 0
-        for ch in sixteenDigits { remainder = (remainder * 10 + (ch.wholeNumberValue ?? 0)) % 529 }
-        return String([letters[remainder / 23], letters[remainder % 23]])
-    }
-
-    public static func isValid(_ cups: String) -> Bool {
-        let chars = Array(cups)
-        guard chars.count == 20 || chars.count == 22, cups.hasPrefix("ES") else { return false }
-        let digits = String(chars[2..<18])
-        guard digits.allSatisfy(\.isNumber) else { return false }
-        return String(chars[18..<20]) == controlLetters(digits)
     }
 }
 

@@ -15,6 +15,7 @@ public enum CoreNodes {
         DelayNode.spec,
         ReadingsNode.spec,
         TariffPeriodsNode.spec,
+        CoefficientsNode.spec,
         StoreReadingsNode.spec,
         LogNode.spec,
     ]
