@@ -19,7 +19,7 @@ import TestSupport
         readings.append(Reading(tenant: "b", series: "ES0031000000000009ZZ0F", quantity: "consumption", ts: t0, resolution: "PT1H", value: 9, unit: "kWh"))
         _ = try await store.upsert(readings)
         let (_, key) = try await APIKeys.create(tenant: "a", scopes: ["read"], name: "billing", at: Date(), store: store)
-        return (await APIServer.start(store: store), key, store, dir)
+        return (try await APIServer.start(store: store), key, store, dir)
     }
 
     @Test func readingsComeInEachFormatAggregatedOnRequestAndOnlyTheKeysTenants() async throws {

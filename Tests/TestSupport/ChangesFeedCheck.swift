@@ -41,7 +41,7 @@ public enum ChangesFeedCheck {
 
     public static func run(store: any Store, rounds: Int = 40, pageSize: Int = 37) async throws -> Outcome {
         let (_, key) = try await APIKeys.create(tenant: "billing", scopes: ["read"], name: "app", at: Date(), store: store)
-        let server = await APIServer.start(store: store)
+        let server = try await APIServer.start(store: store)
         defer { server.stop() }
 
         // The writer: each round 25 new hours of one of 5 supplies, and revisions of 10 stored ones.
@@ -112,27 +112,50 @@ public enum ChangesFeedCheck {
 /// The hub's HTTP API on a loopback port, serving a store (no flows).
 public struct APIServer: Sendable {
     public let port: Int
+    public let hub: Hub
     let task: Task<Void, any Error>
+    let flows: Task<Void, Never>
 
-    public static func start(store: any Store) async -> APIServer {
+    /// The hub's HTTP server on a free loopback port, running the flows of `flowYAML` (each a
+    /// flow file's text) on `store`; returns once their exports are served.
+    public static func start(store: any Store, flowYAML: [String] = []) async throws -> APIServer {
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        let hub = Hub(flows: [], registry: NodeRegistry(CoreNodes.specs), environment: EngineEnvironment(store: store, logger: logger))
+        let registry = NodeRegistry(CoreNodes.specs)
+        var definitions: [FlowDefinition] = []
+        for (i, text) in flowYAML.enumerated() {
+            let (flow, diagnostics) = FlowLoader(registry: registry, environment: [:]).load(text: text, file: "flow\(i).yaml")
+            guard let flow, diagnostics.isEmpty else { throw CommandError(command: "load flow\(i).yaml", result: CommandResult(status: 1, output: "\(diagnostics)")) }
+            definitions.append(flow)
+        }
+        let hub = Hub(flows: definitions, registry: registry, environment: EngineEnvironment(store: store, logger: logger))
         let ports = AsyncStream.makeStream(of: Int.self)
         let app = HTTPServer.application(hub: hub, host: "127.0.0.1", port: 0, logger: logger) { ports.continuation.yield($0) }
         let task = Task { try await app.runService() }
+        let flows = Task { await hub.runFlows() }
         var port = 0
         for await p in ports.stream { port = p; break }
-        return APIServer(port: port, task: task)
+        // The export nodes register their names when their flow starts.
+        let names = definitions.flatMap(\.nodes).filter { $0.type == "export" }.compactMap { $0.options.string("name") }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while names.contains(where: { hub.environment.exports.export($0) == nil }) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return APIServer(port: port, hub: hub, task: task, flows: flows)
     }
 
-    public func stop() { task.cancel() }
+    public func stop() {
+        hub.stop()
+        task.cancel()
+    }
 
-    /// `GET path` with a key: status, content type and body.
-    public func get(_ path: String, key: String?) async throws -> (status: Int, type: String, body: String) {
+    /// `GET path` with a key: status, content type, body and headers.
+    public func get(_ path: String, key: String?) async throws -> (status: Int, type: String, body: String, headers: [String: String]) {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = response as? HTTPURLResponse
-        return (http?.statusCode ?? 0, http?.value(forHTTPHeaderField: "Content-Type") ?? "", String(decoding: data, as: UTF8.self))
+        var headers: [String: String] = [:]
+        for (name, value) in http?.allHeaderFields ?? [:] { headers[String(describing: name).lowercased()] = String(describing: value) }
+        return (http?.statusCode ?? 0, http?.value(forHTTPHeaderField: "Content-Type") ?? "", String(decoding: data, as: UTF8.self), headers)
     }
 }

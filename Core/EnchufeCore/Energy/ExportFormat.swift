@@ -12,19 +12,27 @@ import Foundation
 ///
 /// The curve formats take hourly energy (`PT1H`): other readings are left out of them. Both are
 /// read back by `webhook.in` / `file.in` (`CurveFiles`) into the same readings.
+///
+/// `coefficients` is the distributors' coefficient file of `coefficient` readings
+/// (`CoefficientFile.init(readings:)`): `P1Y` ones make a static file, `PT1H` ones an hourly one.
 public enum ExportFormat: String, Sendable, CaseIterable {
     case csv, json, ndjson
     case datadisCSV = "datadis-csv"
     case f5d
+    /// The distributors' coefficient file (`CoefficientFile`) of stored `coefficient` readings.
+    case coefficients
 
     public var contentType: String {
         switch self {
         case .csv, .datadisCSV: "text/csv; charset=utf-8"
         case .json: "application/json"
         case .ndjson: "application/x-ndjson"
-        case .f5d: "text/plain; charset=utf-8"
+        case .f5d, .coefficients: "text/plain; charset=utf-8"
         }
     }
+
+    /// One row per reading (what `/api/v1/readings` serves).
+    public var isTable: Bool { self == .csv || self == .json || self == .ndjson }
 
     /// Whether rows join readings of several quantities of one supply and hour.
     public var isCurve: Bool { self == .datadisCSV || self == .f5d }
@@ -50,7 +58,7 @@ public struct ExportWriter: Sendable {
         switch format {
         case .csv: "series,quantity,ts,resolution,value,unit,quality,revision,seq\n"
         case .json: "{\"readings\":["
-        case .ndjson, .f5d: ""
+        case .ndjson, .f5d, .coefficients: ""
         case .datadisCSV: "cups;fecha;hora;consumo_kWh;metodoObtencion;energiaVertida_kWh;energiaGenerada_kWh;energiaAutoconsumida_kWh\n"
         }
     }
@@ -90,7 +98,7 @@ public struct ExportWriter: Sendable {
                 out += (wroteRow ? "," : "") + Self.object(r).jsonText()
             case .ndjson:
                 out += Self.object(r).jsonText() + "\n"
-            case .datadisCSV, .f5d:
+            case .datadisCSV, .f5d, .coefficients:
                 break
             }
             wroteRow = true

@@ -17,6 +17,13 @@ public struct Resampler: Sendable {
         self.zone = zone
     }
 
+    /// The seconds of a resolution readings are aggregated to (`PT15M`, `PT30M`, `PT1H`, `P1D`:
+    /// whole quarter-hours, or days), or nil.
+    public static func seconds(_ resolution: String) -> Int? {
+        guard let seconds = ISODuration.seconds(resolution), seconds >= 900, seconds % 900 == 0 || seconds % 86_400 == 0 else { return nil }
+        return seconds
+    }
+
     /// Whether a reading is an amount of energy (summed) rather than a rate or a level (averaged).
     public static func isEnergy(_ r: Reading) -> Bool {
         ["kwh", "wh", "mwh"].contains(r.unit.lowercased())

@@ -159,3 +159,34 @@ public struct CoefficientFile: Sendable, Equatable {
         return micro <= SharingCoefficients.unit ? micro : nil
     }
 }
+
+extension CoefficientFile {
+    /// The file of stored `coefficient` readings: `P1Y` ones make a static file, `PT1H` ones an
+    /// hourly one of their year (hours of the year in `zone`); 20-character CUPS get `borderPoint`.
+    /// Checked as `parse` checks a file read.
+    public init(readings: [Reading], borderPoint: String = "0F", zone: TimeZone = LocalDay.madrid) throws(Problem) {
+        guard let first = readings.first else { throw Problem(line: nil, message: "there are no coefficient readings in the range asked") }
+        let kind: Kind = first.resolution == "PT1H" ? .hourly : .static
+        var sets: [Int: [String: Int]] = [:]
+        var year: Int?
+        for r in readings {
+            guard (r.resolution == "PT1H") == (kind == .hourly) else {
+                throw Problem(line: nil, message: "the range holds static (\(first.resolution)) and hourly coefficients: ask for one year of one kind")
+            }
+            var key = 0
+            if kind == .hourly {
+                let (y, hour) = SharingCoefficients.hourOfYear(r.ts, zone: zone)
+                if let year, year != y { throw Problem(line: nil, message: "the range holds hourly coefficients of \(year) and \(y): a file is for one year") }
+                year = y
+                key = hour
+            }
+            let cups = CUPS.full(r.series, borderPoint: borderPoint)
+            guard sets[key]?[cups] == nil else {
+                throw Problem(line: nil, message: "\(r.series) has several static coefficients in the range asked: ask for one year")
+            }
+            sets[key, default: [:]][cups] = Int((r.value * Double(SharingCoefficients.unit)).rounded())
+        }
+        self.init(kind: kind, sets: sets)
+        try check()
+    }
+}

@@ -13,6 +13,7 @@ public struct EngineEnvironment: Sendable {
     public var cannedAnswers: CannedAnswers?
     /// The webhook endpoints the flows' `webhook.in` nodes serve.
     public var webhooks = WebhookRoutes()
+    public var exports = ExportRoutes()
 
     public init(
         store: any Store, clock: any HubClock = SystemClock(), metrics: HubMetrics = HubMetrics(), logger: Logger,
@@ -99,7 +100,8 @@ final class FlowRunner: Sendable {
                 context: NodeContext(
                     flow: definition.id, node: node.id, tenant: definition.tenant, store: environment.store,
                     clock: environment.clock, logger: nodeLogger, metrics: environment.metrics,
-                    cannedAnswers: environment.cannedAnswers, afterCommit: afterCommit, webhooks: environment.webhooks),
+                    cannedAnswers: environment.cannedAnswers, afterCommit: afterCommit, webhooks: environment.webhooks,
+                    exports: environment.exports),
                 outputs: outputs, downstream: downstream)
         }
     }

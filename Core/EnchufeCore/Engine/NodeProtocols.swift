@@ -87,12 +87,15 @@ public struct NodeContext: Sendable {
     public var afterCommit = AfterCommitWork()
     /// The hub's webhook endpoints (for `webhook.in`).
     public var webhooks: WebhookRoutes? = nil
+    /// The hub's named exports (for `export`).
+    public var exports = ExportRoutes()
 
     public init(
         flow: String, node: String, tenant: String, store: any Store, clock: any HubClock, logger: Logger,
         metrics: HubMetrics, cannedAnswers: CannedAnswers? = nil, afterCommit: AfterCommitWork = AfterCommitWork(),
-        webhooks: WebhookRoutes? = nil
+        webhooks: WebhookRoutes? = nil, exports: ExportRoutes = ExportRoutes()
     ) {
+        self.exports = exports
         self.afterCommit = afterCommit
         self.webhooks = webhooks
         self.flow = flow

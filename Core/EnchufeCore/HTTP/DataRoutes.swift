@@ -7,6 +7,7 @@ import NIOCore
 /// The routes billing applications pull from: readings (streamed), the changes feed.
 extension HTTPServer {
     static func addDataRoutes(_ router: Router<BasicRequestContext>, hub: Hub) {
+        addExportRoute(router, hub: hub)
         let store = hub.environment.store
         router.get("/api/v1/readings") { request, _ -> Response in
             try await authorized(request, scope: "read", store: store) { key in
@@ -42,6 +43,78 @@ extension HTTPServer {
                 ])
             }
         }
+    }
+
+    /// `GET /api/v1/exports/{name}?from=&to=`: a named export (`export` node) of the key's tenant.
+    static func addExportRoute(_ router: Router<BasicRequestContext>, hub: Hub) {
+        let store = hub.environment.store
+        router.get("/api/v1/exports/:name") { request, context -> Response in
+            try await authorized(request, scope: "read", store: store) { key in
+                let name = context.parameters.get("name") ?? ""
+                guard let export = hub.environment.exports.export(name), export.tenant == key.tenant else {
+                    return problem(.notFound, title: "No such export", detail: "no running flow serves an export named '\(name)' to this key's tenant")
+                }
+                let zone = export.zone.timeZone
+                let query: ReadingQuery
+                do {
+                    func text(_ n: String) -> String? { request.uri.queryParameters[Substring(n)].map(String.init).flatMap { $0.isEmpty ? nil : $0 } }
+                    let from = try ReadingsRequest.instant(text("from"), "from", zone: zone), to = try ReadingsRequest.instant(text("to"), "to", zone: zone)
+                    if let from, let to, to <= from { throw ReadingsRequest.Problem(description: "to must be after from") }
+                    query = ReadingQuery(tenant: key.tenant, series: export.series, quantity: export.quantity, from: from, to: to)
+                } catch {
+                    return problem(.badRequest, title: "Bad query", detail: "\(error)")
+                }
+                try? await store.appendAudit(
+                    tenant: key.tenant, actor: "key:" + key.id, action: "export",
+                    detail: ["route": .string("/api/v1/exports/\(name)"), "query": .string(request.uri.query ?? "")], at: hub.environment.clock.now())
+                switch export.format {
+                case .csv, .json, .ndjson:
+                    return streamed(export.format, query, store: store, resampler: export.resolution.map { Resampler(seconds: $0, zone: zone) })
+                case .datadisCSV, .f5d:
+                    return curves(export.format, query, store: store, zone: zone)
+                case .coefficients:
+                    var readings: [Reading] = []
+                    for try await page in store.readingPages(query) { readings += page.map(\.reading) }
+                    let file: CoefficientFile
+                    do {
+                        file = try CoefficientFile(readings: readings, borderPoint: export.borderPoint, zone: zone)
+                    } catch {
+                        return problem(.conflict, title: "No valid coefficient file", detail: "\(error)")
+                    }
+                    var headers: HTTPFields = [.contentType: export.format.contentType]
+                    if let cau = export.cau, let year = readings.first.map({ LocalDay(containing: $0.ts, in: zone).year }) {
+                        headers[.contentDisposition] = "attachment; filename=\"\(CoefficientFile.name(cau: cau, year: year))\""
+                    }
+                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: file.text())))
+                }
+            }
+        }
+    }
+
+    /// A curve file streamed one supply at a time (pages come in series order, so a supply's
+    /// readings are together and only one supply's are held).
+    static func curves(_ format: ExportFormat, _ query: ReadingQuery, store: any Store, zone: TimeZone) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: format.contentType],
+            body: ResponseBody { writer in
+                let export = ExportWriter(format, zone: zone)
+                try await writer.write(ByteBuffer(string: export.start()))
+                var current: String?
+                var held: [Reading] = []
+                for try await page in store.readingPages(query) {
+                    for r in page {
+                        if r.reading.series != current {
+                            if let current, !held.isEmpty { try await writer.write(ByteBuffer(string: export.curveRows(cups: current, held))) }
+                            current = r.reading.series
+                            held = []
+                        }
+                        held.append(r.reading)
+                    }
+                }
+                if let current, !held.isEmpty { try await writer.write(ByteBuffer(string: export.curveRows(cups: current, held))) }
+                try await writer.write(ByteBuffer(string: export.end()))
+                try await writer.finish(nil)
+            })
     }
 
     /// A response written page by page as the store hands the pages out. Plain CSV is rendered by
@@ -80,25 +153,25 @@ struct ReadingsRequest {
     init(_ p: FlatDictionary<Substring, Substring>, tenant: String) throws(Problem) {
         func text(_ name: String) -> String? { p[Substring(name)].map(String.init).flatMap { $0.isEmpty ? nil : $0 } }
         let formatName = text("format") ?? "json"
-        guard let format = ExportFormat(rawValue: formatName), !format.isCurve else {
-            throw Problem(description: "format '\(formatName)' is not one of json, ndjson, csv (curve formats are served by named exports)")
+        guard let format = ExportFormat(rawValue: formatName), format.isTable else {
+            throw Problem(description: "format '\(formatName)' is not one of json, ndjson, csv (curve and coefficient files are served by named exports)")
         }
         self.format = format
         let series = p[values: "series"].flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
         query = ReadingQuery(tenant: tenant, series: series, quantity: text("quantity"), from: try Self.instant(text("from"), "from"), to: try Self.instant(text("to"), "to"))
         if let from = query.from, let to = query.to, to <= from { throw Problem(description: "to must be after from") }
         if let resolution = text("resolution") {
-            guard let seconds = ISODuration.seconds(resolution), seconds >= 900, seconds % 900 == 0 || seconds % 86_400 == 0 else {
+            guard let seconds = Resampler.seconds(resolution) else {
                 throw Problem(description: "resolution '\(resolution)' is not one readings are aggregated to: PT15M, PT30M, PT1H, P1D")
             }
             resampler = Resampler(seconds: seconds)
         }
     }
 
-    /// An ISO-8601 instant with its offset, or a date (its midnight in Madrid).
-    static func instant(_ text: String?, _ name: String) throws(Problem) -> Date? {
+    /// An ISO-8601 instant with its offset, or a date (its midnight in `zone`).
+    static func instant(_ text: String?, _ name: String, zone: TimeZone = LocalDay.madrid) throws(Problem) -> Date? {
         guard let text else { return nil }
-        if let day = LocalDay(text) { return day.start(in: LocalDay.madrid) }
+        if let day = LocalDay(text) { return day.start(in: zone) }
         guard let date = try? InstantFormat.iso8601.instant(.string(text), zone: LocalDay.madrid) else {
             throw Problem(description: "\(name) '\(text)' is neither a date (2026-01-31) nor an instant with an offset (2026-01-31T00:00:00+01:00)")
         }

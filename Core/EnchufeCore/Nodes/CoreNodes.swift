@@ -16,6 +16,7 @@ public enum CoreNodes {
         ReadingsNode.spec,
         TariffPeriodsNode.spec,
         CoefficientsNode.spec,
+        ExportNode.spec,
         StoreReadingsNode.spec,
         LogNode.spec,
     ]

@@ -1,0 +1,128 @@
+import Foundation
+import Synchronization
+
+/// `export`: a named export of stored readings, served at `GET /api/v1/exports/{name}`.
+struct ExportNode: SourceNode {
+    static let spec = NodeSpec(
+        type: "export", kind: .source,
+        summary: "A named export of stored readings, served at GET /api/v1/exports/{name} (csv, json, ndjson, datadis-csv, f5d, coefficients)",
+        doc: """
+            Declares what a billing application pulls, by name: the flow's tenant's readings of
+            `series` (default all) and `quantity` (default all; `coefficient` for the `coefficients`
+            format), optionally aggregated to `resolution` (sum for energy, mean otherwise), written
+            in `format`. The request gives the range: `GET /api/v1/exports/{name}?from=&to=` (local
+            dates of `zone`, `to` excluded, or instants with an offset), with a key of the flow's
+            tenant with the `read` scope (another tenant's key gets 404). The node reads the store
+            when asked; it takes no input and sends nothing.
+
+            - `csv`, `json`, `ndjson`: one row per reading, streamed.
+            - `datadis-csv`, `f5d`: one row per supply and hour of the hourly `consumption`,
+              `surplus`, `generation` and `self_consumption` readings, labelled in `zone`'s local
+              time (f5d in Wh with the season flag); `webhook.in` and `file.in` read them back.
+            - `coefficients`: the distributors' coefficient file of the stored `coefficient`
+              readings (those the `coefficients` node writes): `CUPS;0,500000` for static ones,
+              `CUPS;hour;0,500000` for hourly ones of one year; every set must sum to exactly
+              1,000000, else the answer is `409` saying which. With `cau`, the answer names the file
+              `<cau>_<year>.txt` (Content-Disposition).
+            """,
+        options: [
+            OptionSpec("name", .string, required: true, doc: "The export's name in the URL (letters, digits, `-`, `_`, `.`).", example: "monthly-billing"),
+            OptionSpec("format", .enumeration(ExportFormat.allCases.map(\.rawValue)), default: .string("csv"), doc: "The file format."),
+            OptionSpec("series", .list(.string), doc: "Only these series (CUPS, device ids...)."),
+            OptionSpec("quantity", .string, doc: "Only this quantity (default all; `coefficient` for the coefficients format)."),
+            OptionSpec("resolution", .string, doc: "Aggregate to `PT15M`, `PT30M`, `PT1H` or `P1D` (table formats)."),
+            OptionSpec("tenant", .string, doc: "Must be the flow's tenant (it is the default): an export serves one tenant's data."),
+            OptionSpec("zone", .enumeration(TariffZone.allCases.map(\.rawValue)), default: .string("peninsula"), doc: "Local time of dates and curve labels."),
+            OptionSpec("cau", .string, doc: "Coefficients: the installation's CAU, for the file name."),
+            OptionSpec("border_point", .string, default: .string("0F"), doc: "Coefficients: appended to 20-character CUPS."),
+        ],
+        takesInput: false,
+        example: """
+            - id: billing
+              type: export
+              name: monthly-curves
+              format: f5d
+              quantity: consumption
+            """,
+        check: { options in
+            var problems: [OptionProblem] = []
+            if let name = options.string("name"), name.isEmpty || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
+                problems.append(OptionProblem(option: "name", "'\(name)' is not an export name: letters, digits, '-', '_' and '.' only"))
+            }
+            if let resolution = options.string("resolution"), Resampler.seconds(resolution) == nil {
+                problems.append(OptionProblem(option: "resolution", "'\(resolution)' is not one readings are aggregated to: PT15M, PT30M, PT1H, P1D"))
+            }
+            return problems
+        },
+        make: { context in .source(ExportNode(context)) })
+
+    let definition: ExportRoutes.Export
+    let flow: String
+    let node: String
+
+    init(_ context: NodeBuildContext) {
+        let o = context.options
+        let format = ExportFormat(rawValue: o.string("format") ?? "csv") ?? .csv
+        definition = ExportRoutes.Export(
+            name: o.string("name") ?? context.node, tenant: context.tenant, flow: context.flow, node: context.node, format: format,
+            series: o.strings("series") ?? [], quantity: o.string("quantity") ?? (format == .coefficients ? "coefficient" : nil),
+            resolution: o.string("resolution").flatMap(Resampler.seconds),
+            zone: TariffZone(rawValue: o.string("zone") ?? "peninsula") ?? .peninsula,
+            cau: o.string("cau"), borderPoint: o.string("border_point") ?? "0F",
+            declaredTenant: o.string("tenant"))
+        flow = context.flow
+        node = context.node
+    }
+
+    func run(_ context: SourceContext) async throws {
+        if let declared = definition.declaredTenant, declared != definition.tenant {
+            throw PermanentError("export '\(definition.name)': tenant '\(declared)' is not the flow's tenant '\(definition.tenant)'")
+        }
+        let routes = context.node.exports
+        try routes.register(definition)
+        defer { routes.unregister(definition.name, flow: flow, node: node) }
+        context.logger.info("serving GET /api/v1/exports/\(definition.name) (\(definition.format.rawValue))")
+        while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
+    }
+}
+
+/// The named exports of the running flows (`export` nodes), by name.
+public final class ExportRoutes: Sendable {
+    public struct Export: Sendable {
+        public var name: String
+        public var tenant: String
+        public var flow: String
+        public var node: String
+        public var format: ExportFormat
+        public var series: [String]
+        public var quantity: String?
+        /// Seconds to aggregate to.
+        public var resolution: Int?
+        public var zone: TariffZone
+        public var cau: String?
+        public var borderPoint: String
+        var declaredTenant: String?
+    }
+
+    private let exports = Mutex<[String: Export]>([:])
+
+    public init() {}
+
+    /// Serves `export` under its name; a name two nodes claim is refused.
+    public func register(_ export: Export) throws {
+        try exports.withLock { all in
+            if let other = all[export.name], other.flow != export.flow || other.node != export.node {
+                throw PermanentError("the export name '\(export.name)' is already served by \(other.flow)/\(other.node)")
+            }
+            all[export.name] = export
+        }
+    }
+
+    public func unregister(_ name: String, flow: String, node: String) {
+        exports.withLock { all in
+            if let e = all[name], e.flow == flow, e.node == node { all[name] = nil }
+        }
+    }
+
+    public func export(_ name: String) -> Export? { exports.withLock { $0[name] } }
+}
