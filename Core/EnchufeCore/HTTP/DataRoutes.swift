@@ -8,6 +8,7 @@ import NIOCore
 extension HTTPServer {
     static func addDataRoutes(_ router: Router<BasicRequestContext>, hub: Hub) {
         addExportRoute(router, hub: hub)
+        addBillingRoute(router, hub: hub)
         let store = hub.environment.store
         router.get("/api/v1/readings") { request, _ -> Response in
             try await authorized(request, scope: "read", store: store) { key in
@@ -41,6 +42,35 @@ extension HTTPServer {
                     "next": .number(Double(changes.last?.seq ?? after)),
                     "more": .bool(changes.count == limit),
                 ])
+            }
+        }
+    }
+
+    /// `GET /api/v1/billing/periods?from=&to=&cups=`: per supply and tariff period, the energies and
+    /// how complete the curve is (`BillingPeriods`).
+    static func addBillingRoute(_ router: Router<BasicRequestContext>, hub: Hub) {
+        let store = hub.environment.store
+        router.get("/api/v1/billing/periods") { request, _ -> Response in
+            try await authorized(request, scope: "read", store: store) { key in
+                let p = request.uri.queryParameters
+                guard let from = p["from"].flatMap({ LocalDay(String($0)) }), let to = p["to"].flatMap({ LocalDay(String($0)) }) else {
+                    return problem(.badRequest, title: "Bad query", detail: "from and to are required local dates (YYYY-MM-DD; to is excluded)")
+                }
+                guard from < to, to <= from.adding(days: 400) else {
+                    return problem(.badRequest, title: "Bad query", detail: "to must be after from, and at most 400 days later")
+                }
+                let records = Dictionary(grouping: try await store.supplies(tenant: key.tenant), by: \.cups)
+                let asked = p[values: "cups"].flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+                let cups = asked.isEmpty ? records.keys.sorted() : asked
+                var supplies: [JSONValue] = []
+                for c in cups {
+                    let records = (records[c] ?? []).sorted { ($0.validFrom ?? "") < ($1.validFrom ?? "") }
+                    supplies.append(BillingPeriods.json(try await BillingPeriods.supply(c, records: records, from: from, to: to, store: store, tenant: key.tenant)))
+                }
+                try? await store.appendAudit(
+                    tenant: key.tenant, actor: "key:" + key.id, action: "export",
+                    detail: ["route": "/api/v1/billing/periods", "query": .string(request.uri.query ?? "")], at: hub.environment.clock.now())
+                return json(.ok, ["from": .string(from.description), "to": .string(to.description), "supplies": .array(supplies)])
             }
         }
     }
