@@ -17,6 +17,9 @@ public enum CoreNodes {
         TariffPeriodsNode.spec,
         CoefficientsNode.spec,
         ExportNode.spec,
+        ResampleNode.spec,
+        PseudonymizeNode.spec,
+        AggregateNode.spec,
         StoreReadingsNode.spec,
         LogNode.spec,
     ]
