@@ -124,4 +124,69 @@ import Testing
         let none = try #require(try await strict.process(Message(readings: readings), context(store)).first?.message)
         #expect(none.readings.isEmpty && none.attributes["suppressed"] == String(readings.count))
     }
+
+    // MARK: community.balance
+
+    @Test func eachMemberGetsItsShareAndTheCommunityItsTotals() async throws {
+        let store = try await memoryStore()
+        let members = (1...3).map { CUPS.make(distributor: "0031", number: UInt64($0)) }
+        for cups in members { try await store.saveSupply(SupplyPoint(tenant: "t1", cups: cups, coefficient: 1.0 / 3, community: "roof")) }
+        let t0 = ISO8601.date("2026-06-01T10:00:00Z")!
+        // Static coefficients stored for 2026 (0.5, 0.3, 0.2) win over the supplies' thirds; hour 2 has its own.
+        let yearStart = LocalDay(year: 2026, month: 1, day: 1).start(in: LocalDay.madrid)
+        _ = try await store.upsert(zip(members, [0.5, 0.3, 0.2]).map { Reading(tenant: "t1", series: $0, quantity: "coefficient", ts: yearStart, resolution: "P1Y", value: $1, unit: "1") })
+        _ = try await store.upsert(zip(members, [0.0, 0.0, 1.0]).map { Reading(tenant: "t1", series: $0, quantity: "coefficient", ts: t0.addingTimeInterval(3600), resolution: "PT1H", value: $1, unit: "1") })
+        var readings: [Reading] = []
+        for h in 0..<3 {
+            let ts = t0.addingTimeInterval(Double(h) * 3600)
+            readings.append(r("device:pv", "generation", ts, "PT1H", 10, "kWh", h == 0 ? .measured : .estimated))
+            for (cups, c) in zip(members, [2.0, 4.0, 1.0]) where !(h == 2 && cups == members[2]) { readings.append(r(cups, "consumption", ts, "PT1H", c, "kWh")) }
+        }
+        let node = CommunityBalanceNode(NodeOptions(values: ["community": "roof", "generation": "device:pv"]))
+        let out = try #require(try await node.process(Message(readings: readings), context(store)).first?.message)
+        func value(_ series: String, _ quantity: String, _ h: Int) -> Double? {
+            out.readings.first { $0.series == series && $0.quantity == quantity && $0.ts == t0.addingTimeInterval(Double(h) * 3600) }?.value
+        }
+        // Hour 0: shares 5, 3, 2 of 10 against consumption 2, 4, 1.
+        #expect(members.map { value($0, "generation_share", 0) } == [5, 3, 2])
+        #expect(members.map { value($0, "self_consumption", 0) } == [2, 3, 1])
+        #expect(members.map { value($0, "surplus", 0) } == [3, 0, 1])
+        #expect(members.map { value($0, "deficit", 0) } == [0, 1, 0])
+        #expect(["consumption", "generation", "self_consumption", "surplus", "deficit"].map { value("community:roof", $0, 0) } == [7, 10, 6, 4, 1])
+        #expect(out.readings.first { $0.series == "community:roof" && $0.ts == t0 }?.quality == .computed)
+        // Hour 1: its own hourly coefficients give everything to the third member; estimated generation.
+        #expect(members.map { value($0, "generation_share", 1) } == [0, 0, 10])
+        #expect(out.readings.first { $0.series == "community:roof" && $0.ts == t0.addingTimeInterval(3600) }?.quality == .estimated)
+        // Hour 2 lacks a member's consumption: not balanced.
+        #expect(value("community:roof", "surplus", 2) == nil && out.attributes["unbalanced"] == "1")
+        #expect(out.readings.prefix(readings.count).map(\.series) == readings.map(\.series), "the inputs go out too")
+    }
+
+    // MARK: price.cheapest_hours
+
+    @Test func theCheapestOrNegativeHoursOfTheWindowBecomeSetpoints() async throws {
+        let store = try await memoryStore()
+        // 2026-06-01, Madrid (CEST): quarter-hourly prices; hour h costs 50 - 10·h for h < 6, then 20 + h.
+        let day = LocalDay(year: 2026, month: 6, day: 1).start(in: LocalDay.madrid)
+        var prices: [Reading] = []
+        for q in 0..<96 {
+            let h = q / 4
+            let price = h < 6 ? 50 - 10 * Double(h) : 20 + Double(h)
+            prices.append(r("esios:600:3", "price", day.addingTimeInterval(Double(q) * 900), "PT15M", price + Double(q % 4) - 1.5, "EUR/MWh"))
+        }
+        let cheapest = CheapestHoursNode(NodeOptions(values: ["count": 2, "from_hour": 0, "to_hour": 8, "topic": "site/battery/set"]))
+        let out = try await cheapest.process(Message(readings: prices), context(store)).map(\.message)
+        // In 00–08 local: hours 4 (10) and 5 (0) are cheapest; in time order, rank 2 then 1.
+        #expect(out.map { $0.payload["start"]?.stringValue } == [ISO8601.string(day.addingTimeInterval(4 * 3600)), ISO8601.string(day.addingTimeInterval(5 * 3600))])
+        #expect(out.map { $0.payload["rank"]?.doubleValue } == [2, 1] && out.map { $0.payload["price"]?.doubleValue } == [10, 0])
+        #expect(out.allSatisfy { $0.topic == "site/battery/set" && $0.payload["action"]?.stringValue == "charge" })
+        let negative = CheapestHoursNode(NodeOptions(values: ["negative": true, "resolution": "PT15M"]))
+        let below = try await negative.process(Message(readings: prices), context(store)).map(\.message)
+        // Hour 5's quarters are -1.5 and -0.5 below zero; nothing else is.
+        #expect(below.map { $0.payload["price"]?.doubleValue } == [-1.5, -0.5])
+        let overnight = CheapestHoursNode(NodeOptions(values: ["count": 1, "from_hour": 22, "to_hour": 2]))
+        let night = try await overnight.process(Message(readings: prices), context(store)).map(\.message)
+        #expect(night.map { $0.payload["price"]?.doubleValue } == [40], "hours 22, 23, 0, 1 → hour 1 (40)")
+        #expect(try await cheapest.process(Message(readings: Array(prices.prefix(3))), context(store)).isEmpty, "an hour needs all its quarters")
+    }
 }

@@ -20,6 +20,8 @@ public enum CoreNodes {
         ResampleNode.spec,
         PseudonymizeNode.spec,
         AggregateNode.spec,
+        CommunityBalanceNode.spec,
+        CheapestHoursNode.spec,
         StoreReadingsNode.spec,
         LogNode.spec,
     ]
