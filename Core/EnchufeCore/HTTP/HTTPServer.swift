@@ -37,6 +37,22 @@ public enum HTTPServer {
                 return json(.ok, ["supplies": .array(supplies.map(supplyJSON))])
             }
         }
+        router.put("/api/v1/supplies/:cups") { request, context -> Response in
+            try await authorized(request, scope: "admin", store: store) { key in
+                let cups = context.parameters.get("cups") ?? ""
+                let body = try await request.body.collect(upTo: 1 << 20)
+                let supply: SupplyPoint
+                do {
+                    supply = try supplyFromJSON(cups: cups, tenant: key.tenant, String(buffer: body))
+                } catch {
+                    return problem(.badRequest, title: "Bad supply", detail: "\(error)")
+                }
+                try await store.saveSupply(supply)
+                try? await store.appendAudit(
+                    tenant: key.tenant, actor: "key:" + key.id, action: "supply.put", detail: ["cups": .string(cups)], at: hub.environment.clock.now())
+                return json(.ok, supplyJSON(supply))
+            }
+        }
         addDataRoutes(router, hub: hub)
         let loopback = ["127.0.0.1", "::1", "localhost"].contains(host) || host.hasPrefix("127.")
         router.post("/hooks/**") { request, _ -> Response in
@@ -193,6 +209,52 @@ public enum HTTPServer {
         case .success(let key): return try await body(key)
         case .failure(let refusal): return refusal.response
         }
+    }
+
+    struct SupplyProblem: Error, CustomStringConvertible { var description: String }
+
+    /// The body of `PUT /api/v1/supplies/{cups}`, checked field by field.
+    static func supplyFromJSON(cups: String, tenant: String, _ text: String) throws -> SupplyPoint {
+        guard CUPS.isValid(cups) else { throw SupplyProblem(description: "'\(cups)' is not a CUPS (ES, 16 digits, the 2 control letters that match them, optionally a 2-character border point)") }
+        guard let fields = (try? JSONValue.parse(text))?.objectValue else { throw SupplyProblem(description: "the body must be a JSON object") }
+        let known: Set<String> = ["tariff", "zone", "community", "coefficient", "contracted_power_kw", "valid_from", "valid_to", "distributor_code", "point_type"]
+        if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
+            throw SupplyProblem(description: "unknown field '\(unknown)' (fields: \(known.sorted().joined(separator: ", ")))")
+        }
+        func field(_ name: String) throws -> String? {
+            guard let v = fields[name], !v.isNull else { return nil }
+            guard let s = v.stringValue else { throw SupplyProblem(description: "\(name) must be a string") }
+            return s
+        }
+        var supply = SupplyPoint(tenant: tenant, cups: cups)
+        supply.tariff = try field("tariff")
+        if let t = supply.tariff, TariffCalendar.Tariff(t) == nil { throw SupplyProblem(description: "tariff '\(t)' is not one of 2.0TD, 3.0TD, 6.1TD...6.4TD, 3.0TDVE, 6.1TDVE") }
+        supply.zone = try field("zone")
+        if let z = supply.zone, TariffZone(named: z) == nil { throw SupplyProblem(description: "zone '\(z)' is not one of \(TariffZone.allCases.map(\.rawValue).joined(separator: ", "))") }
+        supply.community = try field("community")
+        supply.distributorCode = try field("distributor_code")
+        if let p = fields["point_type"], !p.isNull {
+            guard let n = p.intValue, (1...5).contains(n) else { throw SupplyProblem(description: "point_type must be 1 to 5") }
+            supply.pointType = n
+        }
+        if let c = fields["coefficient"], !c.isNull {
+            guard let v = c.doubleValue, (0...1).contains(v) else { throw SupplyProblem(description: "coefficient must be a number from 0 to 1") }
+            supply.coefficient = v
+        }
+        if let power = fields["contracted_power_kw"], !power.isNull {
+            let kws = power.doubleValue.map { [$0] } ?? power.arrayValue?.compactMap { $0.doubleValue } ?? []
+            guard !kws.isEmpty, kws.count <= 6, kws.count == (power.arrayValue?.count ?? 1) else {
+                throw SupplyProblem(description: "contracted_power_kw must be a number or a list of 1 to 6 numbers (P1..P6)")
+            }
+            supply.contractedPowerKW = kws
+        }
+        for name in ["valid_from", "valid_to"] {
+            if let d = try field(name), LocalDay(d) == nil { throw SupplyProblem(description: "\(name) '\(d)' is not a date (YYYY-MM-DD)") }
+        }
+        supply.validFrom = try field("valid_from")
+        supply.validTo = try field("valid_to")
+        if let f = supply.validFrom, let t = supply.validTo, t < f { throw SupplyProblem(description: "valid_to is before valid_from") }
+        return supply
     }
 
     static func supplyJSON(_ s: SupplyPoint) -> JSONValue {
