@@ -98,75 +98,31 @@ extension HTTPServer {
                     tenant: key.tenant, actor: "key:" + key.id, action: "export",
                     detail: ["route": .string("/api/v1/exports/\(name)"), "query": .string(request.uri.query ?? "")], at: hub.environment.clock.now())
                 switch export.format {
-                case .csv, .json, .ndjson:
-                    return streamed(export.format, query, store: store, resampler: export.resolution.map { Resampler(seconds: $0, zone: zone) })
-                case .datadisCSV, .f5d:
-                    return curves(export.format, query, store: store, zone: zone)
+                case .csv, .json, .ndjson, .datadisCSV, .f5d:
+                    return streamed(export.format, query, store: store, zone: zone, resampler: export.resolution.map { Resampler(seconds: $0, zone: zone) })
                 case .coefficients:
-                    var readings: [Reading] = []
-                    for try await page in store.readingPages(query) { readings += page.map(\.reading) }
-                    let file: CoefficientFile
+                    let coefficients: (file: CoefficientFile, year: Int?)
                     do {
-                        file = try CoefficientFile(readings: readings, borderPoint: export.borderPoint, zone: zone)
-                    } catch {
-                        return problem(.conflict, title: "No valid coefficient file", detail: "\(error)")
+                        coefficients = try await Exporter.coefficientFile(query, store: store, borderPoint: export.borderPoint, zone: zone)
+                    } catch let problem as CoefficientFile.Problem {
+                        return HTTPServer.problem(.conflict, title: "No valid coefficient file", detail: problem.description)
                     }
                     var headers: HTTPFields = [.contentType: export.format.contentType]
-                    if let cau = export.cau, let year = readings.first.map({ LocalDay(containing: $0.ts, in: zone).year }) {
+                    if let cau = export.cau, let year = coefficients.year {
                         headers[.contentDisposition] = "attachment; filename=\"\(CoefficientFile.name(cau: cau, year: year))\""
                     }
-                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: file.text())))
+                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: coefficients.file.text())))
                 }
             }
         }
     }
 
-    /// A curve file streamed one supply at a time (pages come in series order, so a supply's
-    /// readings are together and only one supply's are held).
-    static func curves(_ format: ExportFormat, _ query: ReadingQuery, store: any Store, zone: TimeZone) -> Response {
+    /// A response written chunk by chunk as the store hands the readings out (`Exporter`).
+    static func streamed(_ format: ExportFormat, _ query: ReadingQuery, store: any Store, zone: TimeZone = LocalDay.madrid, resampler: Resampler?) -> Response {
         Response(
             status: .ok, headers: [.contentType: format.contentType],
             body: ResponseBody { writer in
-                let export = ExportWriter(format, zone: zone)
-                try await writer.write(ByteBuffer(string: export.start()))
-                var current: String?
-                var held: [Reading] = []
-                for try await page in store.readingPages(query) {
-                    for r in page {
-                        if r.reading.series != current {
-                            if let current, !held.isEmpty { try await writer.write(ByteBuffer(string: export.curveRows(cups: current, held))) }
-                            current = r.reading.series
-                            held = []
-                        }
-                        held.append(r.reading)
-                    }
-                }
-                if let current, !held.isEmpty { try await writer.write(ByteBuffer(string: export.curveRows(cups: current, held))) }
-                try await writer.write(ByteBuffer(string: export.end()))
-                try await writer.finish(nil)
-            })
-    }
-
-    /// A response written page by page as the store hands the pages out. Plain CSV is rendered by
-    /// the store itself (`Store.writeCSV`: PostgreSQL formats the rows as its COPY would).
-    static func streamed(_ format: ExportFormat, _ query: ReadingQuery, store: any Store, resampler: Resampler?) -> Response {
-        Response(
-            status: .ok, headers: [.contentType: format.contentType],
-            body: ResponseBody { writer in
-                var export = ExportWriter(format)
-                try await writer.write(ByteBuffer(string: export.start()))
-                if format == .csv && resampler == nil {
-                    try await store.writeCSV(query) { try await writer.write($0) }
-                } else {
-                    var resampler = resampler
-                    for try await page in store.readingPages(query) {
-                        var rows = page
-                        if resampler != nil { rows = page.flatMap { resampler!.add($0) } }
-                        if !rows.isEmpty { try await writer.write(ByteBuffer(string: export.rows(rows))) }
-                    }
-                    if let last = resampler?.finish() { try await writer.write(ByteBuffer(string: export.rows([last]))) }
-                }
-                try await writer.write(ByteBuffer(string: export.end()))
+                try await Exporter.write(format, query, store: store, zone: zone, resampler: resampler) { try await writer.write($0) }
                 try await writer.finish(nil)
             })
     }

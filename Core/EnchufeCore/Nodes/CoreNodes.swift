@@ -22,6 +22,7 @@ public enum CoreNodes {
         AggregateNode.spec,
         CommunityBalanceNode.spec,
         CheapestHoursNode.spec,
+        FileOutNode.spec,
         StoreReadingsNode.spec,
         LogNode.spec,
     ]

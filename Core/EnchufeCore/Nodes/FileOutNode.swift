@@ -1,0 +1,182 @@
+import Foundation
+import NIOCore
+
+/// `file.out`: export files written to a folder, atomically.
+struct FileOutNode: SinkNode {
+    static let spec = NodeSpec(
+        type: "file.out", kind: .sink,
+        summary: "Writes export files (csv, json, ndjson, datadis-csv, f5d, coefficients) to a folder, atomically, on each message",
+        doc: """
+            Each message that arrives (from a `schedule`, say, once a month) writes one file into
+            `path`, in `format` (the formats of `export`):
+            - `source: store` (the default): the flow's tenant's stored readings of `series` and
+              `quantity` (`coefficient` for the coefficients format) for `period`, counted back
+              from the message's time in `timezone`: `previous_day`, `previous_month` (the default:
+              a monthly billing export run on the 1st), `previous_year`, or `current_year`;
+            - `source: message`: the message's own readings (after `coefficients`,
+              `community.balance`, `aggregate`...).
+
+            The file is written as `.NAME.part` beside its final name, flushed to disk, then renamed,
+            so a reader (a billing import, `file.in` elsewhere) never sees half a file; a file of
+            the same name is replaced. `name` may use `{from}` and `{to}` (the period's local
+            dates, `to` excluded), `{year}`, `{month}` (`YYYY-MM` of `from`), `{node}` and, for
+            coefficient files, `{cau}`; the default is `{cau}_{year}.txt` for coefficients with a
+            `cau`, else `{node}_{from}_{to}.EXT`. A coefficient set that does not sum to exactly
+            1,000000 writes nothing and the message fails with the reason. The message is
+            acknowledged once its file is in place.
+            """,
+        options: [
+            OptionSpec("path", .string, required: true, doc: "The folder (created if missing).", example: "var/exports"),
+            OptionSpec("format", .enumeration(ExportFormat.allCases.map(\.rawValue)), default: .string("csv"), doc: "The file format."),
+            OptionSpec("source", .enumeration(["store", "message"]), default: .string("store"), doc: "Stored readings of the period, or the message's readings."),
+            OptionSpec("period", .enumeration(["previous_day", "previous_month", "previous_year", "current_year"]), default: .string("previous_month"), doc: "Source store: which readings, from the message's time."),
+            OptionSpec("series", .list(.string), doc: "Only these series."),
+            OptionSpec("quantity", .string, doc: "Only this quantity (`coefficient` by default for coefficients)."),
+            OptionSpec("resolution", .string, doc: "Table formats: aggregate to `PT15M`, `PT30M`, `PT1H` or `P1D`."),
+            OptionSpec("name", .string, doc: "The file name; `{from}`, `{to}`, `{year}`, `{month}`, `{node}`, `{cau}` are replaced."),
+            OptionSpec("cau", .string, doc: "Coefficients: the installation's CAU, for the file name."),
+            OptionSpec("border_point", .string, default: .string("0F"), doc: "Coefficients: appended to 20-character CUPS."),
+            OptionSpec("timezone", .timezone, default: .string("Europe/Madrid"), doc: "Local time of the period, the names and curve labels."),
+        ],
+        example: """
+            - id: monthly
+              type: schedule
+              cron: "0 6 1 * *"
+              to: [billing-file]
+            - id: billing-file
+              type: file.out
+              path: var/exports
+              format: f5d
+              quantity: consumption
+              name: "curves_{month}.txt"
+            """,
+        check: { options in
+            var problems: [OptionProblem] = []
+            if let resolution = options.string("resolution"), Resampler.seconds(resolution) == nil {
+                problems.append(OptionProblem(option: "resolution", "'\(resolution)' is not one readings are aggregated to: PT15M, PT30M, PT1H, P1D"))
+            }
+            if let name = options.string("name"), name.contains("/") || name.hasPrefix(".") {
+                problems.append(OptionProblem(option: "name", "'\(name)' must be a plain file name (no '/', not starting with '.')"))
+            }
+            return problems
+        },
+        make: { context in .sink(FileOutNode(context)) })
+
+    let folder: URL
+    let format: ExportFormat
+    let fromMessage: Bool
+    let period: String
+    let series: [String]
+    let quantity: String?
+    let resolution: Int?
+    let name: String?
+    let cau: String?
+    let borderPoint: String
+    let zone: TimeZone
+    let node: String
+
+    var batching: Batching { .single }
+
+    init(_ build: NodeBuildContext) {
+        let o = build.options
+        folder = URL(fileURLWithPath: o.string("path") ?? "var/exports")
+        format = ExportFormat(rawValue: o.string("format") ?? "csv") ?? .csv
+        fromMessage = o.string("source") == "message"
+        period = o.string("period") ?? "previous_month"
+        series = o.strings("series") ?? []
+        quantity = o.string("quantity") ?? (format == .coefficients ? "coefficient" : nil)
+        resolution = o.string("resolution").flatMap(Resampler.seconds)
+        name = o.string("name")
+        cau = o.string("cau")
+        borderPoint = o.string("border_point") ?? "0F"
+        zone = o.string("timezone").flatMap(TimeZone.init(identifier:)) ?? LocalDay.madrid
+        node = build.node
+    }
+
+    func write(_ batch: [Message], _ context: NodeContext) async throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for message in batch { try await writeFile(message, context) }
+    }
+
+    /// The period's first day and the day after its last, counted back from `now`.
+    func range(now: Date) -> (from: LocalDay, to: LocalDay) {
+        let today = LocalDay(containing: now, in: zone)
+        switch period {
+        case "previous_day": return (today.adding(days: -1), today)
+        case "previous_year": return (LocalDay(year: today.year - 1, month: 1, day: 1), LocalDay(year: today.year, month: 1, day: 1))
+        case "current_year": return (LocalDay(year: today.year, month: 1, day: 1), LocalDay(year: today.year + 1, month: 1, day: 1))
+        default:
+            let first = LocalDay(year: today.year, month: today.month, day: 1)
+            let previous = today.month == 1 ? LocalDay(year: today.year - 1, month: 12, day: 1) : LocalDay(year: today.year, month: today.month - 1, day: 1)
+            return (previous, first)
+        }
+    }
+
+    func writeFile(_ message: Message, _ context: NodeContext) async throws {
+        // What goes into the file: a store query, or the message's readings in a throwaway store.
+        let store: any Store
+        var (from, to) = range(now: context.clock.now())
+        if fromMessage {
+            let memory = try SQLiteStore(path: ":memory:")
+            try await memory.migrate()
+            let readings = message.readings.map { r in var r = r; r.tenant = context.tenant; return r }
+            _ = try await memory.upsert(readings)
+            store = memory
+            if let first = readings.map(\.ts).min(), let last = readings.map(\.ts).max() {
+                (from, to) = (LocalDay(containing: first, in: zone), LocalDay(containing: last, in: zone).adding(days: 1))
+            }
+        } else {
+            store = context.store
+        }
+        let query = ReadingQuery(
+            tenant: context.tenant, series: series, quantity: quantity,
+            from: fromMessage ? nil : from.start(in: zone), to: fromMessage ? nil : to.start(in: zone))
+        var year = from.year
+        if format == .coefficients {
+            do {
+                year = try await Exporter.coefficientFile(query, store: store, borderPoint: borderPoint, zone: zone).year ?? year
+            } catch let problem as CoefficientFile.Problem {
+                throw PermanentError("file.out: no coefficient file written: \(problem)")
+            }
+        }
+        let fileName = self.fileName(from: from, to: to, year: year)
+        let final = folder.appendingPathComponent(fileName)
+        let part = folder.appendingPathComponent(".\(fileName).part")
+        FileManager.default.createFile(atPath: part.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: part)
+        do {
+            try await Exporter.write(format, query, store: store, zone: zone, resampler: resolution.map { Resampler(seconds: $0, zone: zone) }) { chunk in
+                try handle.write(contentsOf: chunk.readableBytesView)
+            }
+            try handle.synchronize()
+            try handle.close()
+        } catch {
+            try? handle.close()
+            try? FileManager.default.removeItem(at: part)
+            throw error
+        }
+        guard rename(part.path, final.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: part)
+            throw PermanentError("file.out: cannot move the file into place as \(final.path): \(reason)")
+        }
+        context.logger.info("wrote \(final.path)")
+    }
+
+    func fileName(from: LocalDay, to: LocalDay, year: Int) -> String {
+        let ext: String = switch format {
+        case .csv, .datadisCSV: "csv"
+        case .json: "json"
+        case .ndjson: "ndjson"
+        case .f5d, .coefficients: "txt"
+        }
+        let template = name ?? (format == .coefficients && cau != nil ? "{cau}_{year}.txt" : "{node}_{from}_{to}.\(ext)")
+        return template
+            .replacingOccurrences(of: "{from}", with: from.description)
+            .replacingOccurrences(of: "{to}", with: to.description)
+            .replacingOccurrences(of: "{year}", with: String(year))
+            .replacingOccurrences(of: "{month}", with: String(format: "%04d-%02d", from.year, from.month))
+            .replacingOccurrences(of: "{node}", with: node)
+            .replacingOccurrences(of: "{cau}", with: cau ?? "")
+    }
+}
