@@ -12,7 +12,19 @@ public enum HTTPServer {
         hub: Hub, host: String, port: Int, logger: Logger,
         onRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
+        Application(
+            router: router(hub: hub, host: host),
+            configuration: .init(address: .hostname(host, port: port), serverName: "Enchufe"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
+    }
+
+    /// Every route of the API (`OpenAPI.document` describes each of them).
+    public static func router(hub: Hub, host: String) -> Router<BasicRequestContext> {
         let router = Router()
+        router.get("/openapi.json") { _, _ in
+            json(.ok, OpenAPI.document)
+        }
         router.get("/healthz") { _, _ in
             json(.ok, ["status": "ok"])
         }
@@ -58,11 +70,7 @@ public enum HTTPServer {
         router.post("/hooks/**") { request, _ -> Response in
             await webhook(request, hub: hub, loopback: loopback)
         }
-        return Application(
-            router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: "Enchufe"),
-            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
-            logger: logger)
+        return router
     }
 
     // MARK: Webhooks

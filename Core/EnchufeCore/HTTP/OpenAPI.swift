@@ -1,0 +1,152 @@
+import Foundation
+
+/// The OpenAPI 3.1 document of the HTTP API, served at `/openapi.json`. A test checks that it
+/// describes exactly the routes `HTTPServer.router` serves.
+public enum OpenAPI {
+    struct Parameter {
+        var name: String
+        var place = "query"
+        var required = false
+        var doc: String
+    }
+
+    struct Operation {
+        var method: String
+        var path: String
+        var summary: String
+        /// The key scope it needs; nil: no key.
+        var scope: String?
+        var parameters: [Parameter] = []
+        /// Content type of the 200 (or 202) answer.
+        var answers: [String] = ["application/json"]
+        var status = "200"
+        var errors: [String] = []
+        var body: String?
+    }
+
+    static let range = [
+        Parameter(name: "from", doc: "First day (`YYYY-MM-DD`, local) or instant with an offset."),
+        Parameter(name: "to", doc: "Day after the last (excluded), or instant with an offset."),
+    ]
+
+    static let operations: [Operation] = [
+        Operation(method: "get", path: "/openapi.json", summary: "This document", scope: nil),
+        Operation(method: "get", path: "/healthz", summary: "Liveness", scope: nil),
+        Operation(method: "get", path: "/readyz", summary: "Readiness: the store is reachable and flows are loaded", scope: nil, errors: ["503"]),
+        Operation(method: "get", path: "/metrics", summary: "Prometheus metrics: per node messages, errors, retries, dead letters, queue depth, processing time; per source lag", scope: nil, answers: ["text/plain"]),
+        Operation(
+            method: "post", path: "/hooks/{path}",
+            summary: "Webhook ingestion into a `webhook.in` node: 202 once durable; 400 names the line or field and stores nothing; 429 with Retry-After under backpressure",
+            scope: "ingest", parameters: [
+                Parameter(name: "path", place: "path", required: true, doc: "The node's `path`."),
+                Parameter(name: "Idempotency-Key", place: "header", doc: "A retried request with the same key gets the first answer and stores nothing twice."),
+                Parameter(name: "X-Enchufe-Signature", place: "header", doc: "`t=UNIX,v1=HEX(HMAC-SHA256(secret, \"t.body\"))` for `auth: hmac` endpoints."),
+            ],
+            status: "202", errors: ["400", "404", "413", "415", "429"],
+            body: "JSON (array: one message per element), NDJSON, CSV, distributor CSV, Datadis CSV or F5D, as the node's `format`"),
+        Operation(
+            method: "get", path: "/api/v1/readings", summary: "The key's tenant's readings, streamed; `resolution` aggregates (sum for energy, mean otherwise)",
+            scope: "read", parameters: [
+                Parameter(name: "series", doc: "Series, comma-separated or repeated (default all)."),
+                Parameter(name: "quantity", doc: "One quantity (default all)."),
+            ] + range + [
+                Parameter(name: "resolution", doc: "`PT15M`, `PT30M`, `PT1H` or `P1D` (Madrid days)."),
+                Parameter(name: "format", doc: "`json` (default), `ndjson` or `csv`."),
+            ], answers: ["application/json", "application/x-ndjson", "text/csv"], errors: ["400"]),
+        Operation(
+            method: "get", path: "/api/v1/changes",
+            summary: "Readings inserted or changed after `after`, in change order, with `next` and `more`: the incremental pull for billing apps",
+            scope: "read", parameters: [
+                Parameter(name: "after", doc: "The `next` of the previous page (default 0)."),
+                Parameter(name: "limit", doc: "1–10000 (default 1000)."),
+            ], errors: ["400"]),
+        Operation(
+            method: "get", path: "/api/v1/billing/periods",
+            summary: "Per supply and tariff period: consumption, surplus, self-consumption (kWh), hours and estimated hours; hours present against those expected (23/25-hour days)",
+            scope: "read", parameters: [
+                Parameter(name: "from", required: true, doc: "First local day of the supply's zone (`YYYY-MM-DD`)."),
+                Parameter(name: "to", required: true, doc: "Day after the last (excluded), at most 400 days on."),
+                Parameter(name: "cups", doc: "Supplies, comma-separated (default all of the tenant)."),
+            ], errors: ["400"]),
+        Operation(
+            method: "get", path: "/api/v1/exports/{name}",
+            summary: "A named export declared by an `export` node: csv, json, ndjson, datadis-csv, f5d or a coefficient file (409 when a set does not sum to exactly 1)",
+            scope: "read", parameters: [Parameter(name: "name", place: "path", required: true, doc: "The node's `name`.")] + range,
+            answers: ["text/csv", "application/json", "application/x-ndjson", "text/plain"], errors: ["400", "404", "409"]),
+        Operation(method: "get", path: "/api/v1/supplies", summary: "The tenant's supply points", scope: "read"),
+        Operation(
+            method: "put", path: "/api/v1/supplies/{cups}",
+            summary: "Register or update a supply point: tariff, zone, community, coefficient, contracted_power_kw, valid_from, valid_to, distributor_code, point_type",
+            scope: "admin", parameters: [Parameter(name: "cups", place: "path", required: true, doc: "The CUPS (20 or 22 characters).")],
+            errors: ["400"], body: "JSON object"),
+    ]
+
+    public static let document: JSONValue = {
+        var paths: [String: [String: JSONValue]] = [:]
+        for op in operations {
+            var responses: [String: JSONValue] = [
+                op.status: .object([
+                    "description": "OK",
+                    "content": .object(Dictionary(uniqueKeysWithValues: op.answers.map { ($0, JSONValue.object([:])) })),
+                ])
+            ]
+            for code in op.errors + (op.scope == nil ? [] : ["401", "403"]) {
+                responses[code] = .object([
+                    "description": .string(HTTPStatusText.text(code)),
+                    "content": ["application/problem+json": ["schema": ["$ref": "#/components/schemas/Problem"]]],
+                ])
+            }
+            var operation: [String: JSONValue] = [
+                "summary": .string(op.summary),
+                "operationId": .string(op.method + op.path.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "")),
+                "responses": .object(responses),
+                "parameters": .array(op.parameters.map { p in
+                    .object([
+                        "name": .string(p.name), "in": .string(p.place), "required": .bool(p.required || p.place == "path"),
+                        "description": .string(p.doc), "schema": ["type": "string"],
+                    ])
+                }),
+                "security": op.scope.map { .array([.object(["bearer": .array([.string($0)])])]) } ?? .array([]),
+            ]
+            if let scope = op.scope { operation["x-scope"] = .string(scope) }
+            if let body = op.body {
+                operation["requestBody"] = ["required": true, "description": .string(body), "content": ["*/*": [:]]]
+            }
+            paths[op.path, default: [:]][op.method] = .object(operation)
+        }
+        return [
+            "openapi": "3.1.0",
+            "info": [
+                "title": "Enchufe", "version": "1",
+                "description": "Integration hub for Spanish energy communities: readings in, billing exports out. Keys belong to one tenant and see only its data.",
+            ],
+            "paths": .object(paths.mapValues { JSONValue.object($0) }),
+            "components": [
+                "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer", "description": "An API key (`enchufe keys create`) with the scopes read, ingest or admin."]],
+                "schemas": [
+                    "Problem": [
+                        "type": "object", "description": "RFC 9457 problem details",
+                        "properties": ["type": ["type": "string"], "title": ["type": "string"], "status": ["type": "integer"], "detail": ["type": "string"]],
+                    ]
+                ],
+            ],
+        ]
+    }()
+}
+
+enum HTTPStatusText {
+    static func text(_ code: String) -> String {
+        switch code {
+        case "400": "Bad request: the detail says what is wrong"
+        case "401": "No or unknown key"
+        case "403": "The key lacks the scope"
+        case "404": "Not found"
+        case "409": "Conflict"
+        case "413": "Body too large"
+        case "415": "Unsupported content type"
+        case "429": "Backpressure: retry after Retry-After"
+        case "503": "Not ready"
+        default: "Error"
+        }
+    }
+}
