@@ -111,7 +111,7 @@ let package = Package(
         .testTarget(
             name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance", "TestSupport"], path: "Tests/EnchufeCoreTests",
             exclude: ["Flows", "Curves", "Tariffs", "Coefficients"]),
-        .testTarget(name: "SimulatorTests", dependencies: ["Simulator"], path: "Tests/SimulatorTests"),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", .product(name: "Logging", package: "swift-log")], path: "Tests/SimulatorTests"),
         .testTarget(name: "CLITests", dependencies: ["enchufe", "MQTT", "TestSupport"], path: "Tests/CLITests"),
         .testTarget(name: "HTTPPullTests", dependencies: ["HTTPPull", "TestSupport"], path: "Tests/HTTPPullTests"),
         .testTarget(

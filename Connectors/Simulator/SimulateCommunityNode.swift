@@ -24,6 +24,11 @@ struct SimulateCommunityNode: SourceNode {
             panels, and `soc` (%, instantaneous) for those with batteries. Values depend only on the
             seed, the household and the interval, so a replayed interval gives the same readings.
             After a restart it resumes from the last interval whose readings were committed.
+
+            With `community`, the households are registered at start as supplies of that community
+            (2.0TD, peninsula, 5.75 kW contracted with PV or an EV, else 4.6 kW): what
+            `GET /api/v1/billing/periods`, `community.balance` and `coefficients` read. Supplies
+            already registered are left as they are.
             """,
         options: [
             OptionSpec("households", .integer, default: 20, doc: "Number of households."),
@@ -37,6 +42,7 @@ struct SimulateCommunityNode: SourceNode {
             OptionSpec("pv_share", .number, default: 0.6, doc: "Share of households with PV panels (0 to 1)."),
             OptionSpec("battery_share", .number, default: 0.3, doc: "Share of households with a battery (0 to 1; only households with PV have one)."),
             OptionSpec("ev_share", .number, default: 0.2, doc: "Share of households with an EV charging at night (0 to 1)."),
+            OptionSpec("community", .string, doc: "Register the households as supplies of this community at start (unless registered already)."),
         ],
         example: """
             - id: households
@@ -70,6 +76,7 @@ struct SimulateCommunityNode: SourceNode {
     let step: Double
     let start: Date?
     let count: Int?
+    let community: String?
 
     init(_ options: NodeOptions) {
         model = CommunityModel(
@@ -82,6 +89,21 @@ struct SimulateCommunityNode: SourceNode {
         step = ["PT5M": 300, "PT15M": 900, "PT30M": 1800, "PT1H": 3600][resolution] ?? 900
         start = options.string("start").flatMap(ISO8601.date)
         count = options.int("count")
+        community = options.string("community")
+    }
+
+    /// Registers the households not yet registered as supplies of `community`.
+    func registerSupplies(of community: String, _ context: NodeContext) async throws {
+        let known = Set(try await context.store.supplies(tenant: context.tenant).map(\.cups))
+        var added = 0
+        for household in model.households where !known.contains(household.cups) {
+            let power = household.pvKWp > 0 || household.hasEV ? 5.75 : 4.6
+            try await context.store.saveSupply(SupplyPoint(
+                tenant: context.tenant, cups: household.cups, tariff: "2.0TD", zone: TariffZone.peninsula.rawValue,
+                contractedPowerKW: [power, power], community: community))
+            added += 1
+        }
+        if added > 0 { context.logger.info("registered \(added) households as supplies of community '\(community)'") }
     }
 
     /// Where the simulation stands: the next interval to emit and the batteries' charge.
@@ -117,6 +139,7 @@ struct SimulateCommunityNode: SourceNode {
     }
 
     func run(_ context: SourceContext) async throws {
+        if let community { try await registerSupplies(of: community, context.node) }
         let progress = Progress()
         var position: Position
         if let saved = try await context.node.checkpoint("position"), let resumed = Position(checkpoint: saved, identity: identity) {

@@ -8,7 +8,9 @@ import TestSupport
 
     /// Supply a (2.0TD, peninsula): hourly consumption of 1 kWh from Saturday 24 to Tuesday 27
     /// October 2026 (Sunday the 25th has 25 hours) with Monday 11:00 missing and Monday 08:00
-    /// estimated; surplus in quarter-hours Monday 12:00–14:00; self-consumption in Wh at 13:00.
+    /// estimated; surplus in quarter-hours Monday 12:00–14:00; self-consumption in Wh at 13:00;
+    /// generation at 12:00 and 15:00 (self-consumed: generation less surplus) and at 13:00 (where
+    /// the measured self-consumption counts instead).
     func serve() async throws -> (APIServer, key: String, dir: URL) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("enchufe-billing-\(UUID().uuidString)")
         let store = try SQLiteStore(path: dir.appendingPathComponent("hub.sqlite").path)
@@ -32,6 +34,9 @@ import TestSupport
             readings.append(Reading(tenant: "t", series: Self.a, quantity: "surplus", ts: monday.addingTimeInterval(12 * 3600 + Double(q) * 900), resolution: "PT15M", value: 0.25, unit: "kWh"))
         }
         readings.append(Reading(tenant: "t", series: Self.a, quantity: "self_consumption", ts: monday.addingTimeInterval(13 * 3600), resolution: "PT1H", value: 500, unit: "Wh"))
+        for (hour, kWh) in [(12.0, 1.5), (13, 2), (15, 0.8)] {
+            readings.append(Reading(tenant: "t", series: Self.a, quantity: "generation", ts: monday.addingTimeInterval(hour * 3600), resolution: "PT1H", value: kWh, unit: "kWh"))
+        }
         readings.append(Reading(tenant: "other", series: Self.a, quantity: "consumption", ts: monday, resolution: "PT1H", value: 100, unit: "kWh"))
         _ = try await store.upsert(readings)
         let (_, key) = try await APIKeys.create(tenant: "t", scopes: ["read"], name: "billing", at: Date(), store: store)
@@ -58,8 +63,8 @@ import TestSupport
         #expect(a?["hours_present"]?.doubleValue == 72 && a?["hours_expected"]?.doubleValue == 73)
         // Monday: P1 10–14 and 18–22 (8 hours, 11:00 missing), P2 8–10, 14–18, 22–24; the weekend
         // (49 hours) and Monday 0–8 are P3.
-        #expect(period(a, "P1") == [7, 2, 0.5, 7, 0])
-        #expect(period(a, "P2") == [8, 0, 0, 8, 1])
+        #expect(period(a, "P1") == [7, 2, 1, 7, 0])
+        #expect(period(a, "P2") == [8, 0, 0.8, 8, 1])
         #expect(period(a, "P3") == [57, 0, 0, 57, 0])
         let b = supplies.dropFirst().first
         #expect(b?["zone"]?.stringValue == "canarias" && b?["hours_expected"]?.doubleValue == 73 && b?["hours_present"]?.doubleValue == 0)

@@ -85,4 +85,22 @@ import Testing
             }
         }
     }
+
+    @Test func curvesOfQuarterHoursAreHourlySumsAndAnHourWithQuartersMissingIsEstimated() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try await store.migrate()
+        let start = ISO8601.date("2026-06-10T08:00:00Z")!
+        // 10:00–11:00 Madrid whole (4 quarters), 11:00–12:00 with its last quarter missing.
+        let quarters = (0..<7).map { k in
+            Reading(tenant: "t", series: "ES0031000000000001BJ0F", quantity: "consumption", ts: start.addingTimeInterval(Double(900 * k)), resolution: "PT15M", value: Double(100 + k) / 1000, unit: "kWh")
+        }
+        _ = try await store.upsert(quarters)
+        var text = ""
+        try await Exporter.write(.f5d, ReadingQuery(tenant: "t"), store: store) { chunk in text += String(buffer: chunk) }
+        let rows = text.split(separator: "\n").map(String.init)
+        #expect(rows == [
+            "ES0031000000000001BJ0F;2026/06/10 11:00;1;406;;;;;;1;1;;",
+            "ES0031000000000001BJ0F;2026/06/10 12:00;1;315;;;;;;5;0;;",
+        ])
+    }
 }

@@ -72,11 +72,20 @@ import TestSupport
         let expected = readings.filter { $0.series == "ES0031000000000001BJ0F" && $0.resolution == "PT15M" && $0.ts < ISO8601.date("2026-10-24T23:00:00Z")! }.map(\.value).reduce(0, +)
         #expect(first.count == 9 && first[3] == "PT1H" && abs((Double(first[4]) ?? -1) - expected) < 1e-9, "\(first)")
 
-        // f5d of every supply's hourly curve, read back by the curve parser into the same readings.
+        // f5d of every supply's hourly curve (quarter-hours summed into their hours), read back by
+        // the curve parser into the same readings.
         let f5d = try await server.get("/api/v1/exports/month-f5d?from=2026-10-25&to=2026-10-27", key: key)
         #expect(f5d.status == 200)
         let back = try CurveFiles.f5d(f5d.body)
-        let hourly = readings.filter { $0.resolution == "PT1H" }
+        var hourly = readings.filter { $0.resolution == "PT1H" }
+        for (key, quarters) in Dictionary(grouping: readings.filter { $0.resolution == "PT15M" }, by: { "\($0.series) \(Int($0.ts.timeIntervalSince1970) / 3600)" }) {
+            #expect(quarters.count == 4, "\(key)")
+            var hour = quarters[0]
+            hour.ts = Date(timeIntervalSince1970: Double(Int(hour.ts.timeIntervalSince1970) / 3600 * 3600))
+            hour.resolution = "PT1H"
+            hour.value = quarters.map(\.value).reduce(0, +)
+            hourly.append(hour)
+        }
         #expect(back.count == hourly.count)
         for r in hourly {
             #expect(back.contains { $0.series == r.series && $0.quantity == r.quantity && $0.ts == r.ts && abs($0.value - r.value) < 1e-9 && $0.quality == r.quality }, "\(r)")

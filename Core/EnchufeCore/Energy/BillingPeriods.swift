@@ -24,11 +24,13 @@ public struct BillingPeriods: Sendable {
         public var problem: String?
     }
 
-    static let quantities: Set<String> = ["consumption", "surplus", "self_consumption"]
+    static let quantities: Set<String> = ["consumption", "surplus", "self_consumption", "generation"]
 
     /// The totals of `supply` from `from` to `to` (local days of its zone, `to` excluded): hourly or
     /// shorter readings of consumption, surplus and self-consumption, each in the period of the
-    /// hour it starts in under the supply record valid that day.
+    /// hour it starts in under the supply record valid that day. An hour with `generation` but no
+    /// `self_consumption` reading (a meter behind the panels, the simulator) self-consumed what it
+    /// generated and did not feed in.
     public static func supply(
         _ cups: String, records: [SupplyPoint], from: LocalDay, to: LocalDay, store: any Store, tenant: String, calendar: TariffCalendar = TariffCalendar()
     ) async throws -> Supply {
@@ -48,6 +50,7 @@ public struct BillingPeriods: Sendable {
         }
         for period in TariffCalendar.energyPeriods(tariff) { result.periods[period] = Period() }
         var hourSeen: [Date: (period: String, estimated: Bool)] = [:]
+        var produced: [Date: (period: String, generation: Double, surplus: Double, measured: Bool)] = [:]
         for try await page in store.readingPages(ReadingQuery(tenant: tenant, series: [cups], from: start, to: end)) {
             for stored in page {
                 let r = stored.reading
@@ -63,10 +66,18 @@ public struct BillingPeriods: Sendable {
                     let estimated = r.quality == .estimated || r.quality == .forecast
                     let seen = hourSeen[hour]
                     hourSeen[hour] = (period, (seen?.estimated ?? false) || estimated)
-                case "surplus": result.periods[period, default: Period()].surplus += kWh
-                default: result.periods[period, default: Period()].selfConsumption += kWh
+                case "surplus":
+                    result.periods[period, default: Period()].surplus += kWh
+                    produced[hour, default: (period, 0, 0, false)].surplus += kWh
+                case "generation": produced[hour, default: (period, 0, 0, false)].generation += kWh
+                default:
+                    result.periods[period, default: Period()].selfConsumption += kWh
+                    produced[hour, default: (period, 0, 0, false)].measured = true
                 }
             }
+        }
+        for (_, hour) in produced where !hour.measured && hour.generation > 0 {
+            result.periods[hour.period, default: Period()].selfConsumption += max(0, hour.generation - hour.surplus)
         }
         for (_, hour) in hourSeen {
             result.periods[hour.period, default: Period()].hours += 1

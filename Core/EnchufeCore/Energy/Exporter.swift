@@ -25,19 +25,25 @@ public enum Exporter {
             }
             if let last = resampler?.finish() { try await write(ByteBuffer(string: export.rows([last]))) }
         case .datadisCSV, .f5d:
-            // Pages come in series order: a supply's readings are together, and only one supply's are held.
+            // Pages come in series order: a supply's readings are together, and only one supply's are
+            // held. Curves are hourly: quarter-hours are summed into their hours.
+            var hourly = resampler ?? Resampler(seconds: 3600, zone: zone)
             var current: String?
             var held: [Reading] = []
+            func hold(_ r: StoredReading) async throws {
+                if r.reading.series != current {
+                    if let current, !held.isEmpty { try await write(ByteBuffer(string: export.curveRows(cups: current, held))) }
+                    current = r.reading.series
+                    held = []
+                }
+                held.append(r.reading)
+            }
             for try await page in store.readingPages(query) {
                 for r in page {
-                    if r.reading.series != current {
-                        if let current, !held.isEmpty { try await write(ByteBuffer(string: export.curveRows(cups: current, held))) }
-                        current = r.reading.series
-                        held = []
-                    }
-                    held.append(r.reading)
+                    for h in hourly.add(r) { try await hold(h) }
                 }
             }
+            if let last = hourly.finish() { try await hold(last) }
             if let current, !held.isEmpty { try await write(ByteBuffer(string: export.curveRows(cups: current, held))) }
         case .coefficients:
             let (file, _) = try await coefficientFile(query, store: store, zone: zone)

@@ -6,11 +6,13 @@ import Foundation
 /// `finish` the last one.
 ///
 /// Intervals of a day or more (`P1D`) are local days in `zone` (23 or 25 hours on DST days);
-/// shorter ones (`PT15M`, `PT1H`) are counted from the hour, the same in every Spanish zone.
+/// shorter ones (`PT15M`, `PT1H`) are counted from the hour, the same in every Spanish zone. A sum
+/// of energy with readings missing from its interval is marked `estimated`: it is not a measurement
+/// of the whole interval.
 public struct Resampler: Sendable {
     public let seconds: Int
     public let zone: TimeZone
-    private var open: (key: ReadingKey, first: StoredReading, sum: Double, count: Int, quality: Quality, revision: Int, seq: Int64)?
+    private var open: (key: ReadingKey, first: StoredReading, sum: Double, count: Int, covered: Int, quality: Quality, revision: Int, seq: Int64)?
 
     public init(seconds: Int, zone: TimeZone = LocalDay.madrid) {
         self.seconds = seconds
@@ -46,11 +48,11 @@ public struct Resampler: Sendable {
         let key = ReadingKey(series: r.reading.series, quantity: r.reading.quantity, ts: intervalStart(r.reading.ts))
         var done: [StoredReading] = []
         if let o = open, o.key == key {
-            open = (key, o.first, o.sum + r.reading.value, o.count + 1, Self.lower(o.quality, r.reading.quality), max(o.revision, r.revision), max(o.seq, r.seq))
+            open = (key, o.first, o.sum + r.reading.value, o.count + 1, o.covered + own, Self.lower(o.quality, r.reading.quality), max(o.revision, r.revision), max(o.seq, r.seq))
             return []
         }
         if let finished = finish() { done.append(finished) }
-        open = (key, r, r.reading.value, 1, r.reading.quality, r.revision, r.seq)
+        open = (key, r, r.reading.value, 1, own, r.reading.quality, r.revision, r.seq)
         return done
     }
 
@@ -63,8 +65,16 @@ public struct Resampler: Sendable {
         reading.resolution = ISODuration.text(seconds: seconds)
         reading.value = Self.isEnergy(reading) ? o.sum : o.sum / Double(o.count)
         reading.quality = o.quality
+        if Self.isEnergy(reading), o.covered < length(from: o.key.ts) { reading.quality = Self.lower(reading.quality, .estimated) }
         reading.tags = [:]
         return StoredReading(reading: reading, revision: o.revision, seq: o.seq)
+    }
+
+    /// The seconds of the interval starting at `start` (a local day may have 23 or 25 hours).
+    func length(from start: Date) -> Int {
+        guard seconds >= 86_400 else { return seconds }
+        let day = LocalDay(containing: start, in: zone)
+        return Int(day.adding(days: seconds / 86_400).start(in: zone).timeIntervalSince(start))
     }
 
     /// The less trusted of two qualities (a sum with an estimate in it is an estimate).

@@ -12,6 +12,14 @@ extension HubClock {
     public func sleep(for duration: Duration) async throws {
         try await sleep(until: now().addingTimeInterval(duration.seconds))
     }
+
+    /// Waits until the task is cancelled: a source that serves requests instead of pulling. Under
+    /// the flow-test clock it parks, so the flow can go quiet.
+    public func waitUntilCancelled() async throws {
+        if self is any SourceWatchingClock { try await sleep(until: .distantFuture) }
+        while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
+        throw CancellationError()
+    }
 }
 
 /// The real clock.

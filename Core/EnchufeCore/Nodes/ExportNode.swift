@@ -16,9 +16,10 @@ struct ExportNode: SourceNode {
             when asked; it takes no input and sends nothing.
 
             - `csv`, `json`, `ndjson`: one row per reading, streamed.
-            - `datadis-csv`, `f5d`: one row per supply and hour of the hourly `consumption`,
-              `surplus`, `generation` and `self_consumption` readings, labelled in `zone`'s local
-              time (f5d in Wh with the season flag); `webhook.in` and `file.in` read them back.
+            - `datadis-csv`, `f5d`: one row per supply and hour of the `consumption`, `surplus`,
+              `generation` and `self_consumption` readings (quarter-hours summed into their hours;
+              an hour with quarters missing is marked estimated), labelled in `zone`'s local time
+              (f5d in Wh with the season flag); `webhook.in` and `file.in` read them back.
             - `coefficients`: the distributors' coefficient file of the stored `coefficient`
               readings (those the `coefficients` node writes): `CUPS;0,500000` for static ones,
               `CUPS;hour;0,500000` for hourly ones of one year; every set must sum to exactly
@@ -82,7 +83,7 @@ struct ExportNode: SourceNode {
         try routes.register(definition)
         defer { routes.unregister(definition.name, flow: flow, node: node) }
         context.logger.info("serving GET /api/v1/exports/\(definition.name) (\(definition.format.rawValue))")
-        while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
+        try await context.node.clock.waitUntilCancelled()
     }
 }
 

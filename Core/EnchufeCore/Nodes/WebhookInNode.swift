@@ -98,7 +98,7 @@ struct WebhookInNode: TestInputSource {
         try routes.register(path, endpoint)
         defer { routes.unregister(path, flow: flow, node: node) }
         context.logger.info("serving POST /hooks/\(path)")
-        while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
+        try await context.node.clock.waitUntilCancelled()
     }
 
     func message(fromTestInput input: Message, at now: Date) throws -> Message {

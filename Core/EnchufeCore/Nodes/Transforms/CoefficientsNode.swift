@@ -8,8 +8,8 @@ struct CoefficientsNode: TransformNode {
         doc: """
             On each message, reads the members' stored readings of `quantity` (default
             `consumption`) and shares 1 among them in proportion:
-            - `mode: static`: one coefficient per member from the total of `from`..`to` (local days,
-              `to` excluded; default the last 365 days);
+            - `mode: static`: one coefficient per member from the total of `from`..`until` (local
+              days, `until` excluded; default the last 365 days);
             - `mode: hourly`: a coefficient per member for every hour of `year` (default next year),
               each from that member's share of the same hour of the year before (ordinal hours of
               the year, 1 = 00:00–01:00 on 1 January in Madrid time; 8,760 or 8,784 of them).
@@ -32,7 +32,7 @@ struct CoefficientsNode: TransformNode {
             OptionSpec("mode", .enumeration(["static", "hourly"]), default: .string("static"), doc: "Static coefficients, or hourly ones for a year."),
             OptionSpec("quantity", .string, default: .string("consumption"), doc: "The history shares are computed from."),
             OptionSpec("from", .string, default: .string("-365d"), doc: "Static: first day of the history (`YYYY-MM-DD`, `-365d`, `today`)."),
-            OptionSpec("to", .string, default: .string("today"), doc: "Static: day after the history."),
+            OptionSpec("until", .string, default: .string("today"), doc: "Static: the day after the history (`to` is the node's wiring)."),
             OptionSpec("year", .integer, doc: "The year the coefficients are for (default: next year for hourly, this year for static)."),
             OptionSpec("cau", .string, doc: "The installation's CAU (26 characters), for the file name."),
             OptionSpec("border_point", .string, default: .string("0F"), doc: "Appended to 20-character CUPS in the file."),
@@ -50,7 +50,7 @@ struct CoefficientsNode: TransformNode {
             if options.string("community") == nil && (options.strings("members") ?? []).isEmpty {
                 problems.append(OptionProblem(option: "community", "give the community (its supplies are the members) or a list of members"))
             }
-            for name in ["from", "to"] {
+            for name in ["from", "until"] {
                 if let d = options.string(name), !LocalDay.isValid(d) {
                     problems.append(OptionProblem(option: name, "'\(d)' is not a day: YYYY-MM-DD, today, yesterday or -Nd"))
                 }
@@ -70,7 +70,7 @@ struct CoefficientsNode: TransformNode {
     let hourly: Bool
     let quantity: String
     let from: String
-    let to: String
+    let until: String
     let year: Int?
     let cau: String?
     let borderPoint: String
@@ -81,7 +81,7 @@ struct CoefficientsNode: TransformNode {
         hourly = o.string("mode") == "hourly"
         quantity = o.string("quantity") ?? "consumption"
         from = o.string("from") ?? "-365d"
-        to = o.string("to") ?? "today"
+        until = o.string("until") ?? "today"
         year = o.int("year")
         cau = o.string("cau")
         borderPoint = o.string("border_point") ?? "0F"
@@ -132,7 +132,7 @@ struct CoefficientsNode: TransformNode {
             }
         } else {
             let first = LocalDay.parse(from, today: today) ?? today.adding(days: -365)
-            let last = LocalDay.parse(to, today: today) ?? today
+            let last = LocalDay.parse(until, today: today) ?? today
             var totals = Dictionary(uniqueKeysWithValues: members.map { ($0, 0.0) })
             let query = ReadingQuery(tenant: context.tenant, series: members, quantity: quantity, from: first.start(in: zone), to: last.start(in: zone))
             for try await page in context.store.readingPages(query) {
