@@ -27,7 +27,7 @@ public enum Exporter {
         case .datadisCSV, .f5d:
             // Pages come in series order: a supply's readings are together, and only one supply's are
             // held. Curves are hourly: quarter-hours are summed into their hours.
-            var hourly = resampler ?? Resampler(seconds: 3600, zone: zone)
+            var hourly = Resampler(seconds: 3600, zone: zone)
             var current: String?
             var held: [Reading] = []
             func hold(_ r: StoredReading) async throws {
