@@ -54,6 +54,7 @@ let package = Package(
                 "Datadis",
                 "HTTPPull",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Core/enchufe"
         ),

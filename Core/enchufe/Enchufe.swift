@@ -18,7 +18,7 @@ struct Enchufe: AsyncParsableCommand {
         version: version,
         subcommands: [
             RunCommand.self, ValidateCommand.self, NodesCommand.self, SchemaCommand.self, DocsCommand.self,
-            TestCommand.self, MigrateCommand.self, DeadLettersCommand.self, KeysCommand.self,
+            TestCommand.self, MigrateCommand.self, DeadLettersCommand.self, KeysCommand.self, TapCommand.self,
         ])
 
     /// Every node type of this build: Core's and each connector module's.

@@ -22,15 +22,21 @@ struct RunCommand: AsyncParsableCommand {
         let logger = logOptions.bootstrap()
         let (host, port) = try Self.address(http ?? ProcessInfo.processInfo.environment["ENCHUFE_HTTP"] ?? "127.0.0.1:8080")
 
+        let flowPaths = paths.isEmpty ? ["pipelines"] : paths
+        // Every load (at start, and on each reload) reports its problems and hides its secrets in logs.
+        let load: @Sendable () throws -> FlowSet = {
+            let set = try FlowLoader(registry: Enchufe.registry).load(paths: flowPaths)
+            HubLogHandler.redactor.withLock { $0.add(set.flows.flatMap(\.secretValues)) }
+            for diagnostic in set.diagnostics { logger.error("\(diagnostic)") }
+            for file in set.invalidFiles { logger.error("\(file) has errors: its flow is not run (or keeps running as it was); the other flows run") }
+            return set
+        }
         let set: FlowSet
         do {
-            set = try FlowLoader(registry: Enchufe.registry).load(paths: paths.isEmpty ? ["pipelines"] : paths)
+            set = try load()
         } catch {
             throw CommandFailure("\(error)")
         }
-        HubLogHandler.redactor.withLock { $0.add(set.flows.flatMap(\.secretValues)) }
-        for diagnostic in set.diagnostics { logger.error("\(diagnostic)") }
-        for file in set.invalidFiles { logger.error("\(file) has errors: its flow is not run; the other flows run") }
 
         let store: any Store
         do {
@@ -43,14 +49,16 @@ struct RunCommand: AsyncParsableCommand {
         }
         if let password = Self.password(in: storeOptions.url) { HubLogHandler.redactor.withLock { $0.add([password]) } }
 
-        let hub = Hub(flows: set.flows, registry: Enchufe.registry, environment: EngineEnvironment(store: store, logger: logger))
+        let hub = Hub(flows: set.flows, registry: Enchufe.registry, environment: EngineEnvironment(store: store, logger: logger), load: load)
+        hub.recordProblems(of: set)
         logger.info("running \(hub.flows.count) flow(s) on \(store.displayName): \(hub.flows.map(\.id).joined(separator: ", "))")
         let app = HTTPServer.application(hub: hub, host: host, port: port, logger: logger) { boundPort in
             logger.info("serving HTTP on http://\(host):\(boundPort)")
         }
-        // Services stop in reverse order: HTTP stops taking requests first, then the flows drain.
+        // Services stop in reverse order: no more reloads, HTTP stops taking requests, then the flows drain.
+        let watcher = FlowWatcher(paths: flowPaths, hub: hub, logger: logger)
         let group = ServiceGroup(
-            configuration: .init(services: [hub, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: [hub, app, watcher], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         try await store.close()
         logger.info("stopped")

@@ -18,7 +18,7 @@ struct MigrateCommand: AsyncParsableCommand {
 struct DeadLettersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlq", abstract: "The dead-letter store: messages that failed with no errors wire.",
-        subcommands: [List.self, Show.self, Purge.self])
+        subcommands: [List.self, Show.self, Replay.self, Purge.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List dead letters, newest first.")
@@ -48,13 +48,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
             try await store.migrate()
             defer { Task { try? await store.close() } }
             guard let d = try await store.deadLetter(id: id) else { throw CommandFailure("no dead letter \(id)") }
-            let json: JSONValue = [
-                "id": .number(Double(d.id)), "tenant": .string(d.tenant), "flow": .string(d.flow), "node": .string(d.node),
-                "error": .string(d.error), "attempts": .number(Double(d.attempts)),
-                "created_at": .string(ISO8601.string(d.createdAt)),
-                "replayed_at": d.replayedAt.map { .string(ISO8601.string($0)) } ?? .null, "message": d.message,
-            ]
-            print(json.prettyText())
+            print(d.json.prettyText())
         }
     }
 

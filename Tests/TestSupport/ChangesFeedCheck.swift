@@ -116,9 +116,12 @@ public struct APIServer: Sendable {
     let task: Task<Void, any Error>
     let flows: Task<Void, Never>
 
-    /// The hub's HTTP server on a free loopback port, running the flows of `flowYAML` (each a
-    /// flow file's text) on `store`; returns once their exports are served.
-    public static func start(store: any Store, flowYAML: [String] = []) async throws -> APIServer {
+    /// The hub's HTTP server on a free port of `host` (loopback by default), running the flows of
+    /// `flowYAML` (each a flow file's text) on `store`; returns once their exports are served.
+    /// With `load`, the hub reloads its flows from it (`POST /api/v1/flows/reload`).
+    public static func start(
+        store: any Store, flowYAML: [String] = [], host: String = "127.0.0.1", load: (@Sendable () throws -> FlowSet)? = nil
+    ) async throws -> APIServer {
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let registry = NodeRegistry(CoreNodes.specs)
         var definitions: [FlowDefinition] = []
@@ -127,11 +130,11 @@ public struct APIServer: Sendable {
             guard let flow, diagnostics.isEmpty else { throw CommandError(command: "load flow\(i).yaml", result: CommandResult(status: 1, output: "\(diagnostics)")) }
             definitions.append(flow)
         }
-        let hub = Hub(flows: definitions, registry: registry, environment: EngineEnvironment(store: store, logger: logger))
+        let hub = Hub(flows: definitions, registry: registry, environment: EngineEnvironment(store: store, logger: logger), load: load)
         let ports = AsyncStream.makeStream(of: Int.self)
-        let app = HTTPServer.application(hub: hub, host: "127.0.0.1", port: 0, logger: logger) { ports.continuation.yield($0) }
+        let app = HTTPServer.application(hub: hub, host: host, port: 0, logger: logger) { ports.continuation.yield($0) }
         let task = Task { try await app.runService() }
-        let flows = Task { await hub.runFlows() }
+        let flows = Task { _ = try? await hub.run() }
         var port = 0
         for await p in ports.stream { port = p; break }
         // The export nodes register their names when their flow starts.
@@ -161,10 +164,17 @@ public struct APIServer: Sendable {
 
     /// `PUT path` with a JSON body and a key: status and body.
     public func put(_ path: String, key: String?, json: String) async throws -> (status: Int, body: String) {
+        try await send("PUT", path, key: key, json: json)
+    }
+
+    /// A request with an optional JSON body and key: status and body.
+    public func send(_ method: String, _ path: String, key: String?, json: String? = nil) async throws -> (status: Int, body: String) {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        request.httpMethod = "PUT"
-        request.httpBody = Data(json.utf8)
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpMethod = method
+        if let json {
+            request.httpBody = Data(json.utf8)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
         if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
         let (data, response) = try await URLSession.shared.data(for: request)
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))

@@ -43,17 +43,29 @@ final class FlowRunner: Sendable {
         let instance: NodeInstance
         let input: BoundedQueue<Message>?
         let metrics: NodeMetrics
+        let tap: Tap
         let context: NodeContext
         /// Port → queues of the nodes it feeds.
         let outputs: [String: [BoundedQueue<Message>]]
         /// Every distinct queue this node feeds, told once when the node finishes.
         let downstream: [BoundedQueue<Message>]
+
+        var kind: String {
+            switch instance {
+            case .source: "source"
+            case .transform: "transform"
+            case .sink: "sink"
+            }
+        }
     }
 
     let definition: FlowDefinition
     private let nodes: [RunningNode]
     private let environment: EngineEnvironment
     private let stopSignal = StopSignal()
+    private let abandonSignal = StopSignal()
+    /// Fired once `run()` has returned.
+    let finished = StopSignal()
     private let batchTokens = Atomic<UInt64>(0)
     private let afterCommit = AfterCommitWork()
 
@@ -94,12 +106,15 @@ final class FlowRunner: Sendable {
             let outputs = node.wires.mapValues { targets in targets.compactMap { queues[$0.node] } }
             var seen = Set<ObjectIdentifier>()
             let downstream = outputs.values.flatMap { $0 }.filter { seen.insert(ObjectIdentifier($0)).inserted }
+            let metrics = NodeMetrics(flow: definition.id, node: node.id, type: node.type, metrics: environment.metrics)
+            let isSource = if case .source = instances[node.id]! { true } else { false }
             return RunningNode(
                 definition: node, instance: instances[node.id]!, input: queues[node.id],
-                metrics: NodeMetrics(flow: definition.id, node: node.id, type: node.type, metrics: environment.metrics),
+                metrics: metrics, tap: Tap(redactor: environment.redactor),
                 context: NodeContext(
                     flow: definition.id, node: node.id, tenant: definition.tenant, store: environment.store,
-                    clock: environment.clock, logger: nodeLogger, metrics: environment.metrics,
+                    clock: isSource ? StatusClock(base: environment.clock, status: metrics.status) : environment.clock,
+                    logger: nodeLogger, metrics: environment.metrics,
                     cannedAnswers: environment.cannedAnswers, afterCommit: afterCommit, webhooks: environment.webhooks,
                     exports: environment.exports),
                 outputs: outputs, downstream: downstream)
@@ -109,7 +124,7 @@ final class FlowRunner: Sendable {
     /// Runs every node until the sources are done (or stopped) and everything in flight is drained.
     /// Cancelling the task abandons what is still queued: its sources are told it failed.
     func run() async {
-        await withTaskGroup(of: Void.self) { group in
+        await withTaskGroup(of: Bool.self) { group in
             for node in nodes {
                 group.addTask {
                     switch node.instance {
@@ -118,14 +133,119 @@ final class FlowRunner: Sendable {
                     case .sink(let sink): await self.runSink(sink, node)
                     }
                     for queue in node.downstream { queue.finishProducer() }
+                    return true
                 }
+            }
+            group.addTask {
+                await self.abandonSignal.wait()
+                return false
+            }
+            var left = nodes.count
+            if left == 0 { group.cancelAll() }
+            while let isNode = await group.next() {
+                if isNode { left -= 1 }
+                // Every node done (the abandon watcher is no longer needed), or abandoned.
+                if left == 0 || !isNode { group.cancelAll() }
             }
         }
         await afterCommit.wait()
+        finished.fire()
     }
 
     /// Stops the sources; what is in flight drains through the flow.
     func stop() { stopSignal.fire() }
+
+    /// Waits for the flow to drain after `stop()`; past `timeout`, abandons what is still in flight
+    /// (unacknowledged: its sources deliver it again) and waits for the nodes to end.
+    func finishedOrAbandoned(after timeout: Duration, logger: Logger) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.finished.wait() }
+            group.addTask {
+                do { try await Task.sleep(for: timeout) } catch { return }
+                if !self.finished.isFired {
+                    logger.warning("flow '\(self.definition.id)' did not drain within \(DurationText.format(timeout)); what is still in flight is not acknowledged and will be delivered again")
+                    self.abandonSignal.fire()
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        await finished.wait()
+    }
+
+    /// The flow's status for `/api/v1/flows`: its nodes (state, counters, queue, last error, next
+    /// run, newest data of sources) and wires; the flow's status is its worst node's.
+    func statusJSON(now: Date) -> [String: JSONValue] {
+        var worst = 0
+        let rank: [NodeStatus.State: Int] = [.stopped: 0, .running: 1, .waiting: 2, .failing: 3]
+        var allStopped = true
+        var nodesJSON: [JSONValue] = []
+        var wires: [JSONValue] = []
+        for node in nodes {
+            let st = node.metrics.status.snapshot
+            if st.state != .stopped { allStopped = false }
+            // A source waiting for its next turn is as it should be; waiting for a server is not.
+            worst = max(worst, st.state == .waiting && st.nextRun != nil ? 1 : rank[st.state] ?? 0)
+            var o: [String: JSONValue] = [
+                "id": .string(node.definition.id), "type": .string(node.definition.type), "status": .string(st.state.rawValue),
+                "kind": .string(node.kind),
+                "messages_in": .number(Double(st.messagesIn)), "messages_out": .number(Double(st.messagesOut)),
+                "errors": .number(Double(st.errors)), "retries": .number(Double(st.retries)), "dead_letters": .number(Double(st.deadLetters)),
+                "line": .number(Double(node.definition.location.line)),
+            ]
+            if let input = node.input {
+                o["queue_depth"] = .number(Double(input.count))
+                o["queue_size"] = .number(Double(input.capacity))
+            }
+            if let e = st.lastError, let at = st.lastErrorAt { o["last_error"] = ["message": .string(e), "at": .string(ISO8601.string(at))] }
+            if let next = st.nextRun { o["next_run"] = .string(ISO8601.string(next)) }
+            if let newest = st.newestData {
+                o["newest_data"] = .string(ISO8601.string(newest))
+                o["lag_seconds"] = .number(max(0, now.timeIntervalSince(newest)).rounded())
+            }
+            nodesJSON.append(.object(o))
+            for (port, targets) in node.definition.wires.sorted(by: { $0.key < $1.key }) {
+                for t in targets { wires.append(["from": .string(node.definition.id), "port": .string(port), "to": .string(t.node)]) }
+            }
+        }
+        let status = allStopped && !nodes.isEmpty ? "stopped" : ["stopped", "running", "waiting", "failing"][worst]
+        return [
+            "id": .string(definition.id), "file": .string(definition.file), "tenant": .string(definition.tenant),
+            "description": definition.description.map(JSONValue.string) ?? .null, "status": .string(status),
+            "nodes": .array(nodesJSON), "wires": .array(wires),
+        ]
+    }
+
+    /// Every node's status and queue depth, in the flow file's order.
+    func nodeStatuses() -> [(definition: NodeDefinition, status: NodeStatus.Snapshot, queueDepth: Int?, queueSize: Int?)] {
+        nodes.map { ($0.definition, $0.metrics.status.snapshot, $0.input?.count, $0.input?.capacity) }
+    }
+
+    /// The live messages of node `id`, if the flow has it.
+    func tap(_ id: String) -> Tap? { nodes.first { $0.definition.id == id }?.tap }
+
+    /// Sends `message` into node `id` as if a node before it had sent it (a dead letter's replay);
+    /// the delivery settles once what derives from it is committed (or dead-lettered again).
+    func inject(_ message: Message, into id: String) async throws -> Delivery {
+        guard let node = nodes.first(where: { $0.definition.id == id }) else {
+            throw PermanentError("flow '\(definition.id)' has no node '\(id)' (any more)")
+        }
+        guard let queue = node.input else {
+            throw PermanentError("node '\(id)' of flow '\(definition.id)' takes no input: a source's messages cannot be sent back into it")
+        }
+        let delivery = Delivery()
+        var m = message
+        m.delivery = delivery
+        delivery.retain()
+        defer { delivery.seal() }
+        do {
+            try await queue.send(m)
+        } catch {
+            delivery.release(failure: "not sent: the flow is stopping")
+            throw error
+        }
+        return delivery
+    }
 
     /// Depth of every node's input queue, for `/metrics`.
     func recordQueueDepths() {
@@ -139,6 +259,7 @@ final class FlowRunner: Sendable {
     private func route(_ message: Message, from node: RunningNode, port: String) async throws {
         var message = message
         stampReadings(&message, from: node)
+        node.tap.publish(message, port: port)
         let targets = node.outputs[port] ?? []
         guard !targets.isEmpty else {
             message.delivery?.release()
@@ -166,8 +287,9 @@ final class FlowRunner: Sendable {
     /// A message that failed after its retries: to the `errors` port if wired, else to the dead letters.
     private func fail(_ message: Message, error: any Error, attempts: Int, node: RunningNode) async {
         let reason = environment.redactor.redact(String(describing: error))
-        node.metrics.errors.increment()
+        let now = environment.clock.now()
         if let errorTargets = node.outputs[NodeDefinition.errorsPort], !errorTargets.isEmpty {
+            node.metrics.failed(reason, at: now)
             node.context.logger.warning("message failed after \(attempts) attempt(s), sent to the errors port: \(reason)")
             var m = message
             m.attributes["error"] = reason
@@ -176,7 +298,7 @@ final class FlowRunner: Sendable {
             try? await route(m, from: node, port: NodeDefinition.errorsPort)
             return
         }
-        node.metrics.deadLetters.increment()
+        node.metrics.failed(reason, at: now, deadLetter: true)
         do {
             let id = try await environment.store.addDeadLetter(
                 NewDeadLetter(
@@ -206,6 +328,7 @@ final class FlowRunner: Sendable {
             do {
                 let result = try await body()
                 node.metrics.processing.recordNanoseconds((ContinuousClock.now - started).nanosecondsTotal)
+                node.metrics.status.succeeded()
                 if outage > 0 { node.context.logger.notice("resumed after \(outage) attempt(s) while a server was unavailable") }
                 return result
             } catch is CancellationError where Task.isCancelled {
@@ -214,7 +337,7 @@ final class FlowRunner: Sendable {
                 // Not the message's fault: wait for the server however long it takes (not counted as an attempt).
                 attempt -= 1
                 outage += 1
-                node.metrics.retries.increment()
+                node.metrics.retrying(environment.redactor.redact(error.description), waiting: true, at: environment.clock.now())
                 let wait = Self.outageDelay(outage, policy: policy)
                 if outage == 1 || outage.isMultiple(of: 20) {
                     node.context.logger.warning("\(environment.redactor.redact(error.description)); waiting (attempt \(outage), next in \(DurationText.format(wait))), sources held back")
@@ -226,7 +349,7 @@ final class FlowRunner: Sendable {
                     await onFailure(error, attempt)
                     return nil
                 }
-                node.metrics.retries.increment()
+                node.metrics.retrying(environment.redactor.redact("\(error)"), waiting: false, at: environment.clock.now())
                 let wait = policy.delay(afterAttempt: attempt, retryAfter: (error as? RetryAfterError)?.retryAfter)
                 node.context.logger.debug("attempt \(attempt) failed, retrying in \(DurationText.format(wait)): \(environment.redactor.redact("\(error)"))")
                 do { try await environment.clock.sleep(for: wait) } catch { return nil }
@@ -254,7 +377,8 @@ final class FlowRunner: Sendable {
         let context = SourceContext(
             node: node.context,
             emitter: { [self] message in
-                node.metrics.messagesOut.increment()
+                node.metrics.countOut()
+                node.metrics.status.sent(message)
                 try await self.route(message, from: node, port: NodeDefinition.outPort)
             },
             room: { queues.map { max(0, $0.capacity - $0.count) }.min() ?? .max })
@@ -264,13 +388,15 @@ final class FlowRunner: Sendable {
                 while !Task.isCancelled {
                     do {
                         try await source.run(context)
+                        node.metrics.status.set(.stopped)
                         return
                     } catch is CancellationError {
                         return
                     } catch {
-                        node.metrics.errors.increment()
                         let reason = self.environment.redactor.redact("\(error)")
-                        if error is PermanentError {
+                        let permanent = error is PermanentError
+                        node.metrics.failed(reason, at: self.environment.clock.now(), state: permanent ? .stopped : .failing)
+                        if permanent {
                             node.context.logger.error("source stopped: \(reason)")
                             return
                         }
@@ -318,7 +444,7 @@ final class FlowRunner: Sendable {
     }
 
     private func process(_ message: Message, with transform: any TransformNode, _ node: RunningNode) async {
-        node.metrics.messagesIn.increment()
+        node.metrics.countIn()
         let outputs = await withRetries(node, { try await transform.process(message, node.context) }) { error, attempts in
             await self.fail(message, error: error, attempts: attempts, node: node)
         }
@@ -326,7 +452,7 @@ final class FlowRunner: Sendable {
             if Task.isCancelled { message.delivery?.release(failure: "the flow stopped before the message was committed") }
             return
         }
-        node.metrics.messagesOut.increment(by: outputs.count)
+        node.metrics.countOut(outputs.count)
         for output in outputs {
             var m = output.message
             if m.delivery == nil || m.delivery === message.delivery {
@@ -344,11 +470,12 @@ final class FlowRunner: Sendable {
         do {
             outputs = try await transform.flush(node.context, final: final)
         } catch {
-            node.metrics.errors.increment()
-            node.context.logger.error("flush failed: \(environment.redactor.redact("\(error)"))")
+            let reason = environment.redactor.redact("\(error)")
+            node.metrics.failed(reason, at: environment.clock.now())
+            node.context.logger.error("flush failed: \(reason)")
             return
         }
-        node.metrics.messagesOut.increment(by: outputs.count)
+        node.metrics.countOut(outputs.count)
         for output in outputs { try? await route(output.message, from: node, port: output.port) }
     }
 
@@ -388,11 +515,12 @@ final class FlowRunner: Sendable {
     }
 
     private func write(_ batch: [Message], to sink: any SinkNode, _ node: RunningNode) async {
-        node.metrics.messagesIn.increment(by: batch.count)
+        node.metrics.countIn(batch.count)
+        for m in batch { node.tap.publish(m, port: "in") }
         var failure: (any Error)?
         let written: Void? = await withRetries(node, { try await sink.write(batch, node.context) }) { error, _ in failure = error }
         if written != nil {
-            node.metrics.messagesOut.increment(by: batch.count)
+            node.metrics.countOut(batch.count)
             for m in batch { m.delivery?.release() }
             return
         }
@@ -410,7 +538,7 @@ final class FlowRunner: Sendable {
                 await self.fail(m, error: error, attempts: node.definition.retry.attempts + 1, node: node)
             }
             if written != nil {
-                node.metrics.messagesOut.increment()
+                node.metrics.countOut()
                 m.delivery?.release()
             } else if Task.isCancelled {
                 m.delivery?.release(failure: "the flow stopped before the message was committed")

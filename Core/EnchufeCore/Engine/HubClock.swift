@@ -6,6 +6,8 @@ public protocol HubClock: Sendable {
     func now() -> Date
     /// Returns at `deadline`, or throws `CancellationError` if the task is cancelled first.
     func sleep(until deadline: Date) async throws
+    /// Waits until the task is cancelled: a source that serves requests instead of pulling.
+    func waitUntilCancelled() async throws
 }
 
 extension HubClock {
@@ -13,8 +15,7 @@ extension HubClock {
         try await sleep(until: now().addingTimeInterval(duration.seconds))
     }
 
-    /// Waits until the task is cancelled: a source that serves requests instead of pulling. Under
-    /// the flow-test clock it parks, so the flow can go quiet.
+    /// Under the flow-test clock, parks, so the flow can go quiet.
     public func waitUntilCancelled() async throws {
         if self is any SourceWatchingClock { try await sleep(until: .distantFuture) }
         while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }

@@ -22,8 +22,10 @@ public final class HubMetrics: Sendable {
     public func text() -> String { registry.emitToString() }
 }
 
-/// Counters of one node, labelled with its flow and node id.
+/// Counters of one node, labelled with its flow and node id, and its status (the same counts,
+/// readable, with its state and last error).
 final class NodeMetrics: Sendable {
+    let status = NodeStatus()
     let messagesIn: CoreMetrics.Counter
     let messagesOut: CoreMetrics.Counter
     let errors: CoreMetrics.Counter
@@ -44,5 +46,26 @@ final class NodeMetrics: Sendable {
         dropped = CoreMetrics.Counter(label: "enchufe_dropped_total", dimensions: labels, factory: f)
         queueDepth = CoreMetrics.Gauge(label: "enchufe_queue_depth", dimensions: labels, factory: f)
         processing = Metrics.Timer(label: "enchufe_processing_seconds", dimensions: labels, preferredDisplayUnit: .seconds, factory: f)
+    }
+
+    func countIn(_ n: Int = 1) {
+        messagesIn.increment(by: n)
+        status.countIn(n)
+    }
+
+    func countOut(_ n: Int = 1) {
+        messagesOut.increment(by: n)
+        status.countOut(n)
+    }
+
+    func retrying(_ reason: String, waiting: Bool, at: Date) {
+        retries.increment()
+        status.retrying(reason, waiting: waiting, at: at)
+    }
+
+    func failed(_ reason: String, at: Date, deadLetter: Bool = false, state: NodeStatus.State? = nil) {
+        errors.increment()
+        if deadLetter { deadLetters.increment() }
+        status.failed(reason, at: at, deadLetter: deadLetter, state: state)
     }
 }

@@ -70,6 +70,7 @@ public enum HTTPServer {
         router.post("/hooks/**") { request, _ -> Response in
             await webhook(request, hub: hub, loopback: loopback)
         }
+        addOperatorRoutes(router, hub: hub, loopback: loopback)
         return router
     }
 

@@ -79,6 +79,34 @@ public enum OpenAPI {
             summary: "Register or update a supply point: tariff, zone, community, coefficient, contracted_power_kw, valid_from, valid_to, distributor_code, point_type",
             scope: "admin", parameters: [Parameter(name: "cups", place: "path", required: true, doc: "The CUPS (20 or 22 characters).")],
             errors: ["400"], body: "JSON object"),
+        Operation(
+            method: "get", path: "/api/v1/flows",
+            summary: "Operator: every running flow with its nodes (status running/waiting/failing/stopped, counters, queue, last error, next run, source lag) and wires; flows skipped and why; the last reload",
+            scope: "admin"),
+        Operation(
+            method: "get", path: "/api/v1/flows/{flow}", summary: "Operator: one running flow's status",
+            scope: "admin", parameters: [Parameter(name: "flow", place: "path", required: true, doc: "The flow's id.")], errors: ["404"]),
+        Operation(
+            method: "post", path: "/api/v1/flows/reload",
+            summary: "Operator: load the flow files again; changed flows are drained and restarted, a file with errors leaves its flows as they were",
+            scope: "admin", errors: ["409"]),
+        Operation(
+            method: "get", path: "/api/v1/dead-letters", summary: "Operator: dead letters, newest first",
+            scope: "admin", parameters: [Parameter(name: "limit", doc: "1–1000 (default 100).")], errors: ["400"]),
+        Operation(method: "delete", path: "/api/v1/dead-letters", summary: "Operator: delete the dead letters", scope: "admin"),
+        Operation(
+            method: "get", path: "/api/v1/dead-letters/{id}", summary: "Operator: one dead letter with its message",
+            scope: "admin", parameters: [Parameter(name: "id", place: "path", required: true, doc: "The dead letter's id.")], errors: ["400", "404"]),
+        Operation(
+            method: "post", path: "/api/v1/dead-letters/{id}/replay",
+            summary: "Operator: send the dead letter's message back into the node that failed it; 200 once what derives from it is committed (or dead-lettered again)",
+            scope: "admin", parameters: [Parameter(name: "id", place: "path", required: true, doc: "The dead letter's id.")], errors: ["400", "404", "409", "503"]),
+        Operation(
+            method: "get", path: "/api/v1/tap", summary: "Operator: live messages of one node as Server-Sent Events (at most 20 a second, the rest counted as skipped; secrets redacted)",
+            scope: "admin", parameters: [
+                Parameter(name: "flow", required: true, doc: "The flow's id."), Parameter(name: "node", required: true, doc: "The node's id."),
+            ], answers: ["text/event-stream"], errors: ["400", "404"]),
+        Operation(method: "get", path: "/ui", summary: "The status page, at /ui/ as well (its data needs an admin key, or none when the hub listens on loopback)", scope: nil, answers: ["text/html"]),
     ]
 
     public static let document: JSONValue = {

@@ -1,0 +1,173 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The routes an operator watches and steers a running hub with: flows and their status, reload,
+/// dead letters and their replay, the live tap, and the status page. They need an `admin` key
+/// (which sees its tenant's flows and dead letters) or, when the hub listens on loopback only, a
+/// request with no key at all (the machine's operator, who sees every tenant).
+extension HTTPServer {
+    /// Whose view a request gets: a tenant (an admin key's), or every tenant (nil) from loopback.
+    enum Operator {
+        case tenant(String, keyID: String)
+        case local
+
+        var tenant: String? {
+            if case .tenant(let t, _) = self { t } else { nil }
+        }
+        var actor: String {
+            if case .tenant(_, let id) = self { "key:" + id } else { "loopback" }
+        }
+    }
+
+    static func asOperator(_ request: Request, hub: Hub, loopback: Bool, _ body: (Operator) async throws -> Response) async throws -> Response {
+        if request.headers[.authorization] == nil, loopback {
+            return try await body(.local)
+        }
+        return try await authorized(request, scope: "admin", store: hub.environment.store) { key in
+            try await body(.tenant(key.tenant, keyID: key.id))
+        }
+    }
+
+    static func addOperatorRoutes(_ router: Router<BasicRequestContext>, hub: Hub, loopback: Bool) {
+        router.get("/api/v1/flows") { request, _ -> Response in
+            try await asOperator(request, hub: hub, loopback: loopback) { who in
+                json(.ok, hub.status(tenant: who.tenant))
+            }
+        }
+        router.get("/api/v1/flows/:flow") { request, context -> Response in
+            try await asOperator(request, hub: hub, loopback: loopback) { who in
+                let id = context.parameters.get("flow") ?? ""
+                guard let flow = hub.status(tenant: who.tenant)["flows"]?.arrayValue?.first(where: { $0["id"]?.stringValue == id }) else {
+                    return problem(.notFound, title: "No such flow", detail: "no running flow '\(id)'\(who.tenant.map { " of tenant '\($0)'" } ?? "")")
+                }
+                return json(.ok, flow)
+            }
+        }
+        router.post("/api/v1/flows/reload") { request, _ -> Response in
+            try await asOperator(request, hub: hub, loopback: loopback) { who in
+                let report: Hub.ReloadReport
+                do {
+                    report = try await hub.reloadFromSource()
+                } catch {
+                    return problem(.conflict, title: "Not reloaded", detail: hub.environment.redactor.redact("\(error)"))
+                }
+                try? await hub.environment.store.appendAudit(
+                    tenant: who.tenant ?? "*", actor: who.actor, action: "flows.reload", detail: Hub.json(report), at: hub.environment.clock.now())
+                return json(.ok, Hub.json(report))
+            }
+        }
+        let store = hub.environment.store
+        router.get("/api/v1/dead-letters") { request, _ -> Response in
+            try await asOperator(request, hub: hub, loopback: loopback) { who in
+                guard let limit = Int(request.uri.queryParameters["limit"].map(String.init) ?? "100"), (1...1000).contains(limit) else {
+                    return problem(.badRequest, title: "Bad query", detail: "limit must be between 1 and 1000")
+                }
+                let letters = try await store.deadLetters(tenant: who.tenant, limit: limit)
+                return json(.ok, ["dead_letters": .array(letters.map { redacted($0.json, hub) })])
+            }
+        }
+        router.get("/api/v1/dead-letters/:id") { request, context -> Response in
+            try await asOperator(request, hub: hub, loopback: loopback) { who in
+                switch try await deadLetter(context, who: who, store: store) {
+                case .success(let letter): return json(.ok, redacted(letter.json, hub))
+                case .failure(let refusal): return refusal.response
+                }
+            }
+        }
+        router.post("/api/v1/dead-letters/:id/replay") { request, context -> Response in
+            try await asOperator(request, hub: hub, loopback: loopback) { who in
+                let letter: DeadLetter
+                switch try await deadLetter(context, who: who, store: store) {
+                case .success(let l): letter = l
+                case .failure(let refusal): return refusal.response
+                }
+                if letter.replayedAt != nil {
+                    return problem(.conflict, title: "Already replayed", detail: "dead letter \(letter.id) was replayed at \(ISO8601.string(letter.replayedAt!))")
+                }
+                let outcome: DeliveryOutcome
+                do {
+                    outcome = try await hub.replay(letter)
+                } catch {
+                    return problem(.conflict, title: "Not replayed", detail: hub.environment.redactor.redact("\(error)"))
+                }
+                try? await store.appendAudit(
+                    tenant: letter.tenant, actor: who.actor, action: "dlq.replay", detail: ["id": .number(Double(letter.id))], at: hub.environment.clock.now())
+                guard outcome == .committed else {
+                    return problem(.serviceUnavailable, title: "Not replayed", detail: "the replayed message was not committed (the flow is stopping); dead letter \(letter.id) stays")
+                }
+                return json(.ok, ["replayed": .number(Double(letter.id)), "flow": .string(letter.flow), "node": .string(letter.node), "outcome": "committed"])
+            }
+        }
+        router.delete("/api/v1/dead-letters") { request, _ -> Response in
+            try await asOperator(request, hub: hub, loopback: loopback) { who in
+                let n = try await store.purgeDeadLetters(tenant: who.tenant)
+                try? await store.appendAudit(
+                    tenant: who.tenant ?? "*", actor: who.actor, action: "dlq.purge", detail: ["deleted": .number(Double(n))], at: hub.environment.clock.now())
+                return json(.ok, ["deleted": .number(Double(n))])
+            }
+        }
+        router.get("/api/v1/tap") { request, _ -> Response in
+            try await asOperator(request, hub: hub, loopback: loopback) { who in
+                let q = request.uri.queryParameters
+                guard let flow = q["flow"].map(String.init), let node = q["node"].map(String.init) else {
+                    return problem(.badRequest, title: "Bad query", detail: "give the node to tap: ?flow=FLOW&node=NODE")
+                }
+                guard let tap = hub.tap(flow: flow, node: node, tenant: who.tenant) else {
+                    return problem(.notFound, title: "No such node", detail: "no running node '\(node)' in flow '\(flow)'")
+                }
+                let events = tap.subscribe(heartbeat: .seconds(15))
+                var headers = HTTPFields()
+                headers[.contentType] = "text/event-stream"
+                headers[.cacheControl] = "no-cache"
+                return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(string: ": tap of \(flow)/\(node), at most \(tap.rate) messages a second\n\n"))
+                    for await event in events {
+                        try await writer.write(ByteBuffer(string: event.serverSentEvent))
+                    }
+                    try await writer.finish(nil)
+                })
+            }
+        }
+        addStatusPage(router, hub: hub, loopback: loopback)
+    }
+
+    /// `value` with the flows' secrets hidden (a dead letter's message may carry one).
+    static func redacted(_ value: JSONValue, _ hub: Hub) -> JSONValue {
+        (try? JSONValue.parse(hub.environment.redactor.redact(value.jsonText()))) ?? value
+    }
+
+    /// The dead letter of the route's `id`, if the operator may see it.
+    static func deadLetter(_ context: BasicRequestContext, who: Operator, store: any Store) async throws -> Result<DeadLetter, Refusal> {
+        let text = context.parameters.get("id") ?? ""
+        guard let id = Int64(text) else {
+            return .failure(Refusal(response: problem(.badRequest, title: "Bad id", detail: "'\(text)' is not a dead letter id")))
+        }
+        guard let letter = try await store.deadLetter(id: id), who.tenant == nil || letter.tenant == who.tenant else {
+            return .failure(Refusal(response: problem(.notFound, title: "No such dead letter", detail: "no dead letter \(id)")))
+        }
+        return .success(letter)
+    }
+}
+
+extension DeadLetter {
+    public var json: JSONValue {
+        [
+            "id": .number(Double(id)), "tenant": .string(tenant), "flow": .string(flow), "node": .string(node),
+            "error": .string(error), "attempts": .number(Double(attempts)),
+            "created_at": .string(ISO8601.string(createdAt)),
+            "replayed_at": replayedAt.map { .string(ISO8601.string($0)) } ?? .null, "message": message,
+        ]
+    }
+}
+
+extension Tap.Event {
+    /// The event as Server-Sent Events text: `event: message` with the message as data, or a
+    /// comment for a heartbeat.
+    var serverSentEvent: String {
+        if port.isEmpty { return ": keep-alive\n\n" }
+        // `message` is JSON text already (redacted as text): spliced in, not parsed again.
+        return "event: message\ndata: {\"at\":\"\(ISO8601.string(at))\",\"port\":\(JSONValue.string(port).jsonText()),\"skipped\":\(skipped),\"message\":\(message)}\n\n"
+    }
+}
