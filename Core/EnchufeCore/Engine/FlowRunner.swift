@@ -149,6 +149,7 @@ final class FlowRunner: Sendable {
             }
         }
         await afterCommit.wait()
+        for node in nodes { node.tap.finish() }
         finished.fire()
     }
 

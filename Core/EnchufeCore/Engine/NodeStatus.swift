@@ -155,6 +155,12 @@ public final class Tap: Sendable {
         return stream
     }
 
+    /// Ends every subscription (the node's flow has stopped).
+    func finish() {
+        let all = subscribers.withLock { $0.values.map(\.continuation) }
+        for c in all { c.finish() }
+    }
+
     public var isWatched: Bool { count.load(ordering: .relaxed) > 0 }
 
     public func publish(_ message: Message, port: String, at now: Date = Date()) {

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceLifecycle
 
 /// The routes an operator watches and steers a running hub with: flows and their status, reload,
 /// dead letters and their replay, the live tap, and the status page. They need an `admin` key
@@ -123,7 +124,8 @@ extension HTTPServer {
                 headers[.cacheControl] = "no-cache"
                 return Response(status: .ok, headers: headers, body: ResponseBody { writer in
                     try await writer.write(ByteBuffer(string: ": tap of \(flow)/\(node), at most \(tap.rate) messages a second\n\n"))
-                    for await event in events {
+                    // Ends when the flow stops or the server shuts down (a client may watch forever).
+                    for await event in events.cancelOnGracefulShutdown() {
                         try await writer.write(ByteBuffer(string: event.serverSentEvent))
                     }
                     try await writer.finish(nil)

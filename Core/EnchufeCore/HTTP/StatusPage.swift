@@ -44,6 +44,8 @@ enum StatusPage {
         .failing { background: var(--failing); } .stopped { background: var(--stopped); } .skipped { background: var(--skipped); }
         svg .node rect { stroke: #333; stroke-width: 1; rx: 6; cursor: pointer; }
         svg .node.selected rect { stroke-width: 3; }
+        svg rect.running { fill: var(--running); } svg rect.waiting { fill: var(--waiting); }
+        svg rect.failing { fill: var(--failing); } svg rect.stopped { fill: var(--stopped); }
         svg .node text { fill: #fff; font-size: 12px; pointer-events: none; }
         svg .wire { fill: none; stroke: #90a4ae; stroke-width: 2; }
         svg .wire.errors { stroke: #e57373; stroke-dasharray: 4 3; }
