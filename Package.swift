@@ -111,7 +111,7 @@ let package = Package(
         .target(name: "StoreConformance", dependencies: ["EnchufeCore"], path: "Tests/StoreConformance"),
         .testTarget(
             name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance", "TestSupport"], path: "Tests/EnchufeCoreTests",
-            exclude: ["Flows", "Curves", "Tariffs", "Coefficients"]),
+            exclude: ["Flows", "Curves", "Tariffs", "Coefficients", "Plugins"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", .product(name: "Logging", package: "swift-log")], path: "Tests/SimulatorTests"),
         .testTarget(name: "CLITests", dependencies: ["enchufe", "MQTT", "TestSupport"], path: "Tests/CLITests"),
         .testTarget(name: "HTTPPullTests", dependencies: ["HTTPPull", "TestSupport"], path: "Tests/HTTPPullTests"),

@@ -165,3 +165,40 @@ extension CLITests {
         #expect(lines.contains { $0.contains(#""flow":"ops""#) && $0.contains(#""node":"check""#) && $0.contains("dead letter") }, "\(hub.output.prefix(2000))")
     }
 }
+
+extension CLITests {
+    @Test func thePythonCSVSourceStoresEveryRowOnceAndResumesAfterARestart() async throws {
+        let dir = try temporaryDirectory()
+        let example = CLITests.repository.appendingPathComponent("Examples/exec-csv-source")
+        try FileManager.default.copyItem(at: example, to: dir.appendingPathComponent("pipelines"))
+        try? FileManager.default.removeItem(at: dir.appendingPathComponent("pipelines/data/meter.csv.state"))
+        let rows = try String(contentsOf: dir.appendingPathComponent("pipelines/data/meter.csv"), encoding: .utf8).split(separator: "\n").count - 1
+        let db = dir.appendingPathComponent("var/enchufe.sqlite").path
+
+        var hub = try RunningHub(["run", "--http", "127.0.0.1:0"], in: dir)
+        defer { hub.terminate() }
+        // The program ends once every row is acknowledged: its node shows `stopped`.
+        let done = try await hub.poll("/api/v1/flows/meter-csv") { $0.body.contains(#""id":"meter""#) && $0.body.contains(#""status":"stopped""#) }
+        #expect(done.body.contains(#""messages_out":\#(rows)"#), "\(done.body)")
+        #expect(hub.stop() == 0)
+        let stored = try sqlite(db, "SELECT count(*), count(DISTINCT ts), sum(value) FROM readings WHERE series = 'ES0031000000000001BJ0F'").split(separator: "|")
+        #expect(stored.count == 3 && stored[0] == "\(rows)" && stored[1] == "\(rows)", "\(stored)")
+        #expect(abs((Double(stored.last ?? "") ?? 0) - Self.csvTotal(dir)) < 1e-9, "\(stored)")
+        #expect(try String(contentsOf: dir.appendingPathComponent("pipelines/data/meter.csv.state"), encoding: .utf8) == "\(rows)")
+        #expect(hub.output.contains("[meter-csv/meter] plugin stderr: csv-source: reading data/meter.csv, 0 row(s) stored before"), "\(hub.output.prefix(3000))")
+        #expect(hub.output.contains("plugin: all \(rows) rows stored"))
+
+        // Again: it goes on after the last stored row, so nothing is sent twice.
+        hub = try RunningHub(["run", "--http", "127.0.0.1:0"], in: dir)
+        let again = try await hub.poll("/api/v1/flows/meter-csv") { $0.body.contains(#""status":"stopped""#) }
+        #expect(again.body.contains(#""messages_out":0"#), "\(again.body)")
+        #expect(hub.stop() == 0)
+        #expect(hub.output.contains("csv-source: reading data/meter.csv, \(rows) row(s) stored before"))
+        #expect(try sqlite(db, "SELECT count(*), max(revision) FROM readings") == "\(rows)|1")
+    }
+
+    static func csvTotal(_ dir: URL) -> Double {
+        let text = (try? String(contentsOf: dir.appendingPathComponent("pipelines/data/meter.csv"), encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").dropFirst().compactMap { Double($0.split(separator: ",").last ?? "") }.reduce(0, +)
+    }
+}

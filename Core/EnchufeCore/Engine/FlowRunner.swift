@@ -388,6 +388,7 @@ final class FlowRunner: Sendable {
                 var failures = 0
                 while !Task.isCancelled {
                     do {
+                        node.metrics.status.set(.running)
                         try await source.run(context)
                         node.metrics.status.set(.stopped)
                         return

@@ -98,7 +98,7 @@ public final class Hub: Service, Sendable {
     /// Runs the flows, and those a reload starts, until stopped (or, unless `untilStopped`, until no
     /// flow runs any more).
     func runFlows(untilStopped: Bool) async {
-        enum Event { case flowDone, start(FlowRunner), watchdogCancelled, drainTimedOut }
+        enum Event { case flowDone, start(FlowRunner), noMoreStarts, watchdogCancelled, drainTimedOut }
         await withTaskGroup(of: Event.self) { group in
             var running = 0
             func launch(_ runner: FlowRunner) {
@@ -115,7 +115,7 @@ public final class Hub: Service, Sendable {
                 return .drainTimedOut
             }
             let nextStart: @Sendable () async -> Event? = { await self.starts.take().map(Event.start) }
-            group.addTask { await nextStart() ?? .watchdogCancelled }
+            group.addTask { await nextStart() ?? .noMoreStarts }
             var idle: Bool { running == 0 && (!untilStopped || stopSignal.isFired) }
             if idle { group.cancelAll() }
             while let event = await group.next() {
@@ -128,8 +128,11 @@ public final class Hub: Service, Sendable {
                         runner.finished.fire()
                     } else {
                         launch(runner)
-                        group.addTask { await nextStart() ?? .watchdogCancelled }
+                        group.addTask { await nextStart() ?? .noMoreStarts }
                     }
+                case .noMoreStarts:
+                    // Stopped: if no flow runs any more, the watchdog need not wait.
+                    if idle { group.cancelAll() }
                 case .drainTimedOut where running > 0:
                     environment.logger.warning("flows did not drain within \(DurationText.format(drainTimeout)); what is still in flight is not acknowledged and will be delivered again")
                     group.cancelAll()

@@ -25,5 +25,5 @@ public enum CoreNodes {
         FileOutNode.spec,
         StoreReadingsNode.spec,
         LogNode.spec,
-    ]
+    ] + ExecNodes.specs
 }
