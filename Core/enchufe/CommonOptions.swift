@@ -20,6 +20,27 @@ struct StoreOptions: ParsableArguments {
 }
 
 /// `--log-format` and `--log-level`.
+/// Where Lua node types are (`*.lua` files each declaring one): they join the built-in ones.
+struct PluginOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Folder of Lua node types (*.lua).", valueName: "DIR"))
+    var plugins: String = "plugins"
+
+    /// The built-in node types and the plugins folder's, with the problems of its files.
+    func registry() -> (NodeRegistry, [Diagnostic]) {
+        var registry = Enchufe.registry
+        let (specs, problems) = LuaNodeTypes.load(folder: plugins, taken: Set(registry.specs.map(\.type)))
+        for spec in specs { registry.register(spec) }
+        return (registry, problems)
+    }
+
+    /// The registry, after printing the plugins' problems to stderr.
+    func registryReportingProblems() -> NodeRegistry {
+        let (registry, problems) = registry()
+        for problem in problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
+        return registry
+    }
+}
+
 struct LogOptions: ParsableArguments {
     @Option(name: .long, help: "Log format: text or json.")
     var logFormat: HubLogHandler.Format = .text

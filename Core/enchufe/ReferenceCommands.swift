@@ -8,8 +8,10 @@ struct NodesCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @OptionGroup var pluginOptions: PluginOptions
+
     func run() {
-        let specs = Enchufe.registry.sorted
+        let specs = pluginOptions.registryReportingProblems().sorted
         if json {
             let list = JSONValue.array(specs.map { spec in
                 [
@@ -37,8 +39,10 @@ struct NodesCommand: ParsableCommand {
 struct SchemaCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "schema", abstract: "Print the JSON Schema of flow files (for editor completion).")
 
+    @OptionGroup var pluginOptions: PluginOptions
+
     func run() {
-        print(NodeReference.jsonSchema(Enchufe.registry).prettyText())
+        print(NodeReference.jsonSchema(pluginOptions.registryReportingProblems()).prettyText())
     }
 }
 
@@ -48,8 +52,10 @@ struct DocsCommand: ParsableCommand {
     @Option(help: "Folder to write one page per node type and an index into (default: print one document).")
     var out: String?
 
+    @OptionGroup var pluginOptions: PluginOptions
+
     func run() throws {
-        let registry = Enchufe.registry
+        let registry = pluginOptions.registryReportingProblems()
         guard let out else {
             print(NodeReference.index(registry))
             for spec in registry.sorted { print(NodeReference.markdown(spec)) }

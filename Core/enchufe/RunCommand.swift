@@ -18,14 +18,18 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var logOptions: LogOptions
 
+    @OptionGroup var pluginOptions: PluginOptions
+
     func run() async throws {
         let logger = logOptions.bootstrap()
         let (host, port) = try Self.address(http ?? ProcessInfo.processInfo.environment["ENCHUFE_HTTP"] ?? "127.0.0.1:8080")
 
         let flowPaths = paths.isEmpty ? ["pipelines"] : paths
+        let (registry, pluginProblems) = pluginOptions.registry()
+        for problem in pluginProblems { logger.error("\(problem); the plugin's node type is not available") }
         // Every load (at start, and on each reload) reports its problems and hides its secrets in logs.
         let load: @Sendable () throws -> FlowSet = {
-            let set = try FlowLoader(registry: Enchufe.registry).load(paths: flowPaths)
+            let set = try FlowLoader(registry: registry).load(paths: flowPaths)
             HubLogHandler.redactor.withLock { $0.add(set.flows.flatMap(\.secretValues)) }
             for diagnostic in set.diagnostics { logger.error("\(diagnostic)") }
             for file in set.invalidFiles { logger.error("\(file) has errors: its flow is not run (or keeps running as it was); the other flows run") }
@@ -49,7 +53,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         if let password = Self.password(in: storeOptions.url) { HubLogHandler.redactor.withLock { $0.add([password]) } }
 
-        let hub = Hub(flows: set.flows, registry: Enchufe.registry, environment: EngineEnvironment(store: store, logger: logger), load: load)
+        let hub = Hub(flows: set.flows, registry: registry, environment: EngineEnvironment(store: store, logger: logger), load: load)
         hub.recordProblems(of: set)
         logger.info("running \(hub.flows.count) flow(s) on \(store.displayName): \(hub.flows.map(\.id).joined(separator: ", "))")
         let app = HTTPServer.application(hub: hub, host: host, port: port, logger: logger) { boundPort in

@@ -13,10 +13,12 @@ struct TestCommand: AsyncParsableCommand {
     @Option(help: "Real time one case may take before it fails.")
     var timeout: String = "60s"
 
+    @OptionGroup var pluginOptions: PluginOptions
+
     func run() async throws {
         let limit: Duration
         do { limit = try DurationText.parse(timeout) } catch { throw CommandFailure("--timeout: \(error)") }
-        let tests = FlowTests(registry: Enchufe.registry, timeout: limit)
+        let tests = FlowTests(registry: pluginOptions.registryReportingProblems(), timeout: limit)
         let results: [FlowTestResult]
         do {
             results = try await tests.run(paths: paths.isEmpty ? ["pipelines"] : paths) { result in

@@ -10,15 +10,23 @@ struct ValidateCommand: ParsableCommand {
     @Argument(help: "Flow files or folders (default: pipelines/).")
     var paths: [String] = []
 
+    @OptionGroup var pluginOptions: PluginOptions
+
     func run() throws {
+        let (registry, pluginProblems) = pluginOptions.registry()
+        for problem in pluginProblems { print(problem) }
         let set: FlowSet
         do {
-            set = try FlowLoader(registry: Enchufe.registry).load(paths: paths.isEmpty ? ["pipelines"] : paths)
+            set = try FlowLoader(registry: registry).load(paths: paths.isEmpty ? ["pipelines"] : paths)
         } catch {
             throw CommandFailure("\(error)")
         }
         for diagnostic in set.diagnostics { print(diagnostic) }
-        let errors = set.errors.count
+        if !pluginProblems.isEmpty && set.errors.isEmpty {
+            print("\(pluginProblems.count) error(s) in the plugins folder \(pluginOptions.plugins)")
+            throw ExitCode(1)
+        }
+        let errors = set.errors.count + pluginProblems.count
         if errors == 0 {
             print("\(set.flows.count) flow(s) valid in \(set.files.count) file(s)")
         } else {

@@ -202,3 +202,22 @@ extension CLITests {
         return text.split(separator: "\n").dropFirst().compactMap { Double($0.split(separator: ",").last ?? "") }.reduce(0, +)
     }
 }
+
+extension CLITests {
+    @Test func theExampleLuaNodeTypeIsListedDocumentedAndTestedBesideTheBuiltIns() throws {
+        let nodes = try run(["nodes"])
+        #expect(nodes.status == 0 && nodes.output.contains("peak.flag") && nodes.output.contains("transform") && nodes.output.contains("tariff.periods"), "\(nodes.output)")
+        let schema = try run(["schema"])
+        #expect(schema.output.contains("\"peak.flag\""))
+        let tests = try run(["test", "--plugins", "plugins", "Examples/lua-node-type"])
+        #expect(tests.status == 0 && tests.output.contains("2 passed, 0 failed"), "\(tests.output)")
+
+        // A broken plugin: validate names its file and line, and fails; the rest still loads.
+        let dir = try temporaryDirectory()
+        try "node = {\n  type = \"broken\",\n  summary = \"s\",\n  options = { { name = \"x\", type = \"float\", doc = \"d\" } },\n}\nfunction process(msg) return msg end\n"
+            .write(to: dir.appendingPathComponent("broken.lua"), atomically: true, encoding: .utf8)
+        let validate = try run(["validate", "--plugins", dir.path, "pipelines"])
+        #expect(validate.status == 1 && validate.output.contains("\(dir.path)/broken.lua:4:1: error: option 'x': type 'float'"), "\(validate.output)")
+        #expect(try run(["validate", "--plugins", dir.path, "Examples/lua-node-type"]).output.contains("unknown node type 'peak.flag'"))
+    }
+}
