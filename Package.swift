@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "enchufe", targets: ["enchufe"]),
         .library(name: "EnchufeCore", targets: ["EnchufeCore"]),
+        .library(name: "EnchufeCLI", targets: ["EnchufeCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -41,9 +42,11 @@ let package = Package(
         ),
         // Lua 5.4 from the system (Debian liblua5.4-dev), for expressions and the `lua` node.
         .systemLibrary(name: "CLua", path: "Core/CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
-        // The composition root: registers every node type and serves the CLI.
-        .executableTarget(
-            name: "enchufe",
+        // The composition root: registers every node type and serves the CLI (a library, so that
+        // another package can build a binary with more node types), and the executable.
+        .executableTarget(name: "enchufe", dependencies: ["EnchufeCLI"], path: "Core/enchufe"),
+        .target(
+            name: "EnchufeCLI",
             dependencies: [
                 "EnchufeCore",
                 "Simulator",
@@ -56,7 +59,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
-            path: "Core/enchufe"
+            path: "Core/EnchufeCLI"
         ),
         .target(name: "Simulator", dependencies: ["EnchufeCore"], path: "Connectors/Simulator"),
         // libmosquitto from the system (Debian libmosquitto-dev), for the MQTT connector.

@@ -101,6 +101,20 @@ public struct NodeBuildContext: Sendable {
     /// want of credentials it will not use.
     public var testing = false
 
+    public init(
+        flow: String, node: String, tenant: String, options: NodeOptions, connections: [String: NodeOptions] = [:],
+        logger: Logger, metrics: HubMetrics, testing: Bool = false
+    ) {
+        self.flow = flow
+        self.node = node
+        self.tenant = tenant
+        self.options = options
+        self.connections = connections
+        self.logger = logger
+        self.metrics = metrics
+        self.testing = testing
+    }
+
     /// The options of the connection named by option `name`.
     public func connection(_ name: String) -> NodeOptions? {
         options.string(name).flatMap { connections[$0] }
