@@ -38,7 +38,7 @@ import TestSupport
         ("noack", "answered no message within"),
     ])
     func aProgramThatMisbehavesIsStoppedAndStartedAgain(_ mode: String, _ reason: String) async throws {
-        let p = plugin(mode, timeout: .milliseconds(500))
+        let p = plugin(mode, timeout: .seconds(2))
         // A program that never acknowledges fails at once; the others answer an ordinary message.
         let first = mode == "noack" ? nil : pid(try await p.exchange([message(["n": 1])])[0])
         if mode != "noack" { #expect(first != nil) }

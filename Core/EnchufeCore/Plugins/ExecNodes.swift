@@ -42,7 +42,7 @@ enum ExecNodes {
 
     static let commonOptions = [
         OptionSpec("command", .list(.string), required: true, doc: "The program and its arguments.", example: .array(["python3", "plugins/csv_source.py"])),
-        OptionSpec("timeout", .duration, default: "30s", doc: "Longest wait for the program's answer to a message (and for its hello)."),
+        OptionSpec("timeout", .duration, default: "30s", doc: "Longest wait for the program's answer to a message (for its hello line: this, but at least 10 s)."),
     ]
 
     static func check(_ options: NodeOptions) -> [OptionProblem] {

@@ -42,7 +42,9 @@ actor ExecPlugin {
         } catch {
             throw failed(nil, "could not be started (\(command.joined(separator: " "))): \(error)")
         }
-        switch await started.nextLine(until: .now + timeout) {
+        // Starting (an interpreter loading, a busy machine) may take longer than answering a message.
+        let helloTimeout = max(timeout, .seconds(10))
+        switch await started.nextLine(until: .now + helloTimeout) {
         case .line(let text):
             guard let hello = try? JSONValue.parse(text), hello["type"]?.stringValue == "hello" else {
                 throw failed(started, "did not begin with its hello line ({\"type\":\"hello\",\"protocol\":1}): \(text.prefix(200))")
@@ -58,7 +60,7 @@ actor ExecPlugin {
             _ = await started.waitForExit()
             throw failed(started, "ended before its hello line: \(started.ending)")
         case .timedOut:
-            throw failed(started, "sent no hello line within \(DurationText.format(timeout))")
+            throw failed(started, "sent no hello line within \(DurationText.format(helloTimeout))")
         }
         process = started
         return started

@@ -92,6 +92,7 @@ final class PluginProcess: Sendable {
 
     /// SIGTERM, then SIGKILL if it is still there after a second.
     func stop() {
+        lines.abandon()
         try? stdin.close()
         guard process.isRunning else { return }
         process.terminate()
@@ -133,6 +134,8 @@ final class LineBuffer: Sendable {
     private struct State {
         var lines: [String] = []
         var closed = false
+        /// The hub stopped listening (the program was stopped): lines are dropped, the reader never blocks.
+        var abandoned = false
         var taker: (id: UInt64, continuation: CheckedContinuation<PluginLine, Never>)?
         var nextID: UInt64 = 0
     }
@@ -146,6 +149,10 @@ final class LineBuffer: Sendable {
 
     func put(_ line: String) {
         room.wait()
+        if state.withLock({ $0.abandoned }) {
+            room.signal()
+            return
+        }
         let taker = state.withLock { s -> CheckedContinuation<PluginLine, Never>? in
             if let t = s.taker {
                 s.taker = nil
@@ -156,6 +163,12 @@ final class LineBuffer: Sendable {
         }
         // Handed over directly: the taker gives the room back, as it does for a buffered line.
         taker?.resume(returning: .line(line))
+    }
+
+    /// No more lines are wanted: a reader waiting for room goes on (and drops what it reads).
+    func abandon() {
+        state.withLock { $0.abandoned = true }
+        room.signal()
     }
 
     func close() {
