@@ -137,4 +137,21 @@ import TestSupport
         let letters = try await store.deadLetters(tenant: "a", limit: 5)
         #expect(letters.count == 1 && letters.first?.message["payload"]?["n"]?.intValue == 2 && letters.first?.error.contains("payload.bad is set") == true)
     }
+
+    /// What a program writes waits in a buffer of fixed size: when it is full, the reader stops
+    /// reading (so the program blocks on its pipe) until the flow takes a line.
+    @Test func theLinesOfAProgramWaitInABoundedBuffer() async {
+        let buffer = LineBuffer(capacity: 2)
+        buffer.put("1")
+        #expect(!buffer.isFull)
+        buffer.put("2")
+        #expect(buffer.isFull, "a third line would wait")
+        guard case .line("1") = await buffer.take(until: nil) else { Issue.record("not the first line"); return }
+        #expect(!buffer.isFull)
+        buffer.put("3")
+        #expect(buffer.isFull)
+        buffer.abandon()
+        buffer.put("dropped")  // once abandoned, never waits
+        guard case .line("2") = await buffer.take(until: nil) else { Issue.record("not the second line"); return }
+    }
 }

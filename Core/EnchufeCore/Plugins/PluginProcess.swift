@@ -165,6 +165,13 @@ final class LineBuffer: Sendable {
         taker?.resume(returning: .line(line))
     }
 
+    /// Whether a `put` now would wait for the taker (the buffer is full).
+    var isFull: Bool {
+        guard room.wait(timeout: .now()) == .success else { return true }
+        room.signal()
+        return false
+    }
+
     /// No more lines are wanted: a reader waiting for room goes on (and drops what it reads).
     func abandon() {
         state.withLock { $0.abandoned = true }
