@@ -137,6 +137,35 @@ extension PostgresStore {
 
     // MARK: API keys and audit
 
+    public func saveInstance(_ i: InstanceRecord) async throws {
+        try await withConnection { connection in
+            try await connection.query(
+                """
+                INSERT INTO instances (id, host, pid, http, started_at, heartbeat_at)
+                VALUES (\(i.id), \(i.host), \(i.pid), \(i.http), \(i.startedAt), \(i.heartbeatAt))
+                ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, http = excluded.http,
+                    started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at
+                """, logger: self.logger)
+        }
+    }
+
+    public func instances() async throws -> [InstanceRecord] {
+        try await withConnection { connection in
+            var result: [InstanceRecord] = []
+            let rows = try await connection.query("SELECT id, host, pid, http, started_at, heartbeat_at FROM instances ORDER BY id", logger: self.logger)
+            for try await (id, host, pid, http, started, beat) in rows.decode((String, String, Int, String, Date, Date).self) {
+                result.append(InstanceRecord(id: id, host: host, pid: pid, http: http, startedAt: Self.roundedToMillis(started), heartbeatAt: Self.roundedToMillis(beat)))
+            }
+            return result
+        }
+    }
+
+    public func removeInstance(id: String) async throws {
+        try await withConnection { connection in
+            try await connection.query("DELETE FROM instances WHERE id = \(id)", logger: self.logger)
+        }
+    }
+
     public func saveAPIKey(_ k: APIKeyRecord) async throws {
         try await withConnection { connection in
             try await connection.query(

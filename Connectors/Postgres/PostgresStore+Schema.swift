@@ -93,7 +93,19 @@ extension PostgresStore {
                 detail jsonb NOT NULL
             )
             """,
-        ])
+        ]),
+        (id: "002-instances", statements: [
+            """
+            CREATE TABLE instances (
+                id text PRIMARY KEY,
+                host text NOT NULL,
+                pid integer NOT NULL,
+                http text NOT NULL,
+                started_at timestamptz NOT NULL,
+                heartbeat_at timestamptz NOT NULL
+            )
+            """
+        ]),
     ]
 
     /// Applies the migrations not applied yet, each in its own transaction, under an advisory lock;

@@ -20,6 +20,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var pluginOptions: PluginOptions
 
+    @Option(help: "This instance's id in the deployment (default: host name and process id).")
+    var instance: String?
+
     func run() async throws {
         let logger = logOptions.bootstrap()
         let (host, port) = try Self.address(http ?? ProcessInfo.processInfo.environment["ENCHUFE_HTTP"] ?? "127.0.0.1:8080")
@@ -52,17 +55,30 @@ struct RunCommand: AsyncParsableCommand {
             throw CommandFailure("store \(StoreOpener.redacted(storeOptions.url)): \(error)")
         }
         if let password = Self.password(in: storeOptions.url) { HubLogHandler.redactor.withLock { $0.add([password]) } }
+        let instanceID = instance ?? InstanceHeartbeat.defaultID
+        if let sqlite = store as? SQLiteStore {
+            do {
+                try sqlite.claimForOneInstance(instanceID)
+            } catch {
+                try? await store.close()
+                throw CommandFailure("\(error)")
+            }
+        }
+        let heartbeat = InstanceHeartbeat(id: instanceID, store: store, logger: logger)
 
-        let hub = Hub(flows: set.flows, registry: registry, environment: EngineEnvironment(store: store, logger: logger), load: load)
+        var environment = EngineEnvironment(store: store, logger: logger)
+        environment.instance = instanceID
+        let hub = Hub(flows: set.flows, registry: registry, environment: environment, load: load)
         hub.recordProblems(of: set)
         logger.info("running \(hub.flows.count) flow(s) on \(store.displayName): \(hub.flows.map(\.id).joined(separator: ", "))")
         let app = HTTPServer.application(hub: hub, host: host, port: port, logger: logger) { boundPort in
-            logger.info("serving HTTP on http://\(host):\(boundPort)")
+            await heartbeat.serving(on: "\(host):\(boundPort)")
+            logger.info("serving HTTP on http://\(host):\(boundPort) (instance \(instanceID))")
         }
         // Services stop in reverse order: no more reloads, HTTP stops taking requests, then the flows drain.
         let watcher = FlowWatcher(paths: flowPaths, hub: hub, logger: logger)
         let group = ServiceGroup(
-            configuration: .init(services: [hub, app, watcher], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: [heartbeat, hub, app, watcher], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         try await store.close()
         logger.info("stopped")

@@ -221,3 +221,28 @@ extension CLITests {
         #expect(try run(["validate", "--plugins", dir.path, "Examples/lua-node-type"]).output.contains("unknown node type 'peak.flag'"))
     }
 }
+
+extension CLITests {
+    @Test func anInstanceHasAHeartbeatAndASecondOneOnTheSameSQLiteFileIsRefused() async throws {
+        let dir = try projectDirectory(flow: Self.simFlow, named: "sim")
+        let hub = try RunningHub(["run", "--http", "127.0.0.1:0", "--instance", "first"], in: dir)
+        defer { hub.terminate() }
+        let cluster = try await hub.poll("/api/v1/cluster") { $0.body.contains(#""id":"first""#) && $0.body.contains(#""http":"127.0.0.1:"#) }
+        let body = try JSONSerialization.jsonObject(with: Data(cluster.body.utf8)) as? [String: Any]
+        let instances = body?["instances"] as? [[String: Any]] ?? []
+        #expect(body?["instance"] as? String == "first" && instances.count == 1, "\(cluster.body)")
+        #expect(instances.first?["alive"] as? Bool == true && instances.first?["this"] as? Bool == true)
+        #expect(instances.first?["http"] as? String == String(hub.base.dropFirst("http://".count)))
+
+        let second = try run(["run", "--http", "127.0.0.1:0", "--instance", "second"], in: dir)
+        #expect(second.status != 0 && second.output.contains("in use by another enchufe run (instance first)") && second.output.contains("use PostgreSQL"), "\(second.output)")
+
+        #expect(hub.stop() == 0)
+        #expect(try sqlite(dir.appendingPathComponent("var/enchufe.sqlite").path, "SELECT count(*) FROM instances") == "0", "a clean stop takes the instance out")
+        // Once the first has stopped, another may run on the file.
+        let next = try RunningHub(["run", "--http", "127.0.0.1:0", "--instance", "second"], in: dir)
+        defer { next.terminate() }
+        #expect(try await next.poll("/api/v1/cluster") { $0.body.contains(#""id":"second""#) }.body.contains(#""this":true"#))
+        #expect(next.stop() == 0)
+    }
+}

@@ -15,7 +15,7 @@ extension CLITests {
         #expect(try await hub.poll("/readyz") { $0.status == 200 }.status == 200)
         let before = try await hub.metrics(until: { Self.inserted($0) > 0 })
         #expect(Self.inserted(before) > 0, "no readings stored: \(before)")
-        #expect(hub.output.contains("applied migrations 001-initial"))
+        #expect(hub.output.contains("applied migrations 001-initial, 002-instances"))
         #expect(hub.output.contains("TimescaleDB is not available on this server: readings is a plain table"))
 
         // The database goes away: not ready, and the hub waits instead of failing messages.

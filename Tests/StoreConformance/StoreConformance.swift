@@ -225,6 +225,17 @@ public enum StoreConformance {
             try equal(try await store.purgeDeadLetters(tenant: "t1"), 1, "purged t1's")
             try equal(try await store.deadLetters(tenant: nil, limit: 10).map(\.id), [id2], "t2's remain")
         },
+        Case(name: "instances keep their last heartbeat, are listed by id and take themselves out") { store in
+            let a = InstanceRecord(id: "host-a-11", host: "host-a", pid: 11, http: "10.0.0.1:8080", startedAt: t0, heartbeatAt: t0)
+            try await store.saveInstance(a)
+            try await store.saveInstance(InstanceRecord(id: "host-b-12", host: "host-b", pid: 12, http: "10.0.0.2:8080", startedAt: t0, heartbeatAt: t0))
+            var beat = a
+            beat.heartbeatAt = t0.addingTimeInterval(5)
+            try await store.saveInstance(beat)
+            try equal(try await store.instances(), [beat, InstanceRecord(id: "host-b-12", host: "host-b", pid: 12, http: "10.0.0.2:8080", startedAt: t0, heartbeatAt: t0)], "by id, last heartbeat")
+            try await store.removeInstance(id: "host-a-11")
+            try equal(try await store.instances().map(\.id), ["host-b-12"], "removed")
+        },
         Case(name: "API keys are stored by hash, found by hash and revoked") { store in
             let key = APIKeyRecord(id: "k1", tenant: "t1", name: "billing", scopes: ["read", "ingest"], hash: "abc123", createdAt: t0)
             try await store.saveAPIKey(key)

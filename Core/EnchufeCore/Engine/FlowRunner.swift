@@ -14,6 +14,8 @@ public struct EngineEnvironment: Sendable {
     /// The webhook endpoints the flows' `webhook.in` nodes serve.
     public var webhooks = WebhookRoutes()
     public var exports = ExportRoutes()
+    /// This process's instance id (`--instance`).
+    public var instance = InstanceHeartbeat.defaultID
 
     public init(
         store: any Store, clock: any HubClock = SystemClock(), metrics: HubMetrics = HubMetrics(), logger: Logger,

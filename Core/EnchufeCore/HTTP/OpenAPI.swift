@@ -106,6 +106,10 @@ public enum OpenAPI {
             scope: "admin", parameters: [
                 Parameter(name: "flow", required: true, doc: "The flow's id."), Parameter(name: "node", required: true, doc: "The node's id."),
             ], answers: ["text/event-stream"], errors: ["400", "404"]),
+        Operation(
+            method: "get", path: "/api/v1/cluster",
+            summary: "Operator: this instance's id and every instance of the deployment with its last heartbeat (alive: within 15 s)",
+            scope: "admin"),
         Operation(method: "get", path: "/ui", summary: "The status page, at /ui/ as well (its data needs an admin key, or none when the hub listens on loopback)", scope: nil, answers: ["text/html"]),
     ]
 

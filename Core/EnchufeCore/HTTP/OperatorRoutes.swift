@@ -132,6 +132,22 @@ extension HTTPServer {
                 })
             }
         }
+        router.get("/api/v1/cluster") { request, _ -> Response in
+            try await asOperator(request, hub: hub, loopback: loopback) { _ in
+                let now = hub.environment.clock.now()
+                let instances = try await store.instances()
+                return json(.ok, [
+                    "instance": .string(hub.environment.instance),
+                    "instances": .array(instances.map { i in
+                        [
+                            "id": .string(i.id), "host": .string(i.host), "pid": .number(Double(i.pid)), "http": .string(i.http),
+                            "started_at": .string(ISO8601.string(i.startedAt)), "heartbeat_at": .string(ISO8601.string(i.heartbeatAt)),
+                            "alive": .bool(InstanceHeartbeat.isAlive(i, now: now)), "this": .bool(i.id == hub.environment.instance),
+                        ]
+                    }),
+                ])
+            }
+        }
         addStatusPage(router, hub: hub, loopback: loopback)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import Synchronization
 
 /// SQLite copies a bound text before the call returns.
 private let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
@@ -11,6 +12,9 @@ private let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self
 public final class SQLiteStore: Store {
     private let writer: any DatabaseWriter
     public let displayName: String
+    private let path: String
+    /// The lock file held while an instance runs on this store (`claimForOneInstance`).
+    private let lock = Mutex<Int32?>(nil)
 
     /// `sqlite:PATH`, `sqlite:///ABSOLUTE/PATH` or `sqlite::memory:`.
     public convenience init(url: String) throws {
@@ -21,6 +25,7 @@ public final class SQLiteStore: Store {
     }
 
     public init(path: String) throws {
+        self.path = path
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
@@ -121,6 +126,18 @@ public final class SQLiteStore: Store {
                 );
                 """)
         }
+        migrator.registerMigration("002-instances") { db in
+            try db.execute(sql: """
+                CREATE TABLE instances (
+                    id TEXT PRIMARY KEY,
+                    host TEXT NOT NULL,
+                    pid INTEGER NOT NULL,
+                    http TEXT NOT NULL,
+                    started_at INTEGER NOT NULL,
+                    heartbeat_at INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 
@@ -130,6 +147,30 @@ public final class SQLiteStore: Store {
         let before = try await writer.read { try migrator.appliedIdentifiers($0) }
         try migrator.migrate(writer)
         return migrator.migrations.filter { !before.contains($0) }
+    }
+
+    /// Makes this process the one instance running on the file: a second `enchufe run` on it is
+    /// refused, saying which instance has it (several instances need PostgreSQL). The claim lasts
+    /// as long as the process (an exclusive lock on `PATH.lock`, released by the system when the
+    /// process ends, however it ends).
+    public func claimForOneInstance(_ instance: String) throws {
+        guard path != ":memory:", !path.isEmpty else { return }
+        let lockPath = path + ".lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT, 0o644)
+        guard fd >= 0 else { throw StoreError.cannotOpen(displayName, reason: "cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var buffer = [UInt8](repeating: 0, count: 256)
+            let n = read(fd, &buffer, buffer.count)
+            Glibc.close(fd)
+            let holder = n > 0 ? String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "another process"
+            throw StoreError.cannotOpen(
+                displayName,
+                reason: "it is in use by another enchufe run (instance \(holder)): a SQLite store serves one instance; to run several, use PostgreSQL (--store postgres://...)")
+        }
+        ftruncate(fd, 0)
+        let text = Array((instance + "\n").utf8)
+        _ = text.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count) }
+        lock.withLock { $0 = fd }
     }
 
     public func ping() async throws {
@@ -385,6 +426,32 @@ public final class SQLiteStore: Store {
     }
 
     // MARK: API keys and audit
+
+    public func saveInstance(_ i: InstanceRecord) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO instances (id, host, pid, http, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, http = excluded.http,
+                        started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at
+                    """,
+                arguments: [i.id, i.host, i.pid, i.http, Self.millis(i.startedAt), Self.millis(i.heartbeatAt)])
+        }
+    }
+
+    public func instances() async throws -> [InstanceRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, host, pid, http, started_at, heartbeat_at FROM instances ORDER BY id").map { row in
+                InstanceRecord(
+                    id: row["id"], host: row["host"], pid: row["pid"], http: row["http"],
+                    startedAt: Self.date(row["started_at"]), heartbeatAt: Self.date(row["heartbeat_at"]))
+            }
+        }
+    }
+
+    public func removeInstance(id: String) async throws {
+        try await writer.write { db in try db.execute(sql: "DELETE FROM instances WHERE id = ?", arguments: [id]) }
+    }
 
     public func saveAPIKey(_ k: APIKeyRecord) async throws {
         try await writer.write { db in

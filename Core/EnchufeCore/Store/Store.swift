@@ -187,6 +187,26 @@ public struct SupplyPoint: Sendable, Hashable {
     }
 }
 
+/// One running `enchufe run` of a deployment, as its heartbeats in the store say.
+public struct InstanceRecord: Sendable, Equatable {
+    public var id: String
+    public var host: String
+    public var pid: Int
+    /// The address it serves HTTP on.
+    public var http: String
+    public var startedAt: Date
+    public var heartbeatAt: Date
+
+    public init(id: String, host: String, pid: Int, http: String, startedAt: Date, heartbeatAt: Date) {
+        self.id = id
+        self.host = host
+        self.pid = pid
+        self.http = http
+        self.startedAt = startedAt
+        self.heartbeatAt = heartbeatAt
+    }
+}
+
 /// A message that failed with no `errors` wire, kept with the reason and the original message.
 public struct DeadLetter: Sendable, Hashable {
     public var id: Int64
@@ -316,6 +336,13 @@ public protocol Store: Sendable {
     func markDeadLetterReplayed(id: Int64, at: Date) async throws
     /// Deletes dead letters (all tenants when nil); returns how many.
     func purgeDeadLetters(tenant: String?) async throws -> Int
+
+    /// Records an instance's heartbeat (the first one inserts it).
+    func saveInstance(_ instance: InstanceRecord) async throws
+    /// Every instance with a heartbeat, by id.
+    func instances() async throws -> [InstanceRecord]
+    /// An instance that stopped cleanly takes itself out.
+    func removeInstance(id: String) async throws
 
     func saveAPIKey(_ key: APIKeyRecord) async throws
     func apiKeys(tenant: String?) async throws -> [APIKeyRecord]
