@@ -53,7 +53,7 @@ struct MQTTInNode: TestInputSource {
                 unit: kW
               to: [store]
             """,
-        external: true,
+        external: true, everyInstance: true,
         check: { options in
             var problems: [OptionProblem] = []
             for (i, topic) in (options.strings("topics") ?? []).enumerated() {

@@ -59,12 +59,84 @@ extension PostgresStore {
     }
 
     public func saveCheckpoint(_ key: CheckpointKey, value: String) async throws {
+        let lease = Lease.current
+        try await withConnection { connection in
+            guard let lease else {
+                try await connection.query(
+                    """
+                    INSERT INTO checkpoints (tenant, flow, node, key, value, updated_at) VALUES (\(key.tenant), \(key.flow), \(key.node), \(key.key), \(value), now())
+                    ON CONFLICT (tenant, flow, node, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                    """, logger: self.logger)
+                return
+            }
+            // Fenced: written only while the lease is held with this fence (one statement, so no
+            // other instance can take the lease between the check and the write).
+            let rows = try await connection.query(
+                """
+                INSERT INTO checkpoints (tenant, flow, node, key, value, updated_at)
+                SELECT \(key.tenant), \(key.flow), \(key.node), \(key.key), \(value), now()
+                WHERE EXISTS (SELECT 1 FROM leases WHERE name = \(lease.name) AND holder = \(lease.holder) AND fence = \(lease.fence) AND expires_at > now())
+                ON CONFLICT (tenant, flow, node, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                RETURNING 1
+                """, logger: self.logger)
+            var written = false
+            for try await _ in rows { written = true }
+            guard written else { throw LeaseLost(lease: lease.name) }
+        }
+    }
+
+    // MARK: Leases
+
+    public func acquireLease(_ name: String, holder: String, ttl: Duration) async throws -> Lease? {
+        let seconds = ttl.seconds
+        return try await withConnection { connection in
+            let rows = try await connection.query(
+                """
+                INSERT INTO leases (name, holder, fence, expires_at) VALUES (\(name), \(holder), 1, now() + make_interval(secs => \(seconds)))
+                ON CONFLICT (name) DO UPDATE SET
+                    fence = CASE WHEN leases.holder = excluded.holder AND leases.expires_at > now() THEN leases.fence ELSE leases.fence + 1 END,
+                    holder = excluded.holder, expires_at = excluded.expires_at
+                WHERE leases.holder = excluded.holder OR leases.expires_at <= now()
+                RETURNING fence, expires_at
+                """, logger: self.logger)
+            for try await (fence, expires) in rows.decode((Int64, Date).self) {
+                return Lease(name: name, holder: holder, fence: fence, expiresAt: Self.roundedToMillis(expires))
+            }
+            return nil
+        }
+    }
+
+    public func renewLease(_ lease: Lease, ttl: Duration) async throws -> Bool {
+        let seconds = ttl.seconds
+        return try await withConnection { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE leases SET expires_at = now() + make_interval(secs => \(seconds))
+                WHERE name = \(lease.name) AND holder = \(lease.holder) AND fence = \(lease.fence) RETURNING 1
+                """, logger: self.logger)
+            var renewed = false
+            for try await _ in rows { renewed = true }
+            return renewed
+        }
+    }
+
+    public func releaseLease(_ lease: Lease) async throws {
         try await withConnection { connection in
             try await connection.query(
-                """
-                INSERT INTO checkpoints (tenant, flow, node, key, value, updated_at) VALUES (\(key.tenant), \(key.flow), \(key.node), \(key.key), \(value), now())
-                ON CONFLICT (tenant, flow, node, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
-                """, logger: self.logger)
+                "UPDATE leases SET expires_at = now() - interval '1 second' WHERE name = \(lease.name) AND holder = \(lease.holder) AND fence = \(lease.fence)",
+                logger: self.logger)
+        }
+    }
+
+    public func leases() async throws -> [Lease] {
+        try await withConnection { connection in
+            var result: [Lease] = []
+            for try await (name, holder, fence, expires) in try await connection.query(
+                "SELECT name, holder, fence, expires_at FROM leases ORDER BY name", logger: self.logger
+            ).decode((String, String, Int64, Date).self) {
+                result.append(Lease(name: name, holder: holder, fence: fence, expiresAt: Self.roundedToMillis(expires)))
+            }
+            return result
         }
     }
 

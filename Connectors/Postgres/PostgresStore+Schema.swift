@@ -96,6 +96,14 @@ extension PostgresStore {
         ]),
         (id: "002-instances", statements: [
             """
+            CREATE TABLE leases (
+                name text PRIMARY KEY,
+                holder text NOT NULL,
+                fence bigint NOT NULL,
+                expires_at timestamptz NOT NULL
+            )
+            """,
+            """
             CREATE TABLE instances (
                 id text PRIMARY KEY,
                 host text NOT NULL,

@@ -118,7 +118,7 @@ public final class PostgresStore: Store {
 
     func classify(_ error: any Error) -> any Error {
         switch error {
-        case is CancellationError, is UnavailableError, is PermanentError, is PostgresServerError:
+        case is CancellationError, is UnavailableError, is PermanentError, is PostgresServerError, is LeaseLost:
             return error
         case let error as PostgresTransactionError:
             if let closure = error.closureError { return classify(closure) }

@@ -68,6 +68,9 @@ struct RunCommand: AsyncParsableCommand {
 
         var environment = EngineEnvironment(store: store, logger: logger)
         environment.instance = instanceID
+        // A store several instances can share: singleton sources run under leases. (A SQLite file
+        // serves one instance, claimed above: nothing to share.)
+        environment.leases = !(store is SQLiteStore)
         let hub = Hub(flows: set.flows, registry: registry, environment: environment, load: load)
         hub.recordProblems(of: set)
         logger.info("running \(hub.flows.count) flow(s) on \(store.displayName): \(hub.flows.map(\.id).joined(separator: ", "))")

@@ -1,3 +1,4 @@
+import EnchufeCore
 import Foundation
 import Testing
 #if canImport(FoundationNetworking)
@@ -27,7 +28,7 @@ import FoundationNetworking
         process.standardOutput = pipe
         process.standardError = pipe
         try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let data = PipeReading.all(pipe.fileHandleForReading)
         process.waitUntilExit()
         return Result(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
     }
@@ -151,7 +152,7 @@ import FoundationNetworking
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let data = PipeReading.all(pipe.fileHandleForReading)
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }

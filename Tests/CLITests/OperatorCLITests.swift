@@ -1,3 +1,4 @@
+import EnchufeCore
 import Foundation
 import Testing
 #if canImport(FoundationNetworking)
@@ -25,7 +26,7 @@ extension CLITests {
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let data = PipeReading.all(out.fileHandleForReading)
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self)
     }
@@ -127,7 +128,7 @@ extension CLITests {
             sent += 1
         }
         tap.waitUntilExit()
-        let tapped = String(decoding: tapOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let tapped = String(decoding: PipeReading.all(tapOut.fileHandleForReading), as: UTF8.self)
         #expect(tap.terminationStatus == 0 && tapped.contains("ES0031000000000002BZ0F") && tapped.contains(#""port":"out""#), "\(tapped)")
 
         let list = try run(["dlq", "list"], in: dir)

@@ -1,3 +1,4 @@
+import EnchufeCore
 import Foundation
 import Synchronization
 import Testing
@@ -28,9 +29,9 @@ final class RunningHub: @unchecked Sendable {
         // Reads the whole log until the process ends, so the pipe never fills up.
         let reader = Thread {
             var signalled = false
-            while true {
-                let chunk = pipe.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
+            // read(2), not availableData: a child stopping (SIGSTOP in the cluster test) sends this
+            // process SIGCHLD, and Foundation stops the process on the interrupted read.
+            PipeReading.chunks(pipe.fileHandleForReading) { chunk in
                 let text = log.text.withLock { $0 += String(decoding: chunk, as: UTF8.self); return $0 }
                 if !signalled && text.contains("serving HTTP on http://127.0.0.1:") {
                     signalled = true

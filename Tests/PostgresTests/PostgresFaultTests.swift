@@ -11,7 +11,9 @@ import Testing
         let server = try PostgresServer.start()
         defer { server.destroy() }
         let url = try server.createDatabase()
-        let store = try PostgresStore(url: url)
+        // A busy test machine (suites run in parallel) may take more than the default 5 s to give
+        // a first connection; the outage below is a refused connection, found at once either way.
+        let store = try PostgresStore(url: url + "&connect_timeout=20")
         try await store.migrate()
         let feed = ReadingsFeed(messages: 10_000, readingsPerMessage: 20)
         let hub = try Hubs.make(

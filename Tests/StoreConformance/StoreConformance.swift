@@ -225,6 +225,34 @@ public enum StoreConformance {
             try equal(try await store.purgeDeadLetters(tenant: "t1"), 1, "purged t1's")
             try equal(try await store.deadLetters(tenant: nil, limit: 10).map(\.id), [id2], "t2's remain")
         },
+        Case(name: "a lease has one holder at a time, a new fence when it changes hands, and fences checkpoint writes") { store in
+            let key = CheckpointKey(tenant: "t", flow: "f", node: "pull", key: "period")
+            let a = try await store.acquireLease("t/f/pull", holder: "a", ttl: .seconds(30))
+            try equal(a?.fence, 1, "first holder")
+            try equal(try await store.acquireLease("t/f/pull", holder: "b", ttl: .seconds(30)), nil, "held by a")
+            try equal(try await store.acquireLease("t/f/pull", holder: "a", ttl: .seconds(30))?.fence, 1, "a keeps it, same fence")
+            try equal(try await store.renewLease(a!, ttl: .seconds(30)), true, "renewed")
+            try await Lease.$current.withValue(a) { try await store.saveCheckpoint(key, value: "by a") }
+            try equal(try await store.checkpoint(key)?.value, "by a", "fenced write while held")
+
+            // a lets it expire (ttl 0): b takes it with the next fence; a's writes are refused.
+            _ = try await store.acquireLease("t/f/pull", holder: "a", ttl: .zero)
+            let b = try await store.acquireLease("t/f/pull", holder: "b", ttl: .seconds(30))
+            try equal(b?.fence, 2, "taken over")
+            try equal(try await store.renewLease(a!, ttl: .seconds(30)), false, "a cannot renew")
+            var refused = false
+            do {
+                try await Lease.$current.withValue(a) { try await store.saveCheckpoint(key, value: "by a, too late") }
+            } catch is LeaseLost {
+                refused = true
+            }
+            try expect(refused, "a write fenced with a lost lease is refused")
+            try await Lease.$current.withValue(b) { try await store.saveCheckpoint(key, value: "by b") }
+            try equal(try await store.checkpoint(key)?.value, "by b", "the holder's write")
+            try await store.releaseLease(b!)
+            try equal(try await store.acquireLease("t/f/pull", holder: "c", ttl: .seconds(30))?.fence, 3, "released: taken at once")
+            try equal(try await store.leases().map(\.holder), ["c"], "listed")
+        },
         Case(name: "instances keep their last heartbeat, are listed by id and take themselves out") { store in
             let a = InstanceRecord(id: "host-a-11", host: "host-a", pid: 11, http: "10.0.0.1:8080", startedAt: t0, heartbeatAt: t0)
             try await store.saveInstance(a)

@@ -16,6 +16,9 @@ public struct EngineEnvironment: Sendable {
     public var exports = ExportRoutes()
     /// This process's instance id (`--instance`).
     public var instance = InstanceHeartbeat.defaultID
+    /// Whether singleton sources run under leases in the store (`enchufe run`; flow and engine
+    /// tests run without).
+    public var leases = false
 
     public init(
         store: any Store, clock: any HubClock = SystemClock(), metrics: HubMetrics = HubMetrics(), logger: Logger,
@@ -43,6 +46,8 @@ final class FlowRunner: Sendable {
     struct RunningNode: Sendable {
         let definition: NodeDefinition
         let instance: NodeInstance
+        /// A source that runs on one instance at a time (under a lease, when leases are on).
+        let singleton: Bool
         let input: BoundedQueue<Message>?
         let metrics: NodeMetrics
         let tap: Tap
@@ -83,6 +88,7 @@ final class FlowRunner: Sendable {
         }
         var queues: [String: BoundedQueue<Message>] = [:]
         var instances: [String: NodeInstance] = [:]
+        var singletons: Set<String> = []
         let connections = definition.connections.mapValues(\.options)
         for node in definition.nodes {
             guard let spec = registry.spec(node.type), let make = spec.make else {
@@ -97,6 +103,7 @@ final class FlowRunner: Sendable {
             } catch {
                 throw FlowStartError(flow: definition.id, node: node.id, reason: environment.redactor.redact("\(error)"))
             }
+            if spec.kind == .source && !spec.everyInstance { singletons.insert(node.id) }
             if spec.takesInput {
                 queues[node.id] = BoundedQueue(capacity: node.queueSize, producers: producers[node.id]?.count ?? 0)
             }
@@ -111,7 +118,7 @@ final class FlowRunner: Sendable {
             let metrics = NodeMetrics(flow: definition.id, node: node.id, type: node.type, metrics: environment.metrics)
             let isSource = if case .source = instances[node.id]! { true } else { false }
             return RunningNode(
-                definition: node, instance: instances[node.id]!, input: queues[node.id],
+                definition: node, instance: instances[node.id]!, singleton: singletons.contains(node.id), input: queues[node.id],
                 metrics: metrics, tap: Tap(redactor: environment.redactor),
                 context: NodeContext(
                     flow: definition.id, node: node.id, tenant: definition.tenant, store: environment.store,
@@ -202,6 +209,7 @@ final class FlowRunner: Sendable {
             }
             if let e = st.lastError, let at = st.lastErrorAt { o["last_error"] = ["message": .string(e), "at": .string(ISO8601.string(at))] }
             if let next = st.nextRun { o["next_run"] = .string(ISO8601.string(next)) }
+            if st.underLease { o["lease"] = st.leaseFence.map { ["held_here": true, "fence": .number(Double($0))] } ?? ["held_here": false] }
             if let newest = st.newestData {
                 o["newest_data"] = .string(ISO8601.string(newest))
                 o["lag_seconds"] = .number(max(0, now.timeIntervalSince(newest)).rounded())
@@ -289,6 +297,12 @@ final class FlowRunner: Sendable {
 
     /// A message that failed after its retries: to the `errors` port if wired, else to the dead letters.
     private func fail(_ message: Message, error: any Error, attempts: Int, node: RunningNode) async {
+        if let lost = error as? LeaseLost {
+            // Not the message's fault: another instance runs its source now and does this work.
+            node.context.logger.notice("\(lost.description); the message is left to the instance that holds it")
+            message.delivery?.release(failure: lost.description)
+            return
+        }
         let reason = environment.redactor.redact(String(describing: error))
         let now = environment.clock.now()
         if let errorTargets = node.outputs[NodeDefinition.errorsPort], !errorTargets.isEmpty {
@@ -347,7 +361,7 @@ final class FlowRunner: Sendable {
                 }
                 do { try await environment.clock.sleep(for: wait) } catch { return nil }
             } catch {
-                let permanent = error is PermanentError
+                let permanent = error is PermanentError || error is LeaseLost
                 guard attempt < maxAttempts, !permanent, !Task.isCancelled else {
                     await onFailure(error, attempt)
                     return nil
@@ -382,38 +396,113 @@ final class FlowRunner: Sendable {
             emitter: { [self] message in
                 node.metrics.countOut()
                 node.metrics.status.sent(message)
+                var message = message
+                message.lease = Lease.current
                 try await self.route(message, from: node, port: NodeDefinition.outPort)
             },
             room: { queues.map { max(0, $0.capacity - $0.count) }.min() ?? .max })
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                var failures = 0
-                while !Task.isCancelled {
-                    do {
-                        node.metrics.status.set(.running)
-                        try await source.run(context)
-                        node.metrics.status.set(.stopped)
-                        return
-                    } catch is CancellationError {
-                        return
-                    } catch {
-                        let reason = self.environment.redactor.redact("\(error)")
-                        let permanent = error is PermanentError
-                        node.metrics.failed(reason, at: self.environment.clock.now(), state: permanent ? .stopped : .failing)
-                        if permanent {
-                            node.context.logger.error("source stopped: \(reason)")
-                            return
-                        }
-                        failures += 1
-                        let wait = node.definition.retry.delay(afterAttempt: failures, retryAfter: (error as? RetryAfterError)?.retryAfter)
-                        node.context.logger.error("source failed, restarting in \(DurationText.format(wait)): \(reason)")
-                        do { try await self.environment.clock.sleep(for: wait) } catch { return }
-                    }
+                if node.singleton && self.environment.leases {
+                    await self.runHoldingLease(source, node, context)
+                } else {
+                    _ = await self.runWithRestarts(source, node, context)
                 }
             }
             group.addTask { await self.stopSignal.wait() }
             await group.next()
             group.cancelAll()
+        }
+    }
+
+    /// Runs a source, restarting it after a failure with the node's backoff, until it ends, fails
+    /// for good, is cancelled, or (under a lease) finds that its lease was lost.
+    private func runWithRestarts(_ source: any SourceNode, _ node: RunningNode, _ context: SourceContext) async -> SourceEnding {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                node.metrics.status.set(.running)
+                try await source.run(context)
+                node.metrics.status.set(.stopped)
+                return .ended
+            } catch is CancellationError {
+                return .ended
+            } catch is LeaseLost {
+                return .leaseLost
+            } catch {
+                let reason = environment.redactor.redact("\(error)")
+                let permanent = error is PermanentError
+                node.metrics.failed(reason, at: environment.clock.now(), state: permanent ? .stopped : .failing)
+                if permanent {
+                    node.context.logger.error("source stopped: \(reason)")
+                    return .ended
+                }
+                failures += 1
+                let wait = node.definition.retry.delay(afterAttempt: failures, retryAfter: (error as? RetryAfterError)?.retryAfter)
+                node.context.logger.error("source failed, restarting in \(DurationText.format(wait)): \(reason)")
+                do { try await environment.clock.sleep(for: wait) } catch { return .ended }
+            }
+        }
+        return .ended
+    }
+
+    enum SourceEnding { case ended, leaseLost }
+
+    /// How long a lease lasts without renewal, how often it is renewed, and how often an instance
+    /// without it asks again: a dead holder's sources move within `leaseTTL + leasePoll` (20 s).
+    static let leaseTTL = Duration.seconds(15)
+    static let leaseRenewal = Duration.seconds(5)
+    static let leasePoll = Duration.seconds(5)
+
+    /// A singleton source: run only while this instance holds its lease in the store, its
+    /// checkpoint writes fenced with it (`Lease.current`). Another instance's lease is waited for;
+    /// a lease lost (this instance was paused or cut off) stops the source here at once.
+    private func runHoldingLease(_ source: any SourceNode, _ node: RunningNode, _ context: SourceContext) async {
+        let name = "\(definition.tenant)/\(definition.id)/\(node.definition.id)"
+        let store = environment.store, holder = environment.instance
+        var waitingSaid = false
+        while !Task.isCancelled {
+            let lease: Lease?
+            do {
+                lease = try await store.acquireLease(name, holder: holder, ttl: Self.leaseTTL)
+            } catch {
+                node.context.logger.warning("the lease of this source could not be asked for: \(environment.redactor.redact("\(error)"))")
+                lease = nil
+            }
+            guard let lease else {
+                if !waitingSaid { node.context.logger.info("another instance runs this source; this one takes over if it stops") }
+                waitingSaid = true
+                node.metrics.status.leaseHeld(by: nil)
+                do { try await Task.sleep(for: Self.leasePoll) } catch { return }
+                continue
+            }
+            waitingSaid = false
+            node.metrics.status.leaseHeld(by: lease)
+            node.context.logger.info("runs this source here (lease fence \(lease.fence))")
+            let lost = await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    await Lease.$current.withValue(lease) { await self.runWithRestarts(source, node, context) } == .leaseLost
+                }
+                group.addTask {
+                    while true {
+                        do { try await Task.sleep(for: Self.leaseRenewal) } catch { return false }
+                        // A store error is not a loss: the lease may still hold, and fenced writes
+                        // are refused if it does not.
+                        if (try? await store.renewLease(lease, ttl: Self.leaseTTL)) == false { return true }
+                    }
+                }
+                let lost = await group.next() ?? false
+                group.cancelAll()
+                return lost
+            }
+            if !lost {
+                // Given up so another instance need not wait for it to expire (this task is being
+                // cancelled by the stop: the release runs in one of its own).
+                await Task { try? await store.releaseLease(lease) }.value
+                return
+            }
+            node.context.logger.warning("lost the lease of this source (fence \(lease.fence)) to another instance: stopped here")
+            node.metrics.status.leaseHeld(by: nil)
         }
     }
 
@@ -449,7 +538,7 @@ final class FlowRunner: Sendable {
 
     private func process(_ message: Message, with transform: any TransformNode, _ node: RunningNode) async {
         node.metrics.countIn()
-        let outputs = await withRetries(node, { try await transform.process(message, node.context) }) { error, attempts in
+        let outputs = await withRetries(node, { try await Lease.$current.withValue(message.lease) { try await transform.process(message, node.context) } }) { error, attempts in
             await self.fail(message, error: error, attempts: attempts, node: node)
         }
         guard let outputs else {
@@ -463,6 +552,7 @@ final class FlowRunner: Sendable {
                 m.delivery = message.delivery
                 message.delivery?.retain()
             }
+            if m.lease == nil { m.lease = message.lease }
             try? await route(m, from: node, port: output.port)
         }
         message.delivery?.release()

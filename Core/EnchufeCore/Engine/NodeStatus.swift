@@ -27,6 +27,9 @@ public final class NodeStatus: Sendable {
         public var nextRun: Date?
         /// Sources: the newest reading time they sent (source lag is now minus this).
         public var newestData: Date?
+        /// Singleton sources under leases: the fence this instance holds, or nil while another has it.
+        public var leaseFence: Int64?
+        public var underLease = false
     }
 
     private let values: Mutex<Snapshot>
@@ -62,6 +65,15 @@ public final class NodeStatus: Sendable {
     }
 
     func set(_ state: State) { values.withLock { $0.state = state } }
+
+    /// A singleton source got its lease (or waits for another instance's).
+    func leaseHeld(by lease: Lease?) {
+        values.withLock {
+            $0.underLease = true
+            $0.leaseFence = lease?.fence
+            if lease == nil { $0.state = .waiting }
+        }
+    }
 
     /// Back to work after a success: a node that was failing or waiting runs again.
     func succeeded() {

@@ -146,14 +146,19 @@ public struct NodeSpec: Sendable {
     /// servers, record what reaches such a sink (as port `in`) instead of running it, and do not run
     /// such a source unless a case's input stands in for it.
     public var external: Bool
+    /// A source that runs on every instance of a deployment (requests and deliveries spread over
+    /// them: a webhook, an MQTT shared subscription, an export). Every other source is a singleton:
+    /// with several instances it runs on the one holding its lease.
+    public var everyInstance: Bool
 
     public init(
         type: String, kind: NodeKind, summary: String, doc: String = "", options: [OptionSpec],
-        takesInput: Bool? = nil, example: String, external: Bool = false,
+        takesInput: Bool? = nil, example: String, external: Bool = false, everyInstance: Bool = false,
         check: (@Sendable (NodeOptions) -> [OptionProblem])? = nil,
         make: (@Sendable (NodeBuildContext) throws -> NodeInstance)?
     ) {
         self.external = external
+        self.everyInstance = everyInstance
         self.type = type
         self.kind = kind
         self.summary = summary

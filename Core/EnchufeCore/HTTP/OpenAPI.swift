@@ -108,7 +108,7 @@ public enum OpenAPI {
             ], answers: ["text/event-stream"], errors: ["400", "404"]),
         Operation(
             method: "get", path: "/api/v1/cluster",
-            summary: "Operator: this instance's id and every instance of the deployment with its last heartbeat (alive: within 15 s)",
+            summary: "Operator: this instance's id, every instance of the deployment with its last heartbeat (alive: within 15 s), and the leases of the singleton sources (holder, fence, expiry)",
             scope: "admin"),
         Operation(method: "get", path: "/ui", summary: "The status page, at /ui/ as well (its data needs an admin key, or none when the hub listens on loopback)", scope: nil, answers: ["text/html"]),
     ]

@@ -136,7 +136,14 @@ extension HTTPServer {
             try await asOperator(request, hub: hub, loopback: loopback) { _ in
                 let now = hub.environment.clock.now()
                 let instances = try await store.instances()
+                let leases = try await store.leases()
                 return json(.ok, [
+                    "leases": .array(leases.map { l in
+                        [
+                            "name": .string(l.name), "holder": .string(l.holder), "fence": .number(Double(l.fence)),
+                            "expires_at": .string(ISO8601.string(l.expiresAt)), "held": .bool(l.expiresAt > now),
+                        ]
+                    }),
                     "instance": .string(hub.environment.instance),
                     "instances": .array(instances.map { i in
                         [

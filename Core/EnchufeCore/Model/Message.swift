@@ -9,6 +9,9 @@ public struct Message: Sendable {
     public var readings: [Reading]
     /// Tracks the source input this message derives from, so the source learns when it is committed.
     public internal(set) var delivery: Delivery?
+    /// The lease of the singleton source it derives from: what nodes do with it (a pull's
+    /// checkpoints) is fenced with it, so an instance that lost the lease commits none of it.
+    public internal(set) var lease: Lease?
 
     public init(
         payload: JSONValue = .null, topic: String? = nil, attributes: [String: String] = [:],
@@ -19,6 +22,7 @@ public struct Message: Sendable {
         self.attributes = attributes
         self.readings = readings
         self.delivery = nil
+        self.lease = nil
     }
 
     /// A new message derived from this one: it keeps this one's delivery, so a source's

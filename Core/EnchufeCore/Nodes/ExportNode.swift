@@ -45,6 +45,7 @@ struct ExportNode: SourceNode {
               format: f5d
               quantity: consumption
             """,
+        everyInstance: true,
         check: { options in
             var problems: [OptionProblem] = []
             if let name = options.string("name"), name.isEmpty || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {

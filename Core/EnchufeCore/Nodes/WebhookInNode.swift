@@ -43,7 +43,7 @@ struct WebhookInNode: TestInputSource {
               readings: { series: "{payload.cups}", quantity: consumption, ts: "{payload.ts}", value: "{payload.kwh}", unit: kWh }
               to: [store]
             """,
-        external: true,
+        external: true, everyInstance: true,
         check: { options in
             var problems: [OptionProblem] = []
             if let path = options.string("path") {

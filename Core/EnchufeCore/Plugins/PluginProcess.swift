@@ -55,10 +55,8 @@ final class PluginProcess: Sendable {
     /// Reads `handle` to its end, handing each line to `body` (which may block).
     static func readLines(_ handle: FileHandle, _ body: (String) -> Void) {
         var pending = Data()
-        while true {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            pending.append(chunk)
+        PipeReading.chunks(handle) { chunk in
+            pending.append(contentsOf: chunk)
             while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                 body(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
                 pending = Data(pending[(newline + 1)...])

@@ -128,6 +128,12 @@ public final class SQLiteStore: Store {
         }
         migrator.registerMigration("002-instances") { db in
             try db.execute(sql: """
+                CREATE TABLE leases (
+                    name TEXT PRIMARY KEY,
+                    holder TEXT NOT NULL,
+                    fence INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL
+                );
                 CREATE TABLE instances (
                     id TEXT PRIMARY KEY,
                     host TEXT NOT NULL,
@@ -362,7 +368,14 @@ public final class SQLiteStore: Store {
 
     public func saveCheckpoint(_ key: CheckpointKey, value: String) async throws {
         let now = Self.millis(Date())
+        let lease = Lease.current
         try await writer.write { db in
+            if let lease {
+                let held = try Bool.fetchOne(
+                    db, sql: "SELECT EXISTS (SELECT 1 FROM leases WHERE name = ? AND holder = ? AND fence = ? AND expires_at > ?)",
+                    arguments: [lease.name, lease.holder, lease.fence, now]) ?? false
+                guard held else { throw LeaseLost(lease: lease.name) }
+            }
             try db.execute(
                 sql: """
                     INSERT INTO checkpoints (tenant, flow, node, key, value, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -426,6 +439,50 @@ public final class SQLiteStore: Store {
     }
 
     // MARK: API keys and audit
+
+    public func acquireLease(_ name: String, holder: String, ttl: Duration) async throws -> Lease? {
+        let now = Self.millis(Date())
+        let expires = now + Int64(ttl.seconds * 1000)
+        return try await writer.write { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    INSERT INTO leases (name, holder, fence, expires_at) VALUES (?, ?, 1, ?)
+                    ON CONFLICT (name) DO UPDATE SET
+                        fence = CASE WHEN leases.holder = excluded.holder AND leases.expires_at > ? THEN leases.fence ELSE leases.fence + 1 END,
+                        holder = excluded.holder, expires_at = excluded.expires_at
+                    WHERE leases.holder = excluded.holder OR leases.expires_at <= ?
+                    RETURNING fence, expires_at
+                    """,
+                arguments: [name, holder, expires, now, now]
+            ).map { Lease(name: name, holder: holder, fence: $0["fence"], expiresAt: Self.date($0["expires_at"])) }
+        }
+    }
+
+    public func renewLease(_ lease: Lease, ttl: Duration) async throws -> Bool {
+        let expires = Self.millis(Date()) + Int64(ttl.seconds * 1000)
+        return try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ? AND fence = ?",
+                arguments: [expires, lease.name, lease.holder, lease.fence])
+            return db.changesCount == 1
+        }
+    }
+
+    public func releaseLease(_ lease: Lease) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ? AND fence = ?", arguments: [lease.name, lease.holder, lease.fence])
+        }
+    }
+
+    public func leases() async throws -> [Lease] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT name, holder, fence, expires_at FROM leases ORDER BY name").map {
+                Lease(name: $0["name"], holder: $0["holder"], fence: $0["fence"], expiresAt: Self.date($0["expires_at"]))
+            }
+        }
+    }
 
     public func saveInstance(_ i: InstanceRecord) async throws {
         try await writer.write { db in

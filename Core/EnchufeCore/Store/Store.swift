@@ -207,6 +207,34 @@ public struct InstanceRecord: Sendable, Equatable {
     }
 }
 
+/// The right of one instance to run one singleton source (a schedule, a pull connector) for a
+/// while. `fence` grows each time the lease changes hands: a write fenced with an older number is
+/// refused, so an instance that lost its lease (paused, cut off) commits nothing afterwards.
+public struct Lease: Sendable, Equatable {
+    public var name: String
+    public var holder: String
+    public var fence: Int64
+    public var expiresAt: Date
+
+    public init(name: String, holder: String, fence: Int64, expiresAt: Date) {
+        self.name = name
+        self.holder = holder
+        self.fence = fence
+        self.expiresAt = expiresAt
+    }
+
+    /// The lease the current task's checkpoint writes are fenced with (set by the engine around a
+    /// singleton source).
+    @TaskLocal public static var current: Lease?
+}
+
+/// A fenced write refused: the lease it was made under is no longer held.
+public struct LeaseLost: Error, CustomStringConvertible {
+    public var lease: String
+    public var description: String { "the lease '\(lease)' is held by another instance now: nothing was written" }
+    public init(lease: String) { self.lease = lease }
+}
+
 /// A message that failed with no `errors` wire, kept with the reason and the original message.
 public struct DeadLetter: Sendable, Hashable {
     public var id: Int64
@@ -327,6 +355,8 @@ public protocol Store: Sendable {
     func supplies(tenant: String) async throws -> [SupplyPoint]
 
     func checkpoint(_ key: CheckpointKey) async throws -> Checkpoint?
+    /// Saves a checkpoint; inside a singleton source's task (`Lease.current` set), only while that
+    /// lease is still held with its fence, else `LeaseLost`.
     func saveCheckpoint(_ key: CheckpointKey, value: String) async throws
 
     func addDeadLetter(_ letter: NewDeadLetter) async throws -> Int64
@@ -336,6 +366,15 @@ public protocol Store: Sendable {
     func markDeadLetterReplayed(id: Int64, at: Date) async throws
     /// Deletes dead letters (all tenants when nil); returns how many.
     func purgeDeadLetters(tenant: String?) async throws -> Int
+
+    /// Takes the lease `name` for `holder` for `ttl` (or keeps it, renewed, if `holder` has it);
+    /// nil while another holder's lease has not expired. Expiry is the store's clock.
+    func acquireLease(_ name: String, holder: String, ttl: Duration) async throws -> Lease?
+    /// Extends a lease still held with its fence; false if it changed hands.
+    func renewLease(_ lease: Lease, ttl: Duration) async throws -> Bool
+    /// Gives a lease up (a clean stop), so that another instance need not wait for it to expire.
+    func releaseLease(_ lease: Lease) async throws
+    func leases() async throws -> [Lease]
 
     /// Records an instance's heartbeat (the first one inserts it).
     func saveInstance(_ instance: InstanceRecord) async throws
