@@ -89,7 +89,9 @@ extension PostgresStore {
         let count = readings.count
         let logger = self.logger
         let tryFastPath = roundSizes.count == 1 && !mergeRecently.value.load(ordering: .relaxed)
+        let lease = Lease.current
         let summary: UpsertSummary = try await withTransaction { connection in
+            if let lease { try await Self.checkHeld(lease, connection, logger: logger) }
             try await connection.query(Self.createStaging, logger: logger)
             try await connection.copyFrom(table: "readings_staging", columns: Self.stagingColumns, logger: logger) { writer in
                 for chunk in chunks { try await writer.write(chunk) }

@@ -75,7 +75,7 @@ extension PostgresStore {
                 """
                 INSERT INTO checkpoints (tenant, flow, node, key, value, updated_at)
                 SELECT \(key.tenant), \(key.flow), \(key.node), \(key.key), \(value), now()
-                WHERE EXISTS (SELECT 1 FROM leases WHERE name = \(lease.name) AND holder = \(lease.holder) AND fence = \(lease.fence) AND expires_at > now())
+                WHERE EXISTS (SELECT 1 FROM leases WHERE name = \(lease.name) AND holder = \(lease.holder) AND fence = \(lease.fence) AND expires_at > now() FOR SHARE)
                 ON CONFLICT (tenant, flow, node, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
                 RETURNING 1
                 """, logger: self.logger)
@@ -86,6 +86,18 @@ extension PostgresStore {
     }
 
     // MARK: Leases
+
+    /// Throws `LeaseLost` unless `lease` is held with its fence; in a transaction, the lease row
+    /// stays locked (`FOR SHARE`) until it commits, so no instance takes the lease in between.
+    static func checkHeld(_ lease: Lease, _ connection: PostgresConnection, logger: Logger) async throws {
+        let rows = try await connection.query(
+            """
+            SELECT 1 FROM leases WHERE name = \(lease.name) AND holder = \(lease.holder) AND fence = \(lease.fence) AND expires_at > now() FOR SHARE
+            """, logger: logger)
+        var held = false
+        for try await _ in rows { held = true }
+        guard held else { throw LeaseLost(lease: lease.name) }
+    }
 
     public func acquireLease(_ name: String, holder: String, ttl: Duration) async throws -> Lease? {
         let seconds = ttl.seconds

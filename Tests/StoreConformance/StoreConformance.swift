@@ -247,6 +247,16 @@ public enum StoreConformance {
                 refused = true
             }
             try expect(refused, "a write fenced with a lost lease is refused")
+            var upsertRefused = false
+            do {
+                _ = try await Lease.$current.withValue(a) { try await store.upsert([reading(series: "lease:a")]) }
+            } catch is LeaseLost {
+                upsertRefused = true
+            }
+            try expect(upsertRefused, "readings under a lost lease are refused")
+            try equal(try await store.readings(ReadingQuery(tenant: "t1", series: ["lease:a"])).count, 0, "and none written")
+            _ = try await Lease.$current.withValue(b) { try await store.upsert([reading(series: "lease:b")]) }
+            try equal(try await store.readings(ReadingQuery(tenant: "t1", series: ["lease:b"])).count, 1, "the holder's readings are written")
             try await Lease.$current.withValue(b) { try await store.saveCheckpoint(key, value: "by b") }
             try equal(try await store.checkpoint(key)?.value, "by b", "the holder's write")
             try await store.releaseLease(b!)

@@ -609,6 +609,25 @@ final class FlowRunner: Sendable {
     }
 
     private func write(_ batch: [Message], to sink: any SinkNode, _ node: RunningNode) async {
+        // Messages of singleton sources are written under their lease: one write per lease.
+        if batch.contains(where: { $0.lease != nil }) {
+            var order: [Lease?] = []
+            var groups: [Lease?: [Message]] = [:]
+            for m in batch {
+                if groups[m.lease] == nil { order.append(m.lease) }
+                groups[m.lease, default: []].append(m)
+            }
+            if order.count > 1 || order.first != nil {
+                for lease in order {
+                    await Lease.$current.withValue(lease) { await writeUnfenced(groups[lease]!, to: sink, node) }
+                }
+                return
+            }
+        }
+        await writeUnfenced(batch, to: sink, node)
+    }
+
+    private func writeUnfenced(_ batch: [Message], to sink: any SinkNode, _ node: RunningNode) async {
         node.metrics.countIn(batch.count)
         for m in batch { node.tap.publish(m, port: "in") }
         var failure: (any Error)?

@@ -242,7 +242,9 @@ public final class SQLiteStore: Store {
     public func upsert(_ readings: [Reading]) async throws -> UpsertSummary {
         guard !readings.isEmpty else { return UpsertSummary() }
         let now = Self.millis(Date())
+        let lease = Lease.current
         return try await writer.write { db in
+            if let lease { try Self.checkHeld(lease, now: now, db) }
             var seq = try Int64.fetchOne(db, sql: "SELECT value FROM sequences WHERE name = 'readings'") ?? 0
             let insert = try db.cachedStatement(sql: Self.insertSQL)
             let update = try db.cachedStatement(sql: Self.updateSQL)
@@ -370,12 +372,7 @@ public final class SQLiteStore: Store {
         let now = Self.millis(Date())
         let lease = Lease.current
         try await writer.write { db in
-            if let lease {
-                let held = try Bool.fetchOne(
-                    db, sql: "SELECT EXISTS (SELECT 1 FROM leases WHERE name = ? AND holder = ? AND fence = ? AND expires_at > ?)",
-                    arguments: [lease.name, lease.holder, lease.fence, now]) ?? false
-                guard held else { throw LeaseLost(lease: lease.name) }
-            }
+            if let lease { try Self.checkHeld(lease, now: now, db) }
             try db.execute(
                 sql: """
                     INSERT INTO checkpoints (tenant, flow, node, key, value, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -439,6 +436,14 @@ public final class SQLiteStore: Store {
     }
 
     // MARK: API keys and audit
+
+    /// Throws `LeaseLost` unless `lease` is held with its fence (in the caller's transaction).
+    static func checkHeld(_ lease: Lease, now: Int64, _ db: Database) throws {
+        let held = try Bool.fetchOne(
+            db, sql: "SELECT EXISTS (SELECT 1 FROM leases WHERE name = ? AND holder = ? AND fence = ? AND expires_at > ?)",
+            arguments: [lease.name, lease.holder, lease.fence, now]) ?? false
+        guard held else { throw LeaseLost(lease: lease.name) }
+    }
 
     public func acquireLease(_ name: String, holder: String, ttl: Duration) async throws -> Lease? {
         let now = Self.millis(Date())

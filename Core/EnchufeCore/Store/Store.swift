@@ -210,7 +210,7 @@ public struct InstanceRecord: Sendable, Equatable {
 /// The right of one instance to run one singleton source (a schedule, a pull connector) for a
 /// while. `fence` grows each time the lease changes hands: a write fenced with an older number is
 /// refused, so an instance that lost its lease (paused, cut off) commits nothing afterwards.
-public struct Lease: Sendable, Equatable {
+public struct Lease: Sendable, Hashable {
     public var name: String
     public var holder: String
     public var fence: Int64
@@ -341,6 +341,8 @@ public protocol Store: Sendable {
     /// Inserts or updates readings, unique on (tenant, series, quantity, ts): the same value and
     /// quality changes nothing; a changed value bumps `revision`; a lower-quality value (estimated,
     /// forecast) never replaces a measured one. Every insert or change takes the next `seq`.
+    /// Under a lease (`Lease.current`, readings of a singleton source), nothing is written unless
+    /// the lease is still held with its fence (`LeaseLost`).
     func upsert(_ readings: [Reading]) async throws -> UpsertSummary
     func readings(_ query: ReadingQuery) async throws -> [StoredReading]
     /// Writes the readings of `query` as rows of the `csv` export (`ExportWriter`), byte for byte, in
