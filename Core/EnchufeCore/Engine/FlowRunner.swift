@@ -617,12 +617,10 @@ final class FlowRunner: Sendable {
                 if groups[m.lease] == nil { order.append(m.lease) }
                 groups[m.lease, default: []].append(m)
             }
-            if order.count > 1 || order.first != nil {
-                for lease in order {
-                    await Lease.$current.withValue(lease) { await writeUnfenced(groups[lease]!, to: sink, node) }
-                }
-                return
+            for lease in order {
+                await Lease.$current.withValue(lease) { await writeUnfenced(groups[lease]!, to: sink, node) }
             }
+            return
         }
         await writeUnfenced(batch, to: sink, node)
     }

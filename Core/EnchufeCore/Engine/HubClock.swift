@@ -15,9 +15,7 @@ extension HubClock {
         try await sleep(until: now().addingTimeInterval(duration.seconds))
     }
 
-    /// Under the flow-test clock, parks, so the flow can go quiet.
     public func waitUntilCancelled() async throws {
-        if self is any SourceWatchingClock { try await sleep(until: .distantFuture) }
         while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
         throw CancellationError()
     }

@@ -49,6 +49,12 @@ public final class FlowTestClock: SourceWatchingClock {
         try Task.checkCancellation()
     }
 
+    /// A source serving requests (a webhook, an export) parks, so the flow can go quiet.
+    public func waitUntilCancelled() async throws {
+        try await sleep(until: .distantFuture)
+        throw CancellationError()
+    }
+
     public func sourceEnded() {
         let waiter = state.withLock { s in
             s.ended += 1
