@@ -20,7 +20,7 @@ enum MQTTBroker {
         options: [
             OptionSpec("host", .string, default: "127.0.0.1", doc: "Broker host name or address."),
             OptionSpec("port", .integer, default: 1883, doc: "Broker port (8883 is usual with TLS)."),
-            OptionSpec("client_id", .string, doc: "Client id prefix; each node adds `-NODE` (default `enchufe-FLOW`)."),
+            OptionSpec("client_id", .string, doc: "Client id prefix; each node adds `-NODE`, and `-INSTANCE` with a shared (PostgreSQL) store (default `enchufe-FLOW`)."),
             OptionSpec("username", .string, doc: "User name, if the broker wants one."),
             OptionSpec("password", .string, secret: true, doc: "Password (use `${ENV}`).", example: "${MQTT_PASSWORD}"),
             OptionSpec("keepalive", .integer, default: 30, doc: "Seconds between keepalive pings."),
@@ -46,11 +46,11 @@ enum MQTTBroker {
             """,
         make: nil)
 
-    /// The settings of connection `options` for node `node` of `flow`.
-    static func settings(_ options: NodeOptions, flow: String, node: String) -> MQTTSettings {
-        var settings = MQTTSettings(
-            host: options.string("host") ?? "127.0.0.1", port: options.int("port") ?? 1883,
-            clientID: "\(options.string("client_id") ?? "enchufe-\(flow)")-\(node)")
+    /// The settings of connection `options` for the node of `context`. Where several instances may
+    /// run the flow, the client id ends with the instance's id: a broker lets one client have an id.
+    static func settings(_ options: NodeOptions, for context: NodeBuildContext) -> MQTTSettings {
+        let clientID = "\(options.string("client_id") ?? "enchufe-\(context.flow)")-\(context.node)" + (context.instance.map { "-\($0)" } ?? "")
+        var settings = MQTTSettings(host: options.string("host") ?? "127.0.0.1", port: options.int("port") ?? 1883, clientID: clientID)
         settings.username = options.string("username")
         settings.password = options.string("password")
         settings.keepalive = options.int("keepalive") ?? 30

@@ -36,7 +36,7 @@ struct MQTTInNode: TestInputSource {
             OptionSpec("shared_group", .string, doc: "Subscribe as `$share/GROUP/TOPIC` (MQTT 5) so several hubs share the messages."),
             OptionSpec("format", .enumeration(["json", "number", "text", "raw"]), default: "json", doc: "How to read payloads."),
             OptionSpec("readings", .object(ReadingsMapping.optionSpecs), doc: "Map each message to readings (the `readings` node's options)."),
-            OptionSpec("journal", .string, default: "var/journal", doc: "Folder of the journals (one subfolder per flow and node)."),
+            OptionSpec("journal", .string, default: "var/journal", doc: "Folder of the journals (one subfolder per flow and node, and per instance with a shared store)."),
             OptionSpec("journal_sync", .enumeration(["always", "interval", "never"]), default: "interval", doc: "When the journal is fsynced: every message, at most every 100 ms, or never (the OS decides)."),
             OptionSpec("max_pending", .integer, default: 10_000, doc: "Most messages in flight in the flow before the subscription waits."),
         ] + LuaLimits.optionSpecs,
@@ -95,7 +95,7 @@ struct MQTTInNode: TestInputSource {
 
     init(_ context: NodeBuildContext, connection: NodeOptions) throws {
         let options = context.options
-        settings = MQTTBroker.settings(connection, flow: context.flow, node: context.node)
+        settings = MQTTBroker.settings(connection, for: context)
         let group = options.string("shared_group")
         filters = (options.strings("topics") ?? []).map { topic in group.map { "$share/\($0)/\(topic)" } ?? topic }
         qos = Int(options.string("qos") ?? "1") ?? 1
@@ -103,8 +103,9 @@ struct MQTTInNode: TestInputSource {
         mapping = try options.object("readings").map {
             try ReadingsMapping($0, expressions: NodeExpressions(limits: LuaLimits(options: options)), defaults: ["ts": "{attributes.received_at}"])
         }
-        journalDirectory = URL(fileURLWithPath: options.string("journal") ?? "var/journal")
-            .appendingPathComponent(context.flow).appendingPathComponent(context.node)
+        // Each instance journals what it received in a folder of its own.
+        let journalFolder = URL(fileURLWithPath: options.string("journal") ?? "var/journal").appendingPathComponent(context.flow).appendingPathComponent(context.node)
+        journalDirectory = context.instance.map { journalFolder.appendingPathComponent($0) } ?? journalFolder
         switch options.string("journal_sync") {
         case "always": sync = .always
         case "never": sync = .never

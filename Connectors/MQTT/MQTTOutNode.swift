@@ -62,7 +62,7 @@ struct MQTTOutNode: RecordingSink {
         retain = options.bool("retain") ?? false
         batching = Batching(size: options.int("batch_size") ?? 100, flushInterval: .zero)
         connectTimeout = options.duration("connect_timeout") ?? .seconds(10)
-        link = Link(settings: MQTTBroker.settings(connection, flow: context.flow, node: context.node), logger: context.logger)
+        link = Link(settings: MQTTBroker.settings(connection, for: context), logger: context.logger)
     }
 
     /// The topic and payload a message is published with.

@@ -44,6 +44,8 @@ public final class MessageJournal: Sendable {
         var savedWatermark: UInt64 = 0
         var lastSync = ContinuousClock.now
         var segments: [(start: UInt64, path: String)] = []
+        /// Holds an exclusive `flock` on the folder's `lock` file while the journal is open.
+        var lockFD: Int32 = -1
     }
 
     private let state = Mutex(State())
@@ -54,6 +56,16 @@ public final class MessageJournal: Sendable {
         self.sync = sync
         self.segmentBytes = segmentBytes
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // One process per journal: two writing the same segments would corrupt them.
+        let lock = directory.appendingPathComponent("lock").path
+        let fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw MQTTError("cannot open \(lock): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            Glibc.close(fd)
+            throw MQTTError(
+                "the journal \(directory.path) is in use by another process (another hub in the same folder?): give each instance its own working folder or `journal`")
+        }
+        state.withLock { $0.lockFD = fd }
     }
 
     /// Reads the journal after a start: the records above the watermark, in order. Call once, before
@@ -145,6 +157,10 @@ public final class MessageJournal: Sendable {
                 fsync(s.fd)
                 Glibc.close(s.fd)
                 s.fd = -1
+            }
+            if s.lockFD >= 0 {
+                Glibc.close(s.lockFD)
+                s.lockFD = -1
             }
         }
     }

@@ -1,5 +1,6 @@
 import EnchufeCore
 import Foundation
+import TestSupport
 import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -155,5 +156,16 @@ import FoundationNetworking
         let data = PipeReading.all(pipe.fileHandleForReading)
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+extension CLITests {
+    struct Failure: Error, CustomStringConvertible { var description: String }
+}
+
+extension RunningHub {
+    /// The `enchufe` built beside these tests, as a child process.
+    convenience init(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws {
+        try self.init(binary: CLITests.binary, arguments, in: directory, environment: environment)
     }
 }

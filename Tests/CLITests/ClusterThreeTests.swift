@@ -36,7 +36,7 @@ extension CLITests {
             flow: site
             tenant: demo
             connections:
-              broker: { type: mqtt.broker, port: \(broker.port), client_id: "hub-${env:HUB}" }
+              broker: { type: mqtt.broker, port: \(broker.port), client_id: hub }
             nodes:
               - id: telemetry
                 type: mqtt.in
@@ -59,7 +59,7 @@ extension CLITests {
             """
         func instance(_ name: String) throws -> RunningHub {
             let dir = try projectDirectory(flow: flow, named: "site")
-            return try RunningHub(["run", "--http", "127.0.0.1:0", "--instance", name], in: dir, environment: ["ENCHUFE_STORE": url, "HUB": name])
+            return try RunningHub(["run", "--http", "127.0.0.1:0", "--instance", name], in: dir, environment: ["ENCHUFE_STORE": url])
         }
         func holder() throws -> String { try pg.psql("SELECT holder || ':' || fence FROM leases WHERE name = 'demo/site/start' AND expires_at > now()", database: database) }
         func count(_ sql: String) throws -> Int { Int(try pg.psql(sql, database: database)) ?? -1 }

@@ -1,6 +1,7 @@
 import Crypto
 import EnchufeCore
 import Foundation
+import TestSupport
 import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking

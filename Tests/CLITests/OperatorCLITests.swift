@@ -1,5 +1,6 @@
 import EnchufeCore
 import Foundation
+import TestSupport
 import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking

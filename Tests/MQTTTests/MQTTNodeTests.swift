@@ -9,11 +9,17 @@ import Testing
 @Suite struct MQTTNodeTests {
     static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    func hub(_ yaml: String, store: any Store) throws -> Hub {
+    /// A hub running `yaml`; with `instance`, as one of several instances sharing a store.
+    func hub(_ yaml: String, store: any Store, instance: String? = nil) throws -> Hub {
         let registry = NodeRegistry(CoreNodes.specs + MQTTModule.specs)
         let (flow, diagnostics) = FlowLoader(registry: registry, environment: [:]).load(text: yaml, file: "mqtt.yaml")
         guard let flow, diagnostics.isEmpty else { throw MQTTTestFailure(description: "\(diagnostics)") }
-        return Hub(flows: [flow], registry: registry, environment: EngineEnvironment(store: store, logger: Self.quiet))
+        var environment = EngineEnvironment(store: store, logger: Self.quiet)
+        if let instance {
+            environment.instance = instance
+            environment.leases = true
+        }
+        return Hub(flows: [flow], registry: registry, environment: environment)
     }
 
     func publisher(_ broker: MosquittoServer) async throws -> MosquittoClient {
@@ -171,18 +177,21 @@ extension MQTTNodeTests {
         }
     }
 
-    @Test func aSharedGroupSplitsTheMessagesBetweenTwoHubs() async throws {
+    /// Two instances of one flow file — the same client id and journal folder written in it — each
+    /// connect with a client id of their own and journal in a folder of their own.
+    @Test func aSharedGroupSplitsTheMessagesBetweenTwoInstancesOfOneFlowFile() async throws {
         let broker = try await MosquittoServer.shared()
         let root = "t\(UUID().uuidString.prefix(8))"
         let journal = FileManager.default.temporaryDirectory.appendingPathComponent("enchufe-journal-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: journal) }
         var stores: [SQLiteStore] = []
         var hubs: [Hub] = []
+        let flow = telemetryFlow(broker, root: root, clientID: "\(root)-hub", journal: journal, group: "hubs")
         for n in 0..<2 {
             let store = try SQLiteStore(url: "sqlite::memory:")
             try await store.migrate()
             stores.append(store)
-            hubs.append(try hub(telemetryFlow(broker, root: root, clientID: "\(root)-hub\(n)", journal: journal.appendingPathComponent("\(n)"), group: "hubs"), store: store))
+            hubs.append(try hub(flow, store: store, instance: "i\(n)"))
         }
         let running = hubs.map { hub in Task { await hub.runFlows() } }
         let publisher = try await publisher(broker)
@@ -197,6 +206,8 @@ extension MQTTNodeTests {
         #expect(a > 0 && b > 0, "both hubs got messages: \(a) and \(b)")
         for hub in hubs { hub.stop() }
         for task in running { await task.value }
+        let folders = try FileManager.default.contentsOfDirectory(atPath: journal.appendingPathComponent("telemetry/devices").path).sorted()
+        #expect(folders == ["i0", "i1"], "a journal folder per instance")
     }
 
     @Test func aBrokerRestartLosesNothingOfAPersistentSession() async throws {

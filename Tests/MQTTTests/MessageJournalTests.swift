@@ -33,6 +33,23 @@ import Testing
         journal.close()
     }
 
+    @Test func aJournalFolderIsOpenInOneProcessAtATime() throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = try MessageJournal(directory: dir)
+        _ = try first.recover()
+        #expect(throws: MQTTError.self) { try MessageJournal(directory: dir) }
+        do {
+            _ = try MessageJournal(directory: dir)
+        } catch {
+            #expect("\(error)".contains("\(dir.path) is in use by another process"), "\(error)")
+        }
+        first.close()
+        let second = try MessageJournal(directory: dir)
+        #expect(try second.recover().isEmpty, "free again once the first is closed")
+        second.close()
+    }
+
     @Test func aRecordTornByACrashIsCutOffAndTheRestIsKept() throws {
         let dir = directory()
         defer { try? FileManager.default.removeItem(at: dir) }

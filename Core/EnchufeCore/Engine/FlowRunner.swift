@@ -96,10 +96,12 @@ final class FlowRunner: Sendable {
             }
             var nodeLogger = logger
             nodeLogger[metadataKey: "node"] = .string(node.id)
+            var context = NodeBuildContext(
+                flow: definition.id, node: node.id, tenant: definition.tenant, options: node.options, connections: connections, logger: nodeLogger,
+                metrics: environment.metrics, testing: environment.cannedAnswers != nil)
+            if environment.leases { context.instance = environment.instance }
             do {
-                instances[node.id] = try make(
-                    NodeBuildContext(flow: definition.id, node: node.id, tenant: definition.tenant, options: node.options, connections: connections, logger: nodeLogger, metrics: environment.metrics,
-                        testing: environment.cannedAnswers != nil))
+                instances[node.id] = try make(context)
             } catch {
                 throw FlowStartError(flow: definition.id, node: node.id, reason: environment.redactor.redact("\(error)"))
             }

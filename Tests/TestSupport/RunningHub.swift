@@ -1,20 +1,20 @@
 import EnchufeCore
 import Foundation
 import Synchronization
-import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 
-/// `enchufe run` as a child process: its log collected as it comes, its HTTP address read from the log.
-final class RunningHub: @unchecked Sendable {
-    let process: Process
-    let base: String
+/// `enchufe run` as a child process: its log collected as it comes, its HTTP address read from the log
+/// (run it with `--http 127.0.0.1:0`).
+public final class RunningHub: @unchecked Sendable {
+    public let process: Process
+    public let base: String
     private let log: CollectedLog
 
-    init(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws {
+    public init(binary: URL, _ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws {
         let process = Process()
-        process.executableURL = CLITests.binary
+        process.executableURL = binary
         process.arguments = arguments
         process.currentDirectoryURL = directory
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -45,32 +45,32 @@ final class RunningHub: @unchecked Sendable {
         let text = log.text.withLock { $0 }
         guard let r = text.range(of: "serving HTTP on http://127.0.0.1:"), let port = Int(text[r.upperBound...].prefix { $0.isNumber }) else {
             process.terminate()
-            throw CLITests.Failure(description: "no listening line in: \(text)")
+            throw RunningHubError(description: "no listening line in: \(text)")
         }
         base = "http://127.0.0.1:\(port)"
     }
 
-    var output: String { log.text.withLock { $0 } }
+    public var output: String { log.text.withLock { $0 } }
 
     /// SIGTERM, then the exit status.
-    func stop() -> Int32 {
+    public func stop() -> Int32 {
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
         return process.terminationStatus
     }
 
-    func terminate() {
+    public func terminate() {
         if process.isRunning { process.terminate() }
     }
 
     /// Polls `/metrics` until `condition` holds or 30 s passed (a bound for failure, not a wait for
     /// success: every poll is a real request). Returns the last metrics text.
-    func metrics(until condition: (String) -> Bool) async throws -> String {
+    public func metrics(until condition: (String) -> Bool) async throws -> String {
         try await poll("/metrics") { condition($0.body) }.body
     }
 
     /// Polls `path` until `condition` holds or 30 s passed; returns the last answer.
-    func poll(_ path: String, until condition: (HTTPAnswer) -> Bool) async throws -> HTTPAnswer {
+    public func poll(_ path: String, until condition: (HTTPAnswer) -> Bool) async throws -> HTTPAnswer {
         let deadline = ContinuousClock.now + .seconds(30)
         var answer = try await get(base + path)
         while !condition(answer) && ContinuousClock.now < deadline {
@@ -80,18 +80,18 @@ final class RunningHub: @unchecked Sendable {
     }
 }
 
-struct HTTPAnswer {
-    var status: Int
-    var body: String
+public struct HTTPAnswer: Sendable {
+    public var status: Int
+    public var body: String
 }
 
-func get(_ url: String) async throws -> HTTPAnswer {
+public func get(_ url: String) async throws -> HTTPAnswer {
     let (data, response) = try await URLSession.shared.data(from: URL(string: url)!)
     return HTTPAnswer(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: String(decoding: data, as: UTF8.self))
 }
 
-extension CLITests {
-    struct Failure: Error, CustomStringConvertible { var description: String }
+public struct RunningHubError: Error, CustomStringConvertible {
+    public var description: String
 }
 
 final class CollectedLog: Sendable {
