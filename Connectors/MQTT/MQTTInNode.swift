@@ -27,7 +27,9 @@ struct MQTTInNode: TestInputSource {
             always` also survives a power loss, at the cost of one fsync per message; the default
             `interval` fsyncs at most every 100 ms, so a power loss can lose the last 100 ms.
             With `shared_group` (MQTT 5) the subscription is `$share/GROUP/TOPIC`: the broker spreads
-            the messages over every hub subscribed with that group.
+            the messages over every hub subscribed with that group. With a shared (PostgreSQL) store
+            the client id ends with the instance id and the journal has a folder per instance, so one
+            flow file serves every instance.
             """,
         options: [
             OptionSpec("connection", .connection("mqtt.broker"), required: true, doc: "The broker (a `mqtt.broker` connection)."),

@@ -12,8 +12,7 @@ func exportBenchmark(readings total: Int) async throws {
         print("curl is not installed (apt-get install curl)")
         exit(2)
     }
-    let enchufe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("enchufe").path
-    guard FileManager.default.isExecutableFile(atPath: enchufe) else { throw BenchError("\(enchufe) is not built (swift build -c release --product enchufe)") }
+    let enchufe = try releasedEnchufe().path
 
     let server = try PostgresServer.start()
     defer { server.destroy() }

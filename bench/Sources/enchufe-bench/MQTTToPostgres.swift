@@ -1,8 +1,9 @@
 // mqtt-to-postgres: QoS 1 JSON telemetry from a real Mosquitto into PostgreSQL. In the same run:
 // (a) the broker's own delivery rate to a do-nothing subscriber (`mosquitto_sub -q 1 > /dev/null`),
 // (b) a Python peer written the way an integrator would (paho-mqtt + psycopg, batched COPY),
-// (c) Enchufe: `mqtt.in → store.readings` on PostgreSQL. Each is timed from the first publish until
-// it has consumed (a) or stored (b, c) every message.
+// (c) Enchufe: `mqtt.in → store.readings` on PostgreSQL, in this process;
+// (d) one `enchufe run` process and (e) two, sharing the subscription (`shared_group`), on one database.
+// Each is timed from the first publish until it has consumed (a) or stored (b–e) every message.
 import EnchufeCore
 import Foundation
 import Logging
@@ -11,6 +12,7 @@ import Postgres
 import TestSupport
 
 func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: String) async throws {
+    let enchufe = try releasedEnchufe()
     let pg = try PostgresServer.start(durable: true)
     defer { pg.destroy() }
     let broker = try MosquittoServer.start()
@@ -34,33 +36,42 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     defer { publisher.stop() }
 
     func payload(_ i: Int) -> [UInt8] { Array(#"{"ts": \#(1_774_742_400 + i), "w": \#(i % 5000)}"#.utf8) }
-    /// Publishes every message, 1,000 confirmations in flight at a time.
+    /// Publishes every message, 1,000 unconfirmed at any time (the next goes out as one is confirmed).
     func publishAll(_ root: String) async throws {
-        var next = 0
-        while next < total {
-            let end = min(total, next + 1000)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for i in next..<end {
-                    group.addTask { try await publisher.publish(topic: "\(root)/dev-\(i % 500)/telemetry", payload: payload(i), qos: 1, retain: false) }
-                }
-                try await group.waitForAll()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<total {
+                if i >= 1000 { try await group.next() }
+                group.addTask { try await publisher.publish(topic: "\(root)/dev-\(i % 500)/telemetry", payload: payload(i), qos: 1, retain: false) }
             }
-            next = end
+            try await group.waitForAll()
         }
     }
-    func rows(_ table: String) -> Int { Int((try? pg.psql("SELECT count(*) FROM \(table)", database: database)) ?? "") ?? 0 }
-    /// Publishes probes (negative timestamps) until the consumer wrote one: its subscription is in place.
-    func probe(_ root: String, table: String) async throws -> Int {
+    func rows(_ table: String, database: String = database, where condition: String = "true") -> Int {
+        Int((try? pg.psql("SELECT count(*) FROM \(table) WHERE \(condition)", database: database)) ?? "") ?? 0
+    }
+    /// Publishes a probe (series `device:probe`, a negative timestamp) on ROOT.
+    func publishProbe(_ root: String, _ n: Int) async throws {
+        try await publisher.publish(topic: "\(root)/probe/telemetry", payload: Array(#"{"ts": \#(-n), "w": 0}"#.utf8), qos: 1, retain: false)
+    }
+    /// Rows of the telemetry, without the probes (one may arrive late: it had no subscriber yet).
+    let telemetry = "series <> 'device:probe'"
+    /// Publishes probes until the consumer wrote one: its subscription is in place.
+    func probe(_ root: String, table: String) async throws {
         var probes = 0
         while rows(table) == 0 {
             probes += 1
-            try await publisher.publish(topic: "\(root)/probe/telemetry", payload: Array(#"{"ts": \#(-probes), "w": 0}"#.utf8), qos: 1, retain: false)
+            try await publishProbe(root, probes)
             try await Task.sleep(for: .milliseconds(100))
         }
-        return rows(table)
     }
-    func waitForRows(_ table: String, _ expected: Int) async throws {
-        while rows(table) < expected { try await Task.sleep(for: .milliseconds(50)) }
+    func waitForRows(_ table: String, _ expected: Int, database: String = database, where condition: String = "true") async throws {
+        let deadline = ContinuousClock.now + .seconds(600)
+        while rows(table, database: database, where: condition) < expected {
+            guard ContinuousClock.now < deadline else {
+                throw BenchError("\(table) in \(database) holds \(rows(table, database: database, where: condition)) rows, not \(expected), after 10 minutes")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
     }
 
     // (a) The broker alone: a persistent session made first, so nothing published is missed.
@@ -83,10 +94,10 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     peer.arguments = [peerScript, "127.0.0.1", "\(broker.port)", "b/+/telemetry", "bench-python", dsn, "python_readings", "\(total)"]
     peer.standardOutput = FileHandle.nullDevice
     try peer.run()
-    let seenB = try await probe("b", table: "python_readings")
+    try await probe("b", table: "python_readings")
     started = ContinuousClock.now
     try await publishAll("b")
-    try await waitForRows("python_readings", total + seenB)
+    try await waitForRows("python_readings", total, where: telemetry)
     let pythonRate = Double(total) / (ContinuousClock.now - started).seconds
     peer.terminate()
     print(String(format: "  (b) Python peer (paho-mqtt + psycopg COPY): %.0f messages/s", pythonRate))
@@ -114,10 +125,10 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     guard let definition, problems.isEmpty else { throw CocoaError(.featureUnsupported, userInfo: ["problems": "\(problems)"]) }
     let hub = Hub(flows: [definition], registry: registry, environment: EngineEnvironment(store: store, logger: quiet))
     let running = Task { await hub.runFlows() }
-    let seenC = try await probe("c", table: "readings")
+    try await probe("c", table: "readings")
     started = ContinuousClock.now
     try await publishAll("c")
-    try await waitForRows("readings", total + seenC)
+    try await waitForRows("readings", total, where: telemetry)
     let hubRate = Double(total) / (ContinuousClock.now - started).seconds
     hub.stop()
     await running.value
@@ -126,4 +137,102 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
 
     print(String(format: "Enchufe / Python peer: %.2f", hubRate / pythonRate))
     print(String(format: "Enchufe / broker's own delivery: %.2f", hubRate / brokerRate))
+
+    /// `enchufe run` processes sharing `ROOT/+/telemetry` (one flow file, one working folder), on a
+    /// database of the stage's own; returns the rate, each instance's share, the CPU time the
+    /// instances spent per message, and how busy the machine's cores were meanwhile.
+    func instances(_ count: Int, root: String) async throws -> (rate: Double, shares: [Int], cpuMicroseconds: Double, busy: Double) {
+        let url = try pg.createDatabase(prefix: "bench")
+        let database = PostgresServer.database(in: url)
+        let folder = pg.directory.appendingPathComponent("run-\(root)")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("pipelines"), withIntermediateDirectories: true)
+        try """
+            flow: telemetry
+            tenant: demo
+            connections:
+              broker: { type: mqtt.broker, port: \(broker.port), client_id: bench }
+            nodes:
+              - id: devices
+                type: mqtt.in
+                connection: broker
+                topics: [\(root)/+/telemetry]
+                shared_group: bench
+                qos: 1
+                readings: { series: "device:{topic.2}", quantity: power, ts: "{payload.ts}", ts_format: epoch_s, value: "{payload.w}", unit: W }
+                to: [store]
+              - { id: store, type: store.readings, batch_size: 2000, flush_interval: 100ms }
+            """.write(to: folder.appendingPathComponent("pipelines/telemetry.yaml"), atomically: true, encoding: .utf8)
+        var hubs: [RunningHub] = []
+        defer { for hub in hubs { hub.terminate() } }
+        for n in 1...count {
+            // One after the other: the first creates the tables.
+            hubs.append(try RunningHub(binary: enchufe, ["run", "--http", "127.0.0.1:0", "--instance", "bench-\(n)"], in: folder, environment: ["ENCHUFE_STORE": url]))
+        }
+        /// Messages an instance received, from its metrics.
+        func received(_ hub: RunningHub) async throws -> Int {
+            let metrics = try await get(hub.base + "/metrics").body
+            return metrics.split(separator: "\n").first { $0.hasPrefix("enchufe_mqtt_messages_received_total") }
+                .flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }.map(Int.init) ?? 0
+        }
+        // Probes until every instance received one (all are subscribed); a probe published before
+        // then may have had no subscriber, so the telemetry is counted without the probes' series.
+        var probes = 0
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try await hubs.asyncContains(where: { try await received($0) == 0 }) {
+            guard ContinuousClock.now < deadline else { throw BenchError("an instance received no probe in 60 s: \(hubs.map { $0.output.suffix(500) })") }
+            probes += 1
+            try await publishProbe(root, probes)
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let before = try await hubs.asyncMap(received)
+        let cpuBefore = hubs.map { cpuSeconds($0.process.processIdentifier) }.reduce(0, +)
+        let machineBefore = machineTicks()
+        let started = ContinuousClock.now
+        try await publishAll(root)
+        try await waitForRows("readings", total, database: database, where: telemetry)
+        let rate = Double(total) / (ContinuousClock.now - started).seconds
+        let cpu = hubs.map { cpuSeconds($0.process.processIdentifier) }.reduce(0, +) - cpuBefore
+        let machineAfter = machineTicks()
+        let busy = 1 - Double(machineAfter.idle - machineBefore.idle) / Double(machineAfter.total - machineBefore.total)
+        let shares = zip(try await hubs.asyncMap(received), before).map { $0 - $1 }
+        for hub in hubs { _ = hub.stop() }
+        guard rows("readings", database: database, where: telemetry) == total else { throw BenchError("readings holds more rows than were published") }
+        return (rate, shares, cpu / Double(total) * 1e6, busy)
+    }
+    let one = try await instances(1, root: "d")
+    print(String(format: "  (d) one enchufe run process: %.0f messages/s (hub CPU %.1f µs/message; machine %.0f%% busy)", one.rate, one.cpuMicroseconds, one.busy * 100))
+    let two = try await instances(2, root: "e")
+    print(String(format: "  (e) two enchufe run processes, shared subscription: %.0f messages/s (hub CPU %.1f µs/message; machine %.0f%% busy; received %@)",
+        two.rate, two.cpuMicroseconds, two.busy * 100, two.shares.map(String.init).joined(separator: " / ")))
+    print(String(format: "two instances / one: %.2f", two.rate / one.rate))
+}
+
+/// User and system CPU time a process has used so far, from /proc/PID/stat.
+func cpuSeconds(_ pid: Int32) -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let end = stat.lastIndex(of: ")") else { return 0 }
+    // After the command name: state is field 3, utime and stime are fields 14 and 15.
+    let fields = stat[stat.index(after: end)...].split(separator: " ")
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// The machine's CPU time so far, all cores, in ticks: idle (with I/O wait) and total, from /proc/stat.
+func machineTicks() -> (idle: Int, total: Int) {
+    guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8), let line = stat.split(separator: "\n").first else { return (0, 1) }
+    let ticks = line.split(separator: " ").dropFirst().compactMap { Int($0) }  // user nice system idle iowait irq softirq steal ...
+    guard ticks.count >= 5 else { return (0, 1) }
+    return (ticks[3] + ticks[4], ticks.prefix(8).reduce(0, +))
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+
+    func asyncContains(where predicate: (Element) async throws -> Bool) async rethrows -> Bool {
+        for element in self where try await predicate(element) { return true }
+        return false
+    }
 }

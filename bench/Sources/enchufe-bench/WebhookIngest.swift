@@ -145,3 +145,10 @@ struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+/// The `enchufe` executable built beside this one (`swift build -c release --product enchufe`).
+func releasedEnchufe() throws -> URL {
+    let enchufe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("enchufe")
+    guard FileManager.default.isExecutableFile(atPath: enchufe.path) else { throw BenchError("\(enchufe.path) is not built (swift build -c release --product enchufe)") }
+    return enchufe
+}

@@ -5,8 +5,10 @@
 //   enchufe-bench mqtt-to-postgres [MESSAGES] MQTT → PostgreSQL against the broker and a Python peer (default 200000)
 //   enchufe-bench webhook-ingest [SECONDS]    webhook.in → store against a bare route, with wrk (default 10 s each)
 //   enchufe-bench export [READINGS]           CSV over HTTP from PostgreSQL against psql \\copy TO STDOUT (default 1000000)
+@preconcurrency import Glibc
 import Foundation
 
+setvbuf(stdout, nil, _IOLBF, 0)  // each figure as soon as it is measured, also into a pipe
 var arguments = Array(CommandLine.arguments.dropFirst())
 let name = arguments.first.map { Int($0) == nil ? arguments.removeFirst() : "transforms" } ?? "transforms"
 let count = arguments.first.flatMap(Int.init)
