@@ -20,8 +20,15 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var pluginOptions: PluginOptions
 
-    @Option(help: "This instance's id in the deployment (default: host name and process id).")
+    @Option(help: "This instance's id in the deployment: letters, digits, '.', '-', '_' (default: host name and process id).")
     var instance: String?
+
+    func validate() throws {
+        // The id names the instance's MQTT clients and journal folders too.
+        if let instance, instance.isEmpty || instance.count > 64 || !instance.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) {
+            throw ValidationError("--instance '\(instance)': use 1 to 64 letters, digits, '.', '-' or '_' (it names the instance's MQTT clients and journal folders)")
+        }
+    }
 
     func run() async throws {
         let logger = logOptions.bootstrap()

@@ -236,6 +236,8 @@ extension CLITests {
         #expect(instances.first?["alive"] as? Bool == true && instances.first?["this"] as? Bool == true)
         #expect(instances.first?["http"] as? String == String(hub.base.dropFirst("http://".count)))
 
+        let slash = try run(["run", "--http", "127.0.0.1:0", "--instance", "a/b"], in: dir)
+        #expect(slash.status != 0 && slash.output.contains("--instance 'a/b': use 1 to 64 letters, digits"), "\(slash.output)")
         let second = try run(["run", "--http", "127.0.0.1:0", "--instance", "second"], in: dir)
         #expect(second.status != 0 && second.output.contains("in use by another enchufe run (instance first)") && second.output.contains("use PostgreSQL"), "\(second.output)")
 
