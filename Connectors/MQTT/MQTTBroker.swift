@@ -20,7 +20,7 @@ enum MQTTBroker {
         options: [
             OptionSpec("host", .string, default: "127.0.0.1", doc: "Broker host name or address."),
             OptionSpec("port", .integer, default: 1883, doc: "Broker port (8883 is usual with TLS)."),
-            OptionSpec("client_id", .string, doc: "Client id prefix; each node adds `-NODE`, and `-INSTANCE` with a shared (PostgreSQL) store (default `enchufe-FLOW`)."),
+            OptionSpec("client_id", .string, doc: "Client id prefix; each node adds `-NODE`, and `-ID` with a shared (PostgreSQL) store and `--instance ID` (default `enchufe-FLOW`)."),
             OptionSpec("username", .string, doc: "User name, if the broker wants one."),
             OptionSpec("password", .string, secret: true, doc: "Password (use `${ENV}`).", example: "${MQTT_PASSWORD}"),
             OptionSpec("keepalive", .integer, default: 30, doc: "Seconds between keepalive pings."),
@@ -46,8 +46,8 @@ enum MQTTBroker {
             """,
         make: nil)
 
-    /// The settings of connection `options` for the node of `context`. Where several instances may
-    /// run the flow, the client id ends with the instance's id: a broker lets one client have an id.
+    /// The settings of connection `options` for the node of `context`. Where several named instances
+    /// may run the flow, the client id ends with the instance's id: a broker lets one client have an id.
     static func settings(_ options: NodeOptions, for context: NodeBuildContext) -> MQTTSettings {
         let clientID = "\(options.string("client_id") ?? "enchufe-\(context.flow)")-\(context.node)" + (context.instance.map { "-\($0)" } ?? "")
         var settings = MQTTSettings(host: options.string("host") ?? "127.0.0.1", port: options.int("port") ?? 1883, clientID: clientID)

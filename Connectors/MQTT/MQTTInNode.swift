@@ -28,8 +28,8 @@ struct MQTTInNode: TestInputSource {
             `interval` fsyncs at most every 100 ms, so a power loss can lose the last 100 ms.
             With `shared_group` (MQTT 5) the subscription is `$share/GROUP/TOPIC`: the broker spreads
             the messages over every hub subscribed with that group. With a shared (PostgreSQL) store
-            the client id ends with the instance id and the journal has a folder per instance, so one
-            flow file serves every instance.
+            and `--instance ID` the client id ends with the id and the journal has a folder per
+            instance, so one flow file serves every instance.
             """,
         options: [
             OptionSpec("connection", .connection("mqtt.broker"), required: true, doc: "The broker (a `mqtt.broker` connection)."),
@@ -38,7 +38,7 @@ struct MQTTInNode: TestInputSource {
             OptionSpec("shared_group", .string, doc: "Subscribe as `$share/GROUP/TOPIC` (MQTT 5) so several hubs share the messages."),
             OptionSpec("format", .enumeration(["json", "number", "text", "raw"]), default: "json", doc: "How to read payloads."),
             OptionSpec("readings", .object(ReadingsMapping.optionSpecs), doc: "Map each message to readings (the `readings` node's options)."),
-            OptionSpec("journal", .string, default: "var/journal", doc: "Folder of the journals (one subfolder per flow and node, and per instance with a shared store)."),
+            OptionSpec("journal", .string, default: "var/journal", doc: "Folder of the journals (one subfolder per flow and node, and per `--instance` with a shared store)."),
             OptionSpec("journal_sync", .enumeration(["always", "interval", "never"]), default: "interval", doc: "When the journal is fsynced: every message, at most every 100 ms, or never (the OS decides)."),
             OptionSpec("max_pending", .integer, default: 10_000, doc: "Most messages in flight in the flow before the subscription waits."),
         ] + LuaLimits.optionSpecs,

@@ -78,6 +78,14 @@ struct RunCommand: AsyncParsableCommand {
         // A store several instances can share: singleton sources run under leases. (A SQLite file
         // serves one instance, claimed above: nothing to share.)
         environment.leases = !(store is SQLiteStore)
+        if environment.leases {
+            if let instance {
+                environment.nodeInstance = instance
+            } else if let others = try? await store.instances().filter({ $0.id != instanceID && Date().timeIntervalSince($0.heartbeatAt) <= 15 }), !others.isEmpty {
+                logger.warning(
+                    "other instances share this store (\(others.map(\.id).joined(separator: ", "))) and this one has no --instance: its MQTT client ids and journals are not its own (a broker lets one client have an id); give every instance a stable --instance")
+            }
+        }
         let hub = Hub(flows: set.flows, registry: registry, environment: environment, load: load)
         hub.recordProblems(of: set)
         logger.info("running \(hub.flows.count) flow(s) on \(store.displayName): \(hub.flows.map(\.id).joined(separator: ", "))")

@@ -46,6 +46,11 @@ extension CLITests {
         defer { b.terminate() }
         let standby = try await b.poll("/api/v1/flows/prices") { $0.body.contains(#""held_here":false"#) }
         #expect(standby.body.contains(#""held_here":false"#), "b waits: \(standby.body.prefix(600))")
+        // An instance started beside them without --instance is told that its MQTT clients and
+        // journals would not be its own.
+        let unnamed = try RunningHub(["run", "--http", "127.0.0.1:0"], in: dir, environment: environment)
+        #expect(unnamed.output.contains("share this store (") && unnamed.output.contains("this one has no --instance"), "\(unnamed.output.suffix(1500))")
+        #expect(unnamed.stop() == 0)
         #expect(server.requests.map(\.startDay) == ["2021-06-01", "2021-06-02", "2021-06-03"], "only a asked, 06-03 failed")
 
         // a is paused: its lease expires and b takes the pull over (and asks 06-03, still failing).

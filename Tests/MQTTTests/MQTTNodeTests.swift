@@ -17,6 +17,7 @@ import Testing
         var environment = EngineEnvironment(store: store, logger: Self.quiet)
         if let instance {
             environment.instance = instance
+            environment.nodeInstance = instance
             environment.leases = true
         }
         return Hub(flows: [flow], registry: registry, environment: environment)

@@ -19,6 +19,10 @@ public struct EngineEnvironment: Sendable {
     /// Whether singleton sources run under leases in the store (`enchufe run`; flow and engine
     /// tests run without).
     public var leases = false
+    /// The id nodes make what they hold outside the store their own with (MQTT client ids, journal
+    /// folders): `--instance`, when it is given and the store is shared. Nil otherwise, so that a
+    /// lone instance finds its broker session and journal again after a restart.
+    public var nodeInstance: String?
 
     public init(
         store: any Store, clock: any HubClock = SystemClock(), metrics: HubMetrics = HubMetrics(), logger: Logger,
@@ -99,7 +103,7 @@ final class FlowRunner: Sendable {
             var context = NodeBuildContext(
                 flow: definition.id, node: node.id, tenant: definition.tenant, options: node.options, connections: connections, logger: nodeLogger,
                 metrics: environment.metrics, testing: environment.cannedAnswers != nil)
-            if environment.leases { context.instance = environment.instance }
+            context.instance = environment.nodeInstance
             do {
                 instances[node.id] = try make(context)
             } catch {

@@ -100,8 +100,8 @@ public struct NodeBuildContext: Sendable {
     /// Built for a flow test (canned answers, no network): a connector need not refuse to start for
     /// want of credentials it will not use.
     public var testing = false
-    /// This process's instance id when several instances may run the flow (a shared store); nil
-    /// when one process has it alone. A node that holds something per process outside the store
+    /// This process's instance id when several instances may run the flow (a shared store and
+    /// `--instance`); nil otherwise. A node that holds something per process outside the store
     /// (an MQTT client id, a journal folder) makes it its own with this.
     public var instance: String?
 
