@@ -64,6 +64,26 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
             try await Task.sleep(for: .milliseconds(100))
         }
     }
+    /// The flow of (c)–(e): `mqtt.in` on ROOT/+/telemetry → `store.readings`.
+    func flow(root: String, sharedGroup: String? = nil, journal: String = "var/journal") -> String {
+        """
+        flow: telemetry
+        tenant: demo
+        connections:
+          broker: { type: mqtt.broker, port: \(broker.port), client_id: bench }
+        nodes:
+          - id: devices
+            type: mqtt.in
+            connection: broker
+            topics: [\(root)/+/telemetry]
+            \(sharedGroup.map { "shared_group: \($0)" } ?? "")
+            qos: 1
+            journal: \(journal)
+            readings: { series: "device:{topic.2}", quantity: power, ts: "{payload.ts}", ts_format: epoch_s, value: "{payload.w}", unit: W }
+            to: [store]
+          - { id: store, type: store.readings, batch_size: 2000, flush_interval: 100ms }
+        """
+    }
     func waitForRows(_ table: String, _ expected: Int, database: String = database, where condition: String = "true") async throws {
         let deadline = ContinuousClock.now + .seconds(600)
         while rows(table, database: database, where: condition) < expected {
@@ -105,22 +125,7 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     // (c) Enchufe.
     let journal = pg.directory.appendingPathComponent("journal")
     let registry = NodeRegistry(CoreNodes.specs + MQTTModule.specs)
-    let yaml = """
-        flow: telemetry
-        tenant: demo
-        connections:
-          broker: { type: mqtt.broker, port: \(broker.port), client_id: bench }
-        nodes:
-          - id: devices
-            type: mqtt.in
-            connection: broker
-            topics: [c/+/telemetry]
-            qos: 1
-            journal: \(journal.path)
-            readings: { series: "device:{topic.2}", quantity: power, ts: "{payload.ts}", ts_format: epoch_s, value: "{payload.w}", unit: W }
-            to: [store]
-          - { id: store, type: store.readings, batch_size: 2000, flush_interval: 100ms }
-        """
+    let yaml = flow(root: "c", journal: journal.path)
     let (definition, problems) = FlowLoader(registry: registry, environment: [:]).load(text: yaml, file: "bench.yaml")
     guard let definition, problems.isEmpty else { throw CocoaError(.featureUnsupported, userInfo: ["problems": "\(problems)"]) }
     let hub = Hub(flows: [definition], registry: registry, environment: EngineEnvironment(store: store, logger: quiet))
@@ -146,22 +151,7 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
         let database = PostgresServer.database(in: url)
         let folder = pg.directory.appendingPathComponent("run-\(root)")
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("pipelines"), withIntermediateDirectories: true)
-        try """
-            flow: telemetry
-            tenant: demo
-            connections:
-              broker: { type: mqtt.broker, port: \(broker.port), client_id: bench }
-            nodes:
-              - id: devices
-                type: mqtt.in
-                connection: broker
-                topics: [\(root)/+/telemetry]
-                shared_group: bench
-                qos: 1
-                readings: { series: "device:{topic.2}", quantity: power, ts: "{payload.ts}", ts_format: epoch_s, value: "{payload.w}", unit: W }
-                to: [store]
-              - { id: store, type: store.readings, batch_size: 2000, flush_interval: 100ms }
-            """.write(to: folder.appendingPathComponent("pipelines/telemetry.yaml"), atomically: true, encoding: .utf8)
+        try flow(root: root, sharedGroup: "bench").write(to: folder.appendingPathComponent("pipelines/telemetry.yaml"), atomically: true, encoding: .utf8)
         var hubs: [RunningHub] = []
         defer { for hub in hubs { hub.terminate() } }
         for n in 1...count {
