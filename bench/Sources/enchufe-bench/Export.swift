@@ -12,7 +12,7 @@ func exportBenchmark(readings total: Int) async throws {
         print("curl is not installed (apt-get install curl)")
         exit(2)
     }
-    let enchufe = try releasedEnchufe().path
+    let enchufe = try releasedEnchufe()
 
     let server = try PostgresServer.start()
     defer { server.destroy() }
@@ -44,26 +44,9 @@ func exportBenchmark(readings total: Int) async throws {
           - { id: tick, type: schedule, every: 1d, run_at_start: false, to: [out] }
           - { id: out, type: log }
         """.write(to: dir.appendingPathComponent("idle.yaml"), atomically: true, encoding: .utf8)
-    let hubLog = dir.appendingPathComponent("hub.log")
-    FileManager.default.createFile(atPath: hubLog.path, contents: nil)
-    let hub = Process()
-    hub.executableURL = URL(fileURLWithPath: enchufe)
-    hub.arguments = ["run", "--store", url, "--http", "127.0.0.1:0", dir.appendingPathComponent("idle.yaml").path]
-    hub.standardOutput = try FileHandle(forWritingTo: hubLog)
-    hub.standardError = hub.standardOutput
-    try hub.run()
-    defer { if hub.isRunning { hub.terminate(); hub.waitUntilExit() } }
-    var base: String?
-    let deadline = ContinuousClock.now + .seconds(30)
-    while base == nil && hub.isRunning && ContinuousClock.now < deadline {
-        let text = (try? String(contentsOf: hubLog, encoding: .utf8)) ?? ""
-        if let r = text.range(of: "serving HTTP on http://127.0.0.1:"), let port = Int(text[r.upperBound...].prefix { $0.isNumber }) {
-            base = "http://127.0.0.1:\(port)"
-        } else {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-    }
-    guard let base else { throw BenchError("the hub did not start: \((try? String(contentsOf: hubLog, encoding: .utf8)) ?? "")") }
+    let hub = try RunningHub(binary: enchufe, ["run", "--store", url, "--http", "127.0.0.1:0", "idle.yaml"], in: dir)
+    defer { hub.terminate() }
+    let base = hub.base
 
     let hubOut = server.directory.appendingPathComponent("hub.csv").path
     let psqlOut = server.directory.appendingPathComponent("psql.csv").path
@@ -116,7 +99,7 @@ func exportBenchmark(readings total: Int) async throws {
         print(String(format: "  round %d: hub %.0f rows/s, psql \\copy %.0f rows/s", round, h.rate, p.rate))
     }
     let identical = try Data(contentsOf: URL(fileURLWithPath: hubOut)) == Data(contentsOf: URL(fileURLWithPath: psqlOut))
-    let status = (try? String(contentsOfFile: "/proc/\(hub.processIdentifier)/status", encoding: .utf8)) ?? ""
+    let status = (try? String(contentsOfFile: "/proc/\(hub.process.processIdentifier)/status", encoding: .utf8)) ?? ""
     let peakKiB = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
     print(String(format: "hub (GET /api/v1/readings?format=csv): %.0f rows/s, %d bytes", best.hub, sizes.hub))
     print(String(format: "psql \\copy TO STDOUT (peer): %.0f rows/s, %d bytes", best.psql, sizes.psql))

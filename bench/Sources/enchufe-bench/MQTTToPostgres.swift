@@ -49,18 +49,17 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     func rows(_ table: String, database: String = database, where condition: String = "true") -> Int {
         Int((try? pg.psql("SELECT count(*) FROM \(table) WHERE \(condition)", database: database)) ?? "") ?? 0
     }
-    /// Publishes a probe (series `device:probe`, a negative timestamp) on ROOT.
-    func publishProbe(_ root: String, _ n: Int) async throws {
-        try await publisher.publish(topic: "\(root)/probe/telemetry", payload: Array(#"{"ts": \#(-n), "w": 0}"#.utf8), qos: 1, retain: false)
-    }
     /// Rows of the telemetry, without the probes (one may arrive late: it had no subscriber yet).
     let telemetry = "series <> 'device:probe'"
-    /// Publishes probes until the consumer wrote one: its subscription is in place.
-    func probe(_ root: String, table: String) async throws {
+    /// Publishes probes on ROOT (series `device:probe`, negative timestamps), one every 100 ms,
+    /// until `subscribed` (bounded: 60 s).
+    func probe(_ root: String, until subscribed: () async throws -> Bool) async throws {
         var probes = 0
-        while rows(table) == 0 {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try await !subscribed() {
+            guard ContinuousClock.now < deadline else { throw BenchError("no consumer of \(root) got a probe in 60 s") }
             probes += 1
-            try await publishProbe(root, probes)
+            try await publisher.publish(topic: "\(root)/probe/telemetry", payload: Array(#"{"ts": \#(-probes), "w": 0}"#.utf8), qos: 1, retain: false)
             try await Task.sleep(for: .milliseconds(100))
         }
     }
@@ -114,7 +113,7 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     peer.arguments = [peerScript, "127.0.0.1", "\(broker.port)", "b/+/telemetry", "bench-python", dsn, "python_readings", "\(total)"]
     peer.standardOutput = FileHandle.nullDevice
     try peer.run()
-    try await probe("b", table: "python_readings")
+    try await probe("b") { rows("python_readings") > 0 }
     started = ContinuousClock.now
     try await publishAll("b")
     try await waitForRows("python_readings", total, where: telemetry)
@@ -130,7 +129,7 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     guard let definition, problems.isEmpty else { throw CocoaError(.featureUnsupported, userInfo: ["problems": "\(problems)"]) }
     let hub = Hub(flows: [definition], registry: registry, environment: EngineEnvironment(store: store, logger: quiet))
     let running = Task { await hub.runFlows() }
-    try await probe("c", table: "readings")
+    try await probe("c") { rows("readings") > 0 }
     started = ContinuousClock.now
     try await publishAll("c")
     try await waitForRows("readings", total, where: telemetry)
@@ -164,16 +163,8 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
             return metrics.split(separator: "\n").first { $0.hasPrefix("enchufe_mqtt_messages_received_total") }
                 .flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }.map(Int.init) ?? 0
         }
-        // Probes until every instance received one (all are subscribed); a probe published before
-        // then may have had no subscriber, so the telemetry is counted without the probes' series.
-        var probes = 0
-        let deadline = ContinuousClock.now + .seconds(60)
-        while try await hubs.asyncContains(where: { try await received($0) == 0 }) {
-            guard ContinuousClock.now < deadline else { throw BenchError("an instance received no probe in 60 s: \(hubs.map { $0.output.suffix(500) })") }
-            probes += 1
-            try await publishProbe(root, probes)
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        // Every instance subscribed: each received a probe.
+        try await probe(root) { try await !hubs.asyncContains { try await received($0) == 0 } }
         let before = try await hubs.asyncMap(received)
         let cpuBefore = hubs.map { cpuSeconds($0.process.processIdentifier) }.reduce(0, +)
         let machineBefore = machineTicks()
