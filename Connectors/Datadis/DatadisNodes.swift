@@ -129,6 +129,7 @@ struct DatadisSuppliesNode: TransformNode {
               password: ${env:DATADIS_PASSWORD}
               to: [consumption]
             """,
+        carriesReadings: false,
         make: { build in .transform(try DatadisSuppliesNode(build)) })
 
     let client: DatadisClient
@@ -183,6 +184,7 @@ struct DatadisContractsNode: TransformNode {
               password: ${env:DATADIS_PASSWORD}
               to: [consumption]
             """,
+        carriesReadings: false,
         make: { build in .transform(try DatadisContractsNode(build)) })
 
     let client: DatadisClient

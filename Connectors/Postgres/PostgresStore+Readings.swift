@@ -85,6 +85,7 @@ extension PostgresStore {
     /// retried. Returns once the transaction committed.
     public func upsert(_ readings: [Reading]) async throws -> UpsertSummary {
         guard !readings.isEmpty else { return UpsertSummary() }
+        try readings.checkStorable()
         let (chunks, roundSizes) = Self.copyText(readings)
         let count = readings.count
         let logger = self.logger
@@ -307,7 +308,7 @@ extension PostgresStore {
         }
     }
 
-    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    static func millis(_ date: Date) -> Int64 { date.epochMilliseconds }
 
     /// The store keeps milliseconds (as SQLite does); PostgreSQL hands back microseconds.
     static func roundedToMillis(_ date: Date) -> Date {

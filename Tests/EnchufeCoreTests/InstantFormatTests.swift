@@ -35,6 +35,20 @@ import Testing
         #expect(throws: TemplateError.self) { try InstantFormat.local.instant("2025-02-30 10:00", zone: madrid) }
     }
 
+    /// The outside audit's crash: `"ts": 1e300` (and its cousins) reached a trapping Int64 conversion.
+    @Test func timesOutside1970To2100AreErrorsNotCrashes() throws {
+        let absurd: [JSONValue] = [1e300, -1e300, 1e17, -1, "nan", "inf", "-inf", "1e300", "NaN", "2100-01-01T00:00:00Z",
+            "1582-10-10T00:00:00Z", "1969-12-31 23:00", "99999999999999999999-01-01 00:00", "2025-99999999999999999999-01"]
+        for value in absurd {
+            for format in InstantFormat.allCases {
+                #expect(throws: TemplateError.self, "\(value) \(format)") { try format.instant(value, zone: madrid) }
+            }
+        }
+        #expect(throws: TemplateError.self) { try InstantFormat.epochSeconds.instant(4_102_444_800, zone: madrid) }
+        #expect(try InstantFormat.epochSeconds.instant(0, zone: madrid) == Date(timeIntervalSince1970: 0))
+        #expect(try InstantFormat.epochSeconds.instant(4_102_444_799, zone: madrid) == Date(timeIntervalSince1970: 4_102_444_799))
+    }
+
     @Test func aLocalTimeRepeatedInAutumnIsItsFirstOccurrence() throws {
         #expect(try InstantFormat.local.instant("2025-10-26 02:30", zone: madrid) == utc("2025-10-26T00:30:00Z"))
         #expect(try InstantFormat.local.instant("2025-10-26 03:30", zone: madrid) == utc("2025-10-26T02:30:00Z"))
@@ -51,7 +65,26 @@ import Testing
             let date = Date(timeIntervalSince1970: seconds)
             let text = ISO8601.string(date)
             #expect(text == date.formatted(.iso8601), "\(seconds)")
-            #expect(ISO8601.date(text) == date, "\(text)")
+            #expect(ISO8601.date(text) == (ReadingLimits.instants.contains(date) ? date : nil), "\(text)")
+        }
+    }
+
+    @Test func instantsOutside1970To2100AndImpossibleOffsetsAreNotRead() {
+        for text in ["1969-12-31T23:59:59Z", "2100-01-01T00:00:00Z", "1582-10-10T00:00:00Z", "+293506-01-01T00:00:00Z", "1582-10-10",
+            "2025-10-26T02:00:00+99:99", "2025-10-26T02:00:00+19:00", "2025-10-26T02:00:00-01:60", String(repeating: "9", count: 5_000_000)]
+        {
+            #expect(ISO8601.date(text) == nil, "\(text.prefix(40))")
+        }
+        #expect(ISO8601.date("1970-01-01T00:00:00Z") == Date(timeIntervalSince1970: 0))
+        #expect(ISO8601.date("2099-12-31T23:59:59Z") == Date(timeIntervalSince1970: 4_102_444_799))
+        #expect(ISO8601.date("2025-10-26T02:00:00-05:30") == Date(timeIntervalSince1970: 1_761_463_800))
+    }
+
+    /// Printing an instant nobody should have let in (1e300 seconds) must not trap either.
+    @Test func anyInstantPrintsWithoutTrapping() {
+        for seconds in [1e300, -1e300, 1e17, -1e17, .infinity, -.infinity, .nan] {
+            #expect(!ISO8601.string(Date(timeIntervalSince1970: seconds)).isEmpty)
+            _ = Date(timeIntervalSince1970: seconds).epochMilliseconds
         }
     }
 

@@ -42,6 +42,26 @@ public enum StoreConformance {
     }
 
     public static let cases: [Case] = [
+        Case(name: "a batch with a reading the store cannot hold is refused whole, and nothing traps") { store in
+            var bad: [Reading] = []
+            for seconds in [1e300, -1e300, 1e17, -1, 4_102_444_800, .nan, .infinity] {
+                var r = reading(at: 0)
+                r.ts = Date(timeIntervalSince1970: seconds)
+                bad.append(r)
+            }
+            bad.append(reading(value: .nan))
+            bad.append(reading(value: -.infinity))
+            bad.append(reading(series: "ES0021\u{0}000000000001AB"))
+            bad.append(reading(series: String(repeating: "x", count: 5_000_000)))
+            bad.append(reading(quantity: ""))
+            for r in bad {
+                do {
+                    _ = try await store.upsert([reading(at: 7200), r])
+                    throw Failure(description: "stored \(r.series.prefix(30)) \(r.ts.timeIntervalSince1970) \(r.value)")
+                } catch is PermanentError {}
+            }
+            try equal(try await store.readings(ReadingQuery(tenant: "t1")).count, 0, "nothing of the refused batches")
+        },
         Case(name: "a new reading is inserted with revision 1 and a sequence number") { store in
             let summary = try await store.upsert([reading()])
             try equal(summary, UpsertSummary(inserted: 1), "summary")
@@ -120,7 +140,7 @@ public enum StoreConformance {
             // integers, fields to quote, milliseconds.
             let values: [Double] = [0, -0.0, 1, -3, 0.1, 1.0 / 3, 2.5e-7, 0.0001, 0.00001, 123456.789, 1e15, 1.5e15, 98765432109876.5, 1234567890123456.5, -9e15, -1e-300, 1e22]
             var all = values.enumerated().map { reading(at: Double($0.offset) * 900, value: $0.element) }
-            all.append(reading(series: "device:a,b", quantity: "power \"ac\"", at: 0.25, value: 7.5, unit: "k\nW"))
+            all.append(reading(series: "device:a,b", quantity: "power \"ac\"", at: 0.25, value: 7.5, unit: "k\"W;"))
             all.append(reading(series: "device:a,b", quantity: "power \"ac\"", at: 3600.5, value: -2, quality: .estimated))
             all.append(reading(tenant: "t2"))
             _ = try await store.upsert(all)

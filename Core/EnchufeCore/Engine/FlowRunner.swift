@@ -635,7 +635,11 @@ final class FlowRunner: Sendable {
         node.metrics.countIn(batch.count)
         for m in batch { node.tap.publish(m, port: "in") }
         var failure: (any Error)?
-        let written: Void? = await withRetries(node, { try await sink.write(batch, node.context) }) { error, _ in failure = error }
+        var attempts = 0
+        let written: Void? = await withRetries(node, { try await sink.write(batch, node.context) }) { error, made in
+            failure = error
+            attempts = made
+        }
         if written != nil {
             node.metrics.countOut(batch.count)
             for m in batch { m.delivery?.release() }
@@ -646,13 +650,13 @@ final class FlowRunner: Sendable {
             return
         }
         if batch.count == 1 {
-            await fail(batch[0], error: failure, attempts: node.definition.retry.attempts, node: node)
+            await fail(batch[0], error: failure, attempts: attempts, node: node)
             return
         }
         // Isolate the messages at fault: write one at a time, so the rest are not lost with them.
         for m in batch {
             let written: Void? = await withRetries(node, attempts: 1, { try await sink.write([m], node.context) }) { error, _ in
-                await self.fail(m, error: error, attempts: node.definition.retry.attempts + 1, node: node)
+                await self.fail(m, error: error, attempts: attempts + 1, node: node)
             }
             if written != nil {
                 node.metrics.countOut()

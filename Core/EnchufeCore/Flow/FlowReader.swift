@@ -545,7 +545,7 @@ struct FlowReader {
         }
         var fed: Set<String> = []
         for node in nodes {
-            for (_, targets) in node.wires.sorted(by: { $0.key < $1.key }) {
+            for (port, targets) in node.wires.sorted(by: { $0.key < $1.key }) {
                 for target in targets {
                     if byID[target.node] == nil {
                         let closest = Suggestion.closest(to: target.node, among: byID.keys.sorted())
@@ -556,6 +556,12 @@ struct FlowReader {
                     } else if let spec = registry.spec(byID[target.node]!.type), !spec.takesInput {
                         error(target.location, "'\(node.id)' is wired to '\(target.node)', a \(spec.type) node, which takes no input")
                     } else {
+                        if port == NodeDefinition.outPort, byID[target.node]?.type == "store.readings", registry.spec(node.type)?.carriesReadings == false {
+                            diagnostics.append(Diagnostic(
+                                target.location,
+                                "'\(node.id)' (\(node.type)) sends messages without readings, which '\(target.node)' (store.readings) cannot store: each would go to the dead letters (map them with a 'readings' node first)",
+                                severity: .warning))
+                        }
                         fed.insert(target.node)
                     }
                 }
@@ -578,7 +584,7 @@ struct FlowReader {
             marks[id] = .visiting
             stack.append(id)
             let node = byID[id]!
-            for (_, targets) in node.wires.sorted(by: { $0.key < $1.key }) {
+            for (port, targets) in node.wires.sorted(by: { $0.key < $1.key }) {
                 for target in targets where byID[target.node] != nil {
                     switch marks[target.node] {
                     case .visiting?:

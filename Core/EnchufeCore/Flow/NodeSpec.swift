@@ -154,15 +154,19 @@ public struct NodeSpec: Sendable {
     /// them: a webhook, an MQTT shared subscription, an export). Every other source is a singleton:
     /// with several instances it runs on the one holding its lease.
     public var everyInstance: Bool
+    /// Whether the node's messages can carry readings; false for node types whose output never does
+    /// (`schedule`, `datadis.supplies`), so that `validate` warns when one is wired into `store.readings`.
+    public var carriesReadings: Bool
 
     public init(
         type: String, kind: NodeKind, summary: String, doc: String = "", options: [OptionSpec],
-        takesInput: Bool? = nil, example: String, external: Bool = false, everyInstance: Bool = false,
+        takesInput: Bool? = nil, example: String, external: Bool = false, everyInstance: Bool = false, carriesReadings: Bool = true,
         check: (@Sendable (NodeOptions) -> [OptionProblem])? = nil,
         make: (@Sendable (NodeBuildContext) throws -> NodeInstance)?
     ) {
         self.external = external
         self.everyInstance = everyInstance
+        self.carriesReadings = carriesReadings
         self.type = type
         self.kind = kind
         self.summary = summary

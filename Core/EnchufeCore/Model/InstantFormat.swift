@@ -13,16 +13,24 @@ public enum InstantFormat: String, Sendable, CaseIterable {
 
     /// The instant `value` stands for. Local times are read in `zone`; one that does not exist
     /// there (skipped when clocks went forward) is an error, and one that happens twice (when clocks
-    /// went back) is its first occurrence.
+    /// went back) is its first occurrence. Instants outside `ReadingLimits.instants` are errors.
     public func instant(_ value: JSONValue, zone: TimeZone) throws -> Date {
+        let date = try unchecked(value, zone: zone)
+        if let problem = ReadingLimits.problem(instant: date) {
+            throw TemplateError("\(value.jsonText()) \(problem)")
+        }
+        return date
+    }
+
+    private func unchecked(_ value: JSONValue, zone: TimeZone) throws -> Date {
         switch (self, value) {
         case (.epochSeconds, .number(let n)), (.auto, .number(let n)) where self == .epochSeconds || n < 1e11:
             return Date(timeIntervalSince1970: n)
         case (.epochMilliseconds, .number(let n)), (.auto, .number(let n)):
             return Date(timeIntervalSince1970: n / 1000)
         case (.epochSeconds, .string(let s)), (.epochMilliseconds, .string(let s)):
-            guard let n = Double(s) else { throw TemplateError("'\(s)' is not a number of \(self == .epochSeconds ? "seconds" : "milliseconds")") }
-            return try instant(.number(n), zone: zone)
+            guard let n = Double(s), n.isFinite else { throw TemplateError("'\(s)' is not a number of \(self == .epochSeconds ? "seconds" : "milliseconds")") }
+            return try unchecked(.number(n), zone: zone)
         case (.iso8601, .string(let s)):
             guard Self.hasOffset(s), let date = ISO8601.date(s) else {
                 throw TemplateError("'\(s)' is not an ISO-8601 instant with an offset (e.g. 2025-03-30T01:00:00+01:00)")
@@ -31,7 +39,10 @@ public enum InstantFormat: String, Sendable, CaseIterable {
         case (.local, .string(let s)):
             return try Self.local(s, zone: zone)
         case (.auto, .string(let s)):
-            if let n = Double(s) { return try instant(.number(n), zone: zone) }
+            if let n = Double(s) {
+                guard n.isFinite else { throw TemplateError("'\(s)' is not a time") }
+                return try unchecked(.number(n), zone: zone)
+            }
             if Self.hasOffset(s), let date = ISO8601.date(s) { return date }
             return try Self.local(s, zone: zone)
         default:
@@ -51,7 +62,7 @@ public enum InstantFormat: String, Sendable, CaseIterable {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let separators = CharacterSet(charactersIn: "-/ T:.")
         let numbers = trimmed.components(separatedBy: separators).filter { !$0.isEmpty }
-        guard numbers.count >= 3, numbers.count <= 6, numbers.allSatisfy({ $0.allSatisfy(\.isNumber) }) else {
+        guard numbers.count >= 3, numbers.count <= 6, numbers.allSatisfy({ $0.count <= 4 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) else {
             throw TemplateError("'\(text)' is not a local time (e.g. 2025-03-30 02:00)")
         }
         var fields = numbers.compactMap { Int($0) }

@@ -27,11 +27,11 @@ public struct LocalDay: Hashable, Comparable, Sendable, CustomStringConvertible 
         self.init(year: c.year!, month: c.month!, day: c.day!)
     }
 
-    /// `YYYY-MM-DD`.
+    /// `YYYY-MM-DD`, of a year from 1970 to 2099 (`ReadingLimits.instants`).
     public init?(_ text: String) {
         let parts = text.split(separator: "-")
         guard parts.count == 3, parts[0].count == 4, let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]),
-            (1...12).contains(m), (1...31).contains(d)
+            (1970...2099).contains(y), (1...12).contains(m), (1...31).contains(d)
         else { return nil }
         self.init(year: y, month: m, day: d)
         guard LocalDay(containing: start(in: .gmt), in: .gmt) == self else { return nil }  // 2021-02-30

@@ -93,20 +93,42 @@ public struct StoredReading: Sendable, Hashable {
 public enum ISO8601 {
     public static func string(_ date: Date) -> String {
         let ms = (date.timeIntervalSince1970 * 1000).rounded()
+        // Only an instant nobody should have let in gets here; it must not trap on its way out.
+        guard ms.isFinite, abs(ms) < 2.5e17 else { return "\(date.timeIntervalSince1970)s-since-1970" }
         if ms.truncatingRemainder(dividingBy: 1000) == 0 {
             return wholeSeconds(Int64(ms / 1000)) ?? date.formatted(.iso8601)
         }
         return date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
+    /// The instant of ISO-8601 text (`Z` or an offset of at most ±18:00; a date alone is its midnight
+    /// UTC), or nil for other text and for instants outside `ReadingLimits.instants`.
     public static func date(_ text: String) -> Date? {
+        guard let date = anyDate(text), ReadingLimits.instants.contains(date) else { return nil }
+        return date
+    }
+
+    private static func anyDate(_ text: String) -> Date? {
         if let d = wholeSeconds(text) { return d }
+        guard text.utf8.count <= 40, validOffset(text) else { return nil }
         if let d = try? Date(text, strategy: .iso8601) { return d }
         if let d = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) {
             return d
         }
         // A date alone means its midnight UTC.
         return try? Date(text, strategy: .iso8601.year().month().day())
+    }
+
+    /// Whether the offset that ends the text, if any (`+01:00`, `-0530`), is one a clock can have.
+    private static func validOffset(_ text: String) -> Bool {
+        guard let t = text.firstIndex(where: { $0 == "T" || $0 == "t" }) else { return true }
+        let time = text[text.index(after: t)...]
+        guard let sign = time.lastIndex(where: { $0 == "+" || $0 == "-" }) else { return true }
+        let digits = time[time.index(after: sign)...].filter { $0 != ":" }
+        guard digits.count == 4 || digits.count == 2, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+            let hours = Int(digits.prefix(2)), let minutes = Int(digits.dropFirst(2).isEmpty ? "0" : String(digits.dropFirst(2)))
+        else { return false }
+        return hours <= 18 && minutes < 60
     }
 
     // Readings carry whole-second UTC instants by the million; Foundation's formatter costs

@@ -70,7 +70,11 @@ struct BodyReader: Sendable {
             for (i, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
                 let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
                 if trimmed.isEmpty { continue }
-                do { payloads.append((.line(i + 1), try JSONValue.parse(trimmed))) } catch { throw WebhookBodyError("line \(i + 1): not JSON: \(error)") }
+                do {
+                    payloads.append((.line(i + 1), try JSONReader.parse(trimmed)))
+                } catch {
+                    throw WebhookBodyError("line \(i + 1), column \(error.column): not JSON: \(error.message)")
+                }
             }
         default:
             payloads = try Self.csvRows(text, separator: separator)

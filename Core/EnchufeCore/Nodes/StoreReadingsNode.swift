@@ -47,10 +47,12 @@ struct StoreReadingsNode: SinkNode {
         var readings: [Reading] = []
         for message in batch {
             if !message.readings.isEmpty {
+                try message.readings.checkStorable()
                 readings += message.readings
             } else if var reading = Reading(json: message.payload) {
                 if reading.tenant.isEmpty { reading.tenant = context.tenant }
                 if reading.source.isEmpty { reading.source = "\(context.flow)/\(context.node)" }
+                try [reading].checkStorable()
                 readings.append(reading)
             } else {
                 throw PermanentError("the message carries no readings (map JSON payloads to readings with a 'readings' node first)")

@@ -241,6 +241,7 @@ public final class SQLiteStore: Store {
 
     public func upsert(_ readings: [Reading]) async throws -> UpsertSummary {
         guard !readings.isEmpty else { return UpsertSummary() }
+        try readings.checkStorable()
         let now = Self.millis(Date())
         let lease = Lease.current
         return try await writer.write { db in
@@ -589,6 +590,6 @@ public final class SQLiteStore: Store {
 
     // MARK: Time
 
-    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    static func millis(_ date: Date) -> Int64 { date.epochMilliseconds }
     static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
 }

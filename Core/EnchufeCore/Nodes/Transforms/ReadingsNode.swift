@@ -128,8 +128,12 @@ public struct ReadingsMapping: Sendable {
             throw problem("quality", "must be one of \(Quality.allCases.map(\.rawValue).joined(separator: ", ")), not '\(qualityText)'")
         }
         let unitValue = try unit.value(for: message, item: item)
-        return Reading(
+        let reading = Reading(
             series: try text("series", series), quantity: try text("quantity", quantity), ts: ts, resolution: try text("resolution", resolution),
             value: value, unit: unitValue.isNull ? "" : unitValue.templateText, quality: quality)
+        if let why = reading.problem {
+            throw PermanentError("readings: " + why + (index.map { " (\(each.map(\.description) ?? "item").\($0))" } ?? ""))
+        }
+        return reading
     }
 }
