@@ -32,7 +32,9 @@ public final class LuaEngine: @unchecked Sendable {
         self.limits = limits
         self.logger = logger
         budget = .allocate(capacity: 1)
-        budget.initialize(to: enchufe_lua_budget(used: 0, limit: max(limits.memoryBytes, 1 << 20), enforce: 0))
+        budget.initialize(
+            to: enchufe_lua_budget(
+                used: 0, limit: max(limits.memoryBytes, 1 << 20), enforce: 0, instructions_left: -1, period: 100, deadline: 0, tripped: 0))
         guard let state = enchufe_lua_newstate(budget) else {
             budget.deallocate()
             throw LuaError(.memoryLimit, "could not create a Lua state")
@@ -127,18 +129,26 @@ public final class LuaEngine: @unchecked Sendable {
     /// the stack with the memory limit off, so the host never hits it; the script always does.
     private func protectedCall(arguments: Int32, results: Int32) throws {
         budget.pointee.enforce = 1
-        enchufe_lua_limit_instructions(state, Int32(clamping: limits.instructions))
+        enchufe_lua_start_call(state, Int64(limits.instructions), limits.seconds)
         let status = enchufe_lua_pcall(state, arguments, results, 0)
-        enchufe_lua_limit_instructions(state, 0)
+        let tripped = budget.pointee.tripped
+        enchufe_lua_end_call(state)
         budget.pointee.enforce = 0
         guard status != LUA_OK else { return }
         let message = string(at: -1) ?? "error object is a \(typeName(at: -1)) value"
         enchufe_lua_pop(state, 1)
+        // Whatever the script made of the limit's error (caught, replaced), the budget says what happened.
+        switch tripped {
+        case 1:
+            let at = message.hasSuffix("instruction limit exceeded") ? message : "instruction limit exceeded"
+            throw LuaError(.instructionLimit, "\(at) (\(limits.instructions) instructions per call)")
+        case 2:
+            let at = message.hasSuffix("time limit exceeded") ? message : "time limit exceeded"
+            throw LuaError(.timeLimit, "\(at) (\(DurationText.format(limits.duration)) per call)")
+        default: break
+        }
         if status == LUA_ERRMEM {
             throw LuaError(.memoryLimit, "memory limit of \(limits.memoryBytes >> 20) MiB exceeded")
-        }
-        if message.hasSuffix("instruction limit exceeded") {
-            throw LuaError(.instructionLimit, "\(message) (\(limits.instructions) instructions per call)")
         }
         throw LuaError(.runtime, message)
     }
@@ -183,12 +193,15 @@ public final class LuaEngine: @unchecked Sendable {
         lua_pushlightuserdata(state, Unmanaged.passUnretained(self).toOpaque())
         lua_pushcclosure(state, luaLog, 1)
         lua_rawgeti(state, Self.registry, lua_Integer(arrayMetatableRef))
-        try protectedCall(arguments: 2, results: 0)
+        enchufe_lua_push_swift(state, luaPatternSearch)
+        enchufe_lua_push_swift(state, luaPatternReplace)
+        enchufe_lua_push_swift(state, luaPlainFind)
+        try protectedCall(arguments: 5, results: 0)
     }
 
     /// Runs once in every new state, with full libraries, and takes away what scripts must not have.
     private static let prelude = """
-        local log, array_mt = ...
+        local log, array_mt, search, replace, plain_find = ...
         local time, date, clock, difftime = os.time, os.date, os.clock, os.difftime
         os = { time = time, date = date, clock = clock, difftime = difftime }
         dofile, loadfile = nil, nil
@@ -206,7 +219,132 @@ public final class LuaEngine: @unchecked Sendable {
           log(concat(parts, "\\t", 1, parts.n))
         end
         -- An empty table that goes back to JSON as [] rather than {}.
-        array = function(t) return setmetatable(t or {}, array_mt) end
+        local raw_setmetatable, rawget, type, error = setmetatable, rawget, type, error
+        array = function(t) return raw_setmetatable(t or {}, array_mt) end
+        -- Finalizers run with hooks off, where no limit can stop them.
+        setmetatable = function(t, mt)
+          if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+            error("setmetatable: __gc finalizers are not allowed in the sandbox", 2)
+          end
+          return raw_setmetatable(t, mt)
+        end
+
+        -- Lua calls a message handler where the error was raised; for a limit's error that is inside
+        -- the count hook, with hooks off, where a looping handler could never be stopped. Without
+        -- `debug` a handler cannot look at the stack anyway, so it runs after the unwinding instead.
+        local pcall_raw, pack_args, unpack_args = pcall, table.pack, table.unpack
+        xpcall = function(f, handler, ...)
+          if type(handler) ~= "function" then
+            error("bad argument #2 to 'xpcall' (function expected, got " .. (handler == nil and "no value" or type(handler)) .. ")", 2)
+          end
+          local r = pack_args(pcall_raw(f, ...))
+          if r[1] then return unpack_args(r, 1, r.n) end
+          return false, handler(r[2])
+        end
+
+        -- C functions that loop where no hook reaches: refused past a size, or run on Enchufe's own
+        -- pattern matcher, which keeps to the call's time limit (LuaPatterns.swift).
+        local tostring, tonumber, tointeger, select = tostring, tonumber, math.tointeger, select
+        local pack, unpack, concat_raw, move_raw = table.pack, table.unpack, table.concat, table.move
+        local raw_find, raw_rep, sub, byte = string.find, string.rep, string.sub, string.byte
+        local most = 1 << 24
+        local function text(v, n, name)
+          local t = type(v)
+          if t == "string" then return v end
+          if t == "number" then return tostring(v) end
+          error("bad argument #" .. n .. " to '" .. name .. "' (string expected, got " .. (t == "nil" and "no value" or t) .. ")", 3)
+        end
+        local function integer(v, default, n, name)
+          if v == nil and default ~= nil then return default end
+          local i = type(v) == "number" and tointeger(v) or (type(v) == "string" and tointeger(tonumber(v)))
+          if not i then
+            local why = type(v) == "number" and "number has no integer representation"
+              or ("number expected, got " .. (v == nil and "no value" or type(v)))
+            error("bad argument #" .. n .. " to '" .. name .. "' (" .. why .. ")", 3)
+          end
+          return i
+        end
+        -- The 0-based start of a 1-based position that may count from the end.
+        local function start(init, len)
+          if init > 0 then return init - 1 elseif init == 0 or init < -len then return 0 else return len + init end
+        end
+        local function captures(a, b, ...)
+          if a == nil then return nil end
+          return ...
+        end
+        string.find = function(s, p, init, plain)
+          s, p = text(s, 1, "find"), text(p, 2, "find")
+          local from = start(integer(init, 1, 3, "find"), #s)
+          if from > #s then return nil end
+          if plain or not raw_find(p, "[%^%$%*%+%?%.%(%[%%%-]") then return plain_find(s, p, from) end
+          local r = pack(search(s, p, from, 0, -1))
+          if r[1] == nil then return nil end
+          return r[1] + 1, r[2], unpack(r, 3, r.n)
+        end
+        string.match = function(s, p, init)
+          s, p = text(s, 1, "match"), text(p, 2, "match")
+          local from = start(integer(init, 1, 3, "match"), #s)
+          if from > #s then return nil end
+          return captures(search(s, p, from, 1, -1))
+        end
+        string.gmatch = function(s, p, init)
+          s, p = text(s, 1, "gmatch"), text(p, 2, "gmatch")
+          local from = start(integer(init, 1, 3, "gmatch"), #s)
+          if from > #s then from = #s + 1 end
+          local last = -1
+          local function step(a, b, ...)
+            if a == nil then return nil end
+            from, last = b, b
+            return ...
+          end
+          return function() return step(search(s, p, from, 2, last)) end
+        end
+        string.gsub = function(s, p, repl, n)
+          s, p = text(s, 1, "gsub"), text(p, 2, "gsub")
+          local max = integer(n, #s + 1, 4, "gsub")
+          local kind = type(repl)
+          if kind == "string" or kind == "number" then return replace(s, p, tostring(repl), max) end
+          if kind ~= "table" and kind ~= "function" then
+            error("bad argument #3 to 'gsub' (string/function/table expected, got " .. (kind == "nil" and "no value" or kind) .. ")", 2)
+          end
+          local anchored = byte(p, 1) == 94
+          local out, count, src, last = {}, 0, 0, -1
+          while count < max do
+            local r = pack(search(s, p, src, 1, last))
+            local a, b = r[1], r[2]
+            if a == nil then break end
+            out[#out + 1] = sub(s, src + 1, a)
+            local v
+            if kind == "function" then v = repl(unpack(r, 3, r.n)) else v = repl[r[3]] end
+            if not v then
+              v = sub(s, a + 1, b)
+            elseif type(v) ~= "string" and type(v) ~= "number" then
+              error("invalid replacement value (a " .. type(v) .. ")", 2)
+            end
+            out[#out + 1] = v
+            count, src, last = count + 1, b, b
+            if anchored then break end
+          end
+          out[#out + 1] = sub(s, src + 1)
+          return concat_raw(out), count
+        end
+        string.rep = function(s, n, sep)
+          s, n = text(s, 1, "rep"), integer(n, nil, 2, "rep")
+          if sep ~= nil then sep = text(sep, 3, "rep") end
+          if n > 0 and #s == 0 and (sep == nil or #sep == 0) then return "" end
+          return raw_rep(s, n, sep)
+        end
+        table.move = function(a1, f, e, t, a2)
+          local ff, ee = tointeger(f), tointeger(e)
+          if ff and ee and ee >= ff and ee - ff >= most then error("table.move: more than " .. most .. " elements", 2) end
+          if a2 == nil then return move_raw(a1, f, e, t) end
+          return move_raw(a1, f, e, t, a2)
+        end
+        table.concat = function(list, sep, i, j)
+          local ii, jj = tointeger(i or 1), tointeger(j)
+          if ii and jj and jj >= ii and jj - ii >= most then error("table.concat: more than " .. most .. " elements", 2) end
+          return concat_raw(list, sep, i, j)
+        end
         """
 }
 

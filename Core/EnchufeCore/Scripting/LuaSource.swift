@@ -37,30 +37,39 @@ public struct LuaSource: Sendable, Equatable {
 public struct LuaLimits: Sendable, Equatable {
     public var instructions: Int
     public var memoryBytes: Int
+    /// Wall-clock time one call may take, C functions included (zero: no limit).
+    public var duration: Duration
 
-    public init(instructions: Int = 1_000_000, memoryBytes: Int = 16 << 20) {
+    public init(instructions: Int = 1_000_000, memoryBytes: Int = 16 << 20, duration: Duration = .seconds(1)) {
         self.instructions = instructions
         self.memoryBytes = memoryBytes
+        self.duration = duration
     }
+
+    var seconds: Double { max(0, duration.seconds) }
 
     public static let optionSpecs: [OptionSpec] = [
         OptionSpec(
             "max_instructions", .integer, default: 1_000_000,
             doc: "Lua VM instructions one call may run before it is stopped with an error (0: no limit)."),
         OptionSpec("max_memory_mb", .integer, default: 16, doc: "Memory the node's Lua state may use, in MiB."),
+        OptionSpec(
+            "max_duration", .duration, default: "1s",
+            doc: "Wall-clock time one call may take before it is stopped with an error, time spent in string functions included (0s: no limit)."),
     ]
 
     public init(options: NodeOptions) {
         self.init(
             instructions: options.int("max_instructions") ?? 1_000_000,
-            memoryBytes: (options.int("max_memory_mb") ?? 16) << 20)
+            memoryBytes: (options.int("max_memory_mb") ?? 16) << 20,
+            duration: options.duration("max_duration") ?? .seconds(1))
     }
 }
 
 /// A Lua script or expression failed: a syntax error, a runtime error, a limit hit, or a value
 /// that cannot become a message. The message carries the flow file and line when Lua knows them.
 public struct LuaError: Error, CustomStringConvertible, Sendable {
-    public enum Kind: Sendable { case syntax, runtime, instructionLimit, memoryLimit, value }
+    public enum Kind: Sendable { case syntax, runtime, instructionLimit, timeLimit, memoryLimit, value }
     public var kind: Kind
     public var message: String
 
