@@ -253,14 +253,16 @@ extension PostgresStore {
         unit, quality || ',' || revision || ',' || seq
         """
 
-    /// A text field as `ExportWriter.csvField` writes it: quoted when it holds a comma, quote or line break.
+    /// A text field as `ExportWriter.csvField` writes it: quoted when it holds a comma, quote or line
+    /// break, and with a leading `'` when a spreadsheet would take it for a formula.
     static func writeCSVField(_ field: ByteBuffer, to out: inout ByteBuffer) {
         let view = field.readableBytesView
-        guard view.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) else {
+        let formula = view.first.map(ExportWriter.startsFormula) ?? false
+        guard formula || view.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) else {
             out.writeImmutableBuffer(field)
             return
         }
-        out.writeStaticString("\"")
+        out.writeStaticString(formula ? "\"'" : "\"")
         for byte in view {
             if byte == UInt8(ascii: "\"") { out.writeStaticString("\"") }
             out.writeInteger(byte)

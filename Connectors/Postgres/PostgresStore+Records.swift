@@ -85,6 +85,63 @@ extension PostgresStore {
         }
     }
 
+    // MARK: Request marks
+
+    public func claimMark(_ key: CheckpointKey, value: String, expiresAt: Date) async throws -> Bool {
+        try await withConnection { connection in
+            let rows = try await connection.query(
+                """
+                INSERT INTO request_marks (tenant, flow, node, key, value, expires_at)
+                VALUES (\(key.tenant), \(key.flow), \(key.node), \(key.key), \(value), \(expiresAt))
+                ON CONFLICT (tenant, flow, node, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+                WHERE request_marks.expires_at <= now()
+                RETURNING 1
+                """, logger: self.logger)
+            var claimed = false
+            for try await _ in rows { claimed = true }
+            return claimed
+        }
+    }
+
+    public func mark(_ key: CheckpointKey, now: Date) async throws -> String? {
+        try await withConnection { connection in
+            let rows = try await connection.query(
+                """
+                SELECT value FROM request_marks
+                WHERE tenant = \(key.tenant) AND flow = \(key.flow) AND node = \(key.node) AND key = \(key.key) AND expires_at > \(now)
+                """, logger: self.logger)
+            for try await value in rows.decode(String.self) { return value }
+            return nil
+        }
+    }
+
+    public func updateMark(_ key: CheckpointKey, value: String, expiresAt: Date) async throws {
+        try await withConnection { connection in
+            try await connection.query(
+                """
+                UPDATE request_marks SET value = \(value), expires_at = \(expiresAt)
+                WHERE tenant = \(key.tenant) AND flow = \(key.flow) AND node = \(key.node) AND key = \(key.key)
+                """, logger: self.logger)
+        }
+    }
+
+    public func releaseMark(_ key: CheckpointKey) async throws {
+        try await withConnection { connection in
+            try await connection.query(
+                "DELETE FROM request_marks WHERE tenant = \(key.tenant) AND flow = \(key.flow) AND node = \(key.node) AND key = \(key.key)",
+                logger: self.logger)
+        }
+    }
+
+    public func purgeExpiredMarks(now: Date) async throws -> Int {
+        try await withConnection { connection in
+            let rows = try await connection.query("DELETE FROM request_marks WHERE expires_at <= \(now) RETURNING 1", logger: self.logger)
+            var n = 0
+            for try await _ in rows { n += 1 }
+            return n
+        }
+    }
+
     // MARK: Leases
 
     /// Throws `LeaseLost` unless `lease` is held with its fence; in a transaction, the lease row

@@ -114,6 +114,20 @@ extension PostgresStore {
             )
             """
         ]),
+        (id: "003-request-marks", statements: [
+            """
+            CREATE TABLE request_marks (
+                tenant text NOT NULL,
+                flow text NOT NULL,
+                node text NOT NULL,
+                key text NOT NULL,
+                value text NOT NULL,
+                expires_at timestamptz NOT NULL,
+                PRIMARY KEY (tenant, flow, node, key)
+            )
+            """,
+            "CREATE INDEX request_marks_expiry ON request_marks (expires_at)",
+        ]),
     ]
 
     /// Applies the migrations not applied yet, each in its own transaction, under an advisory lock;

@@ -20,6 +20,12 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var pluginOptions: PluginOptions
 
+    @Option(help: ArgumentHelp("Close an HTTP connection that completes no request part (headers, a piece of body) for this long.", valueName: "DURATION"))
+    var httpIdleTimeout = "30s"
+
+    @Flag(help: ArgumentHelp("Operator routes, the status page's data and /metrics need an admin key even from this machine (env ENCHUFE_REQUIRE_KEYS=1; always so when --http is not loopback)."))
+    var requireKeys = false
+
     @Option(help: "This instance's id in the deployment: letters, digits, '.', '-', '_' (default: host name and process id).")
     var instance: String?
 
@@ -89,7 +95,14 @@ struct RunCommand: AsyncParsableCommand {
         let hub = Hub(flows: set.flows, registry: registry, environment: environment, load: load)
         hub.recordProblems(of: set)
         logger.info("running \(hub.flows.count) flow(s) on \(store.displayName): \(hub.flows.map(\.id).joined(separator: ", "))")
-        let app = HTTPServer.application(hub: hub, host: host, port: port, logger: logger) { boundPort in
+        let descriptors = ConnectionLimits.raiseDescriptorLimit()
+        guard let idle = try? DurationText.parse(httpIdleTimeout), idle > .zero else {
+            throw CommandFailure("--http-idle-timeout '\(httpIdleTimeout)' is not a duration such as 30s or 2m")
+        }
+        let limits = ConnectionLimits(idleTimeout: idle)
+        logger.debug("file descriptors: \(descriptors); HTTP connections at most \(limits.connections), idle ones closed after \(DurationText.format(limits.idleTimeout))")
+        let keysRequired = requireKeys || ["1", "true", "yes"].contains(ProcessInfo.processInfo.environment["ENCHUFE_REQUIRE_KEYS"]?.lowercased() ?? "")
+        let app = HTTPServer.application(hub: hub, host: host, port: port, logger: logger, requireKeys: keysRequired, limits: limits) { boundPort in
             await heartbeat.serving(on: "\(host):\(boundPort)")
             logger.info("serving HTTP on http://\(host):\(boundPort) (instance \(instanceID))")
         }

@@ -47,3 +47,46 @@ extension CLITests {
         #expect(try sqlite(db, "SELECT count(*) FROM readings") == "49", "each file read once")
     }
 }
+
+extension CLITests {
+    /// A dropped file with an absurd time once crashed the hub about 17 s after every start (a crash
+    /// loop); a link could make the hub read any file it may read; a huge file, fill its memory.
+    /// Each is moved to failed/ with the reason, and the hub goes on.
+    @Test func hostileDroppedFilesAreMovedToFailedAndTheHubGoesOn() async throws {
+        let dir = try projectDirectory(flow: """
+            flow: drop
+            nodes:
+              - id: drop
+                type: file.in
+                path: var/drop
+                every: 50ms
+                max_size: 2000
+                readings: { series: "{payload.series}", quantity: consumption, ts: "{payload.ts}", value: "{payload.kwh}", unit: kWh }
+                to: [store]
+              - { id: store, type: store.readings, flush_interval: 20ms }
+            """, named: "drop")
+        let drop = dir.appendingPathComponent("var/drop")
+        let fm = FileManager.default
+        func waitFor(_ condition: () -> Bool) {
+            let deadline = ContinuousClock.now + .seconds(30)  // a bound for failure, not a pace
+            while !condition() && ContinuousClock.now < deadline { usleep(20_000) }
+        }
+        let hub = try RunningHub(["run", "--http", "127.0.0.1:0"], in: dir)
+        defer { hub.terminate() }
+        waitFor { fm.fileExists(atPath: drop.appendingPathComponent("done").path) }
+        try Data("series,ts,kwh\nX,1e300,1\n".utf8).write(to: drop.appendingPathComponent("absurd.csv"))
+        try Data("series,ts,kwh\nX,2026-06-01T00:00:00Z,nan\n".utf8).write(to: drop.appendingPathComponent("nan.csv"))
+        try fm.createSymbolicLink(atPath: drop.appendingPathComponent("link.csv").path, withDestinationPath: "/etc/hostname")
+        try Data(("series,ts,kwh\n" + String(repeating: "X,2026-06-01T00:00:00Z,1\n", count: 200)).utf8).write(to: drop.appendingPathComponent("big.csv"))
+        try Data("series,ts,kwh\nX,2026-06-01T00:00:00Z,1\n".utf8).write(to: drop.appendingPathComponent("fine.csv"))
+        let failed = drop.appendingPathComponent("failed")
+        waitFor { ["absurd", "nan", "link", "big"].allSatisfy { fm.fileExists(atPath: failed.appendingPathComponent("\($0).csv.error").path) } && fm.fileExists(atPath: drop.appendingPathComponent("done/fine.csv").path) }
+        func reason(_ name: String) -> String { (try? String(contentsOf: failed.appendingPathComponent("\(name).csv.error"), encoding: .utf8)) ?? "" }
+        #expect(reason("absurd").contains("outside 1970-01-01T00:00:00Z to 2099-12-31T23:59:59Z"), "\(reason("absurd"))")
+        #expect(reason("nan").contains("not a finite number"), "\(reason("nan"))")
+        #expect(reason("link").contains("not a regular file"), "\(reason("link"))")
+        #expect(reason("big").contains("max_size"), "\(reason("big"))")
+        #expect(try sqlite(dir.appendingPathComponent("var/enchufe.sqlite").path, "SELECT count(*) FROM readings") == "1")
+        #expect(hub.process.isRunning && hub.stop() == 0)
+    }
+}

@@ -49,7 +49,7 @@ extension CLITests {
                 type: webhook.in
                 path: meters/signed
                 auth: hmac
-                secret: s3cret-hook
+                secret: s3cret-hook-0123456789
                 readings: { series: "{payload.cups}", quantity: consumption, ts: "{payload.ts}", value: "=msg.payload.kwh", unit: kWh }
                 to: [store]
               - id: files
@@ -125,19 +125,19 @@ extension CLITests {
         let signed = hub.base + "/hooks/meters/signed"
         let body = #"{"cups": "ES3", "ts": "2025-10-26T06:00:00Z", "kwh": 3}"#
         let now = Int(Date().timeIntervalSince1970)
-        let good = Self.signature(body, secret: "s3cret-hook", at: now)
+        let good = Self.signature(body, secret: "s3cret-hook-0123456789", at: now)
         #expect(try await post(signed, body: body, headers: ["X-Enchufe-Signature": good]).status == 202)
         let replay = try await post(signed, body: body, headers: ["X-Enchufe-Signature": good])
         #expect(replay.status == 401 && replay.body.contains("replay"))
         let wrong = try await post(signed, body: body, headers: ["X-Enchufe-Signature": Self.signature(body, secret: "guess", at: now)])
         #expect(wrong.status == 401 && wrong.body.contains("does not match"))
-        let stale = try await post(signed, body: body, headers: ["X-Enchufe-Signature": Self.signature(body, secret: "s3cret-hook", at: now - 600)])
+        let stale = try await post(signed, body: body, headers: ["X-Enchufe-Signature": Self.signature(body, secret: "s3cret-hook-0123456789", at: now - 600)])
         #expect(stale.status == 401 && stale.body.contains("older than 5 minutes"))
         #expect(try await post(signed, body: body).status == 401)
         #expect(hub.stop() == 0)
         let total = try stored()
         #expect(total == "\(5 + 49 + 25)", "the P5D file's 25 consumption hours are the CSV's 27/10 hours again (upserts); its surplus is new")
-        #expect(!hub.output.contains("s3cret-hook") && !hub.output.contains(ingest))
+        #expect(!hub.output.contains("s3cret-hook-0123456789") && !hub.output.contains(ingest))
     }
 }
 

@@ -9,7 +9,7 @@ import TestSupport
         let store = try SQLiteStore(path: ":memory:")
         try await store.migrate()
         let hub = Hub(flows: [], registry: NodeRegistry(CoreNodes.specs), environment: EngineEnvironment(store: store, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }))
-        let served = Set(HTTPServer.router(hub: hub, host: "127.0.0.1").routes.map { route -> String in
+        let served = Set(HTTPServer.router(hub: hub, access: LocalAccess(host: "127.0.0.1")).routes.map { route -> String in
             // Hummingbird's `:name` and `**` are OpenAPI's `{name}` and, for webhooks, `{path}`.
             let path = route.path.description.split(separator: "/").map { part -> String in
                 if part == "**" { return "{path}" }

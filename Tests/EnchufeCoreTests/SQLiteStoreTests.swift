@@ -16,7 +16,7 @@ import Testing
 
     @Test func inMemoryStoreWorks() async throws {
         let store = try SQLiteStore(url: "sqlite::memory:")
-        #expect(try await store.migrate() == ["001-initial", "002-instances"])
+        #expect(try await store.migrate() == ["001-initial", "002-instances", "003-request-marks"])
         #expect(try await store.upsert([Reading(series: "s", quantity: "q", ts: Date(timeIntervalSince1970: 0), resolution: "PT1H", value: 1, unit: "kWh")]).inserted == 1)
     }
 

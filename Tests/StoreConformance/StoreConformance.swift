@@ -42,6 +42,27 @@ public enum StoreConformance {
     }
 
     public static let cases: [Case] = [
+        Case(name: "a request mark is claimed once among concurrent claims, released, and purged once expired") { store in
+            let key = CheckpointKey(tenant: "t1", flow: "f", node: "hook", key: "hmac:abc")
+            let later = Date().addingTimeInterval(3600)
+            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for i in 0..<16 { group.addTask { try await store.claimMark(key, value: "\(i)", expiresAt: later) } }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            try equal(wins, 1, "claims won")
+            try expect(try await store.mark(key, now: Date()) != nil, "the mark is there")
+            try await store.updateMark(key, value: "answer", expiresAt: later)
+            try equal(try await store.mark(key, now: Date()), "answer", "updated value")
+            try await store.releaseMark(key)
+            try equal(try await store.mark(key, now: Date()), nil, "released")
+            try expect(try await store.claimMark(key, value: "again", expiresAt: Date().addingTimeInterval(-1)), "claimed after release")
+            try equal(try await store.mark(key, now: Date()), nil, "an expired mark is not shown")
+            try expect(try await store.claimMark(key, value: "over", expiresAt: later), "an expired mark can be claimed again")
+            let other = CheckpointKey(tenant: "t1", flow: "f", node: "hook", key: "hmac:old")
+            _ = try await store.claimMark(other, value: "x", expiresAt: Date().addingTimeInterval(-10))
+            try equal(try await store.purgeExpiredMarks(now: Date()), 1, "purged")
+            try equal(try await store.mark(key, now: Date()), "over", "the live mark stays")
+        },
         Case(name: "a batch with a reading the store cannot hold is refused whole, and nothing traps") { store in
             var bad: [Reading] = []
             for seconds in [1e300, -1e300, 1e17, -1, 4_102_444_800, .nan, .infinity] {
@@ -142,6 +163,7 @@ public enum StoreConformance {
             var all = values.enumerated().map { reading(at: Double($0.offset) * 900, value: $0.element) }
             all.append(reading(series: "device:a,b", quantity: "power \"ac\"", at: 0.25, value: 7.5, unit: "k\"W;"))
             all.append(reading(series: "device:a,b", quantity: "power \"ac\"", at: 3600.5, value: -2, quality: .estimated))
+            all.append(reading(series: "=HYPERLINK(\"http://x\")", quantity: "@sum", at: 7200, value: 1, unit: "-kWh"))
             all.append(reading(tenant: "t2"))
             _ = try await store.upsert(all)
             var writer = ExportWriter(.csv)
@@ -150,6 +172,7 @@ public enum StoreConformance {
             try await store.writeCSV(ReadingQuery(tenant: "t1")) { written += String(buffer: $0) }
             try equal(written, expected, "CSV rows")
             try expect(expected.contains("\"device:a,b\",\"power \"\"ac\"\"\""), "quoted fields in \(expected)")
+            try expect(expected.contains("\"'=HYPERLINK(\"\"http://x\"\")\",\"'@sum\"") && expected.contains("\"'-kWh\""), "no formulas in \(expected)")
             written = ""
             try await store.writeCSV(ReadingQuery(tenant: "t1", series: ["device:a,b"], from: t0.addingTimeInterval(3600))) { written += String(buffer: $0) }
             try equal(written.split(separator: "\n").count, 1, "the query's filters: \(written)")

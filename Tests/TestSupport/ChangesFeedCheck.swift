@@ -117,10 +117,11 @@ public struct APIServer: Sendable {
     let flows: Task<Void, Never>
 
     /// The hub's HTTP server on a free port of `host` (loopback by default), running the flows of
-    /// `flowYAML` (each a flow file's text) on `store`; returns once their exports are served.
+    /// `flowYAML` (each a flow file's text) on `store`; returns once their exports and webhooks are served.
     /// With `load`, the hub reloads its flows from it (`POST /api/v1/flows/reload`).
     public static func start(
-        store: any Store, flowYAML: [String] = [], host: String = "127.0.0.1", load: (@Sendable () throws -> FlowSet)? = nil
+        store: any Store, flowYAML: [String] = [], host: String = "127.0.0.1", load: (@Sendable () throws -> FlowSet)? = nil,
+        requireKeys: Bool = false, limits: ConnectionLimits = ConnectionLimits()
     ) async throws -> APIServer {
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let registry = NodeRegistry(CoreNodes.specs)
@@ -132,7 +133,7 @@ public struct APIServer: Sendable {
         }
         let hub = Hub(flows: definitions, registry: registry, environment: EngineEnvironment(store: store, logger: logger), load: load)
         let ports = AsyncStream.makeStream(of: Int.self)
-        let app = HTTPServer.application(hub: hub, host: host, port: 0, logger: logger) { ports.continuation.yield($0) }
+        let app = HTTPServer.application(hub: hub, host: host, port: 0, logger: logger, requireKeys: requireKeys, limits: limits) { ports.continuation.yield($0) }
         let task = Task { try await app.runService() }
         let flows = Task { _ = try? await hub.run() }
         var port = 0
@@ -140,7 +141,10 @@ public struct APIServer: Sendable {
         // The export nodes register their names when their flow starts.
         let names = definitions.flatMap(\.nodes).filter { $0.type == "export" }.compactMap { $0.options.string("name") }
         let deadline = ContinuousClock.now + .seconds(10)
-        while names.contains(where: { hub.environment.exports.export($0) == nil }) && ContinuousClock.now < deadline {
+        let hooks = definitions.flatMap(\.nodes).filter { $0.type == "webhook.in" }.compactMap { $0.options.string("path") }
+        while (names.contains(where: { hub.environment.exports.export($0) == nil }) || hooks.contains(where: { hub.environment.webhooks.endpoint($0) == nil }))
+            && ContinuousClock.now < deadline
+        {
             try await Task.sleep(for: .milliseconds(5))
         }
         return APIServer(port: port, hub: hub, task: task, flows: flows)

@@ -155,10 +155,18 @@ public struct ExportWriter: Sendable {
         return .object(o)
     }
 
-    /// A CSV field, quoted when it holds a comma, quote or line break.
-    static func csvField(_ text: String) -> String {
-        guard text.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    /// A CSV field, quoted when it holds a comma, quote or line break. A field a spreadsheet would
+    /// take for a formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a
+    /// leading `'` (OWASP's advice on CSV injection): a series name is data, never a formula.
+    public static func csvField(_ text: String) -> String {
+        let formula = text.utf8.first.map(startsFormula) ?? false
+        guard formula || text.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) else { return text }
+        return "\"" + (formula ? "'" : "") + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// Whether a field starting with `byte` would be read as a formula by a spreadsheet.
+    public static func startsFormula(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: "=") || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "@") || byte == 9 || byte == 13
     }
 
     /// A CSV number: integers as such, others in their shortest round-trip digits, in exponent form

@@ -23,10 +23,12 @@ public struct FlowWatcher: Service {
         self.logger = logger
     }
 
-    /// What identifies the files' contents cheaply: each flow file with its modification time and size.
-    static func signature(_ paths: [String]) -> [String: String] {
+    /// What identifies the files' contents cheaply: each flow file with its modification time and
+    /// size; nil when the folders cannot be listed now (which is no change, not "every file removed").
+    static func signature(_ paths: [String]) -> [String: String]? {
+        guard let list = try? FlowLoader.flowFiles(in: paths) else { return nil }
         var files: [String: String] = [:]
-        for file in (try? FlowLoader.flowFiles(in: paths)) ?? [] {
+        for file in list {
             let attributes = try? FileManager.default.attributesOfItem(atPath: file)
             let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
             files[file] = "\(modified) \(attributes?[.size] as? Int ?? -1)"
@@ -41,12 +43,12 @@ public struct FlowWatcher: Service {
         source.setEventHandler { hangup.received.store(true, ordering: .relaxed) }
         source.resume()
         defer { source.cancel() }
-        let first = Self.signature(paths)
+        let first = Self.signature(paths) ?? [:]
         try? await cancelWhenGracefulShutdown {
             var last = first
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
-                let now = Self.signature(paths)
+                guard let now = Self.signature(paths) else { continue }
                 let signalled = hangup.received.exchange(false, ordering: .relaxed)
                 guard now != last || signalled else { continue }
                 last = now

@@ -168,6 +168,9 @@ public final class Hub: Service, Sendable {
         public var refused: [String: [String]] = [:]
         /// Flows that could not start (the old one, if any, keeps running).
         public var notStarted: [FlowStartError] = []
+        /// The tenants of the flows named here, before and after the reload, so that each tenant
+        /// is shown its own flows only.
+        public var tenants: [String: Set<String>] = [:]
 
         public var changed: Bool { !(started.isEmpty && restarted.isEmpty && stopped.isEmpty && refused.isEmpty && notStarted.isEmpty) }
     }
@@ -203,6 +206,7 @@ public final class Hub: Service, Sendable {
         }
         var report = ReloadReport(at: environment.clock.now())
         let wanted = Dictionary(set.flows.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for flow in current.map(\.definition) + set.flows { report.tenants[flow.id, default: []].insert(flow.tenant) }
         let logger = environment.logger
 
         // Flows of files that were refused keep running as they were.
@@ -294,14 +298,25 @@ public final class Hub: Service, Sendable {
         return .object(answer)
     }
 
-    static func json(_ r: ReloadReport) -> JSONValue {
-        [
+    /// The report as JSON; with a tenant, only what concerns that tenant's flows.
+    static func json(_ r: ReloadReport, tenant: String? = nil) -> JSONValue {
+        func mine(_ flow: String) -> Bool { tenant == nil || r.tenants[flow]?.contains(tenant!) == true }
+        func ids(_ list: [String]) -> JSONValue { .array(list.filter(mine).map(JSONValue.string)) }
+        return [
             "at": .string(ISO8601.string(r.at)),
-            "started": .array(r.started.map(JSONValue.string)), "restarted": .array(r.restarted.map(JSONValue.string)),
-            "stopped": .array(r.stopped.map(JSONValue.string)), "unchanged": .array(r.unchanged.map(JSONValue.string)),
-            "refused": .object(r.refused.mapValues { .array($0.map(JSONValue.string)) }),
-            "not_started": .array(r.notStarted.map { ["flow": .string($0.flow), "node": .string($0.node), "reason": .string($0.reason)] }),
+            "started": ids(r.started), "restarted": ids(r.restarted), "stopped": ids(r.stopped), "unchanged": ids(r.unchanged),
+            "refused": .object(r.refused.filter { mine($0.key) }.mapValues { .array($0.map(JSONValue.string)) }),
+            "not_started": .array(r.notStarted.filter { mine($0.flow) }.map { ["flow": .string($0.flow), "node": .string($0.node), "reason": .string($0.reason)] }),
         ]
+    }
+
+    /// The Prometheus text with only the samples of `tenant`'s flows, and those about no flow.
+    func metricsText(_ text: String, tenant: String) -> String {
+        let own = Set(runners.filter { $0.definition.tenant == tenant }.map(\.definition.id))
+        return text.split(separator: "\n", omittingEmptySubsequences: false).filter { line in
+            guard !line.hasPrefix("#"), let at = line.range(of: "flow=\"") else { return true }
+            return own.contains(String(line[at.upperBound...].prefix { $0 != "\"" }))
+        }.joined(separator: "\n")
     }
 
     /// The running flow `id`, if the tenant (nil: any) may see it.

@@ -114,8 +114,17 @@ struct StatusClock: HubClock {
 
 /// Live copies of the messages going through one node, for `/api/v1/tap`: each subscriber gets at
 /// most `rate` messages a second (the rest are counted as skipped), never blocks the flow, and sees
-/// secrets redacted.
+/// secrets redacted. Memory stays bounded whatever the watchers do: a message is shown up to
+/// `maxEventBytes` (the rest cut, saying so), each watcher holds at most `2 × rate` events, and the
+/// process has at most `maxWatchers` watchers at a time (500 that never read and eight 4 MB
+/// messages once reached 4.1 GB).
 public final class Tap: Sendable {
+    /// Bytes of one message shown in the tap.
+    public static let maxEventBytes = 16 << 10
+    /// Watchers of all taps of the process at a time.
+    public static let maxWatchers = 64
+    private static let watchers = Atomic<Int>(0)
+
     public struct Event: Sendable {
         public var at: Date
         public var port: String
@@ -146,7 +155,11 @@ public final class Tap: Sendable {
     /// A stream of the node's messages from now on, until the consumer stops iterating. With
     /// `heartbeat`, an event with an empty port comes after each such quiet time (so a server
     /// notices a client that went away).
-    public func subscribe(heartbeat: Duration? = nil) -> AsyncStream<Event> {
+    public func subscribe(heartbeat: Duration? = nil) -> AsyncStream<Event>? {
+        guard Self.watchers.add(1, ordering: .relaxed).newValue <= Self.maxWatchers else {
+            Self.watchers.subtract(1, ordering: .relaxed)
+            return nil
+        }
         let id = nextID.add(1, ordering: .relaxed).newValue
         let (stream, continuation) = AsyncStream<Event>.makeStream(bufferingPolicy: .bufferingNewest(2 * rate))
         subscribers.withLock { $0[id] = Subscriber(continuation: continuation, windowStart: .distantPast, inWindow: 0, skipped: 0) }
@@ -161,6 +174,7 @@ public final class Tap: Sendable {
         }
         continuation.onTermination = { [weak self] _ in
             beat?.cancel()
+            Self.watchers.subtract(1, ordering: .relaxed)
             guard let self else { return }
             if self.subscribers.withLock({ $0.removeValue(forKey: id) }) != nil { self.count.subtract(1, ordering: .relaxed) }
         }
@@ -177,7 +191,13 @@ public final class Tap: Sendable {
 
     public func publish(_ message: Message, port: String, at now: Date = Date()) {
         guard isWatched else { return }
-        let text = redactor.redact(message.json.jsonText())
+        var text = redactor.redact(message.json.jsonText())
+        if text.utf8.count > Self.maxEventBytes {
+            // Cut on a character boundary, after redaction (a secret must not be cut in half first).
+            let total = text.utf8.count
+            text = String(decoding: text.utf8.prefix(Self.maxEventBytes), as: UTF8.self).trimmingCharacters(in: CharacterSet(charactersIn: "\u{FFFD}"))
+                + " …(cut: \(total) bytes in all)"
+        }
         subscribers.withLock { all in
             for (id, var s) in all {
                 if now.timeIntervalSince(s.windowStart) >= 1 {

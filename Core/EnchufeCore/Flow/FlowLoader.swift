@@ -51,14 +51,40 @@ public struct FlowLoader: Sendable {
                 continue
             }
             let base = path.hasSuffix("/") ? String(path.dropLast()) : path
-            files += (fm.enumerator(atPath: path)?.allObjects as? [String] ?? [])
-                .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
-                .filter { !$0.split(separator: "/").contains { $0.hasPrefix(".") || $0 == "fixtures" } }
+            files += try yamlFiles(under: base, relative: "")
                 .sorted()
                 .map { "\(base)/\($0)" }
                 .filter { keep($0, false) }
         }
         return files
+    }
+
+    /// YAML files below `folder` (paths relative to it), leaving out hidden folders and `fixtures`.
+    /// A folder that cannot be listed (out of file descriptors, say) is an error, never "no files":
+    /// the watcher would take it for flow files that were removed.
+    private static func yamlFiles(under folder: String, relative: String, depth: Int = 0) throws -> [String] {
+        // Folders linked into themselves end somewhere.
+        guard depth < 16 else { return [] }
+        let fm = FileManager.default
+        let here = relative.isEmpty ? folder : "\(folder)/\(relative)"
+        let names: [String]
+        do {
+            names = try fm.contentsOfDirectory(atPath: here)
+        } catch {
+            throw FlowFilesError(message: "cannot list \(here): \(error.localizedDescription)")
+        }
+        var found: [String] = []
+        for name in names where !name.hasPrefix(".") {
+            let path = relative.isEmpty ? name : "\(relative)/\(name)"
+            var isDirectory: ObjCBool = false
+            guard fm.fileExists(atPath: "\(folder)/\(path)", isDirectory: &isDirectory) else { continue }
+            if isDirectory.boolValue {
+                if name != "fixtures" { found += try yamlFiles(under: folder, relative: path, depth: depth + 1) }
+            } else if name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+                found.append(path)
+            }
+        }
+        return found
     }
 
     public struct FlowFilesError: Error, CustomStringConvertible {

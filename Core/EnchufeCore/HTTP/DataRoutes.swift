@@ -6,7 +6,7 @@ import NIOCore
 
 /// The routes billing applications pull from: readings (streamed), the changes feed.
 extension HTTPServer {
-    static func addDataRoutes(_ router: Router<BasicRequestContext>, hub: Hub) {
+    static func addDataRoutes(_ router: Router<HubRequestContext>, hub: Hub) {
         addExportRoute(router, hub: hub)
         addBillingRoute(router, hub: hub)
         let store = hub.environment.store
@@ -27,10 +27,10 @@ extension HTTPServer {
         router.get("/api/v1/changes") { request, _ -> Response in
             try await authorized(request, scope: "read", store: store) { key in
                 let parameters = request.uri.queryParameters
-                guard let after = Int64(parameters["after"].map(String.init) ?? "0"), after >= 0 else {
+                guard let after = Int64(parameters["after"].flatMap { $0.isEmpty ? nil : String($0) } ?? "0"), after >= 0 else {
                     return problem(.badRequest, title: "Bad query", detail: "after must be a sequence number (0 or the 'next' of the previous page)")
                 }
-                guard let limit = Int(parameters["limit"].map(String.init) ?? "1000"), (1...10_000).contains(limit) else {
+                guard let limit = Int(parameters["limit"].flatMap { $0.isEmpty ? nil : String($0) } ?? "1000"), (1...10_000).contains(limit) else {
                     return problem(.badRequest, title: "Bad query", detail: "limit must be between 1 and 10000")
                 }
                 let changes = try await store.changes(tenant: key.tenant, after: after, limit: limit)
@@ -48,7 +48,7 @@ extension HTTPServer {
 
     /// `GET /api/v1/billing/periods?from=&to=&cups=`: per supply and tariff period, the energies and
     /// how complete the curve is (`BillingPeriods`).
-    static func addBillingRoute(_ router: Router<BasicRequestContext>, hub: Hub) {
+    static func addBillingRoute(_ router: Router<HubRequestContext>, hub: Hub) {
         let store = hub.environment.store
         router.get("/api/v1/billing/periods") { request, _ -> Response in
             try await authorized(request, scope: "read", store: store) { key in
@@ -76,7 +76,7 @@ extension HTTPServer {
     }
 
     /// `GET /api/v1/exports/{name}?from=&to=`: a named export (`export` node) of the key's tenant.
-    static func addExportRoute(_ router: Router<BasicRequestContext>, hub: Hub) {
+    static func addExportRoute(_ router: Router<HubRequestContext>, hub: Hub) {
         let store = hub.environment.store
         router.get("/api/v1/exports/:name") { request, context -> Response in
             try await authorized(request, scope: "read", store: store) { key in

@@ -2,26 +2,32 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 
 /// The hub's HTTP API (SPEC §6): health, readiness, metrics, and the first data route.
 public enum HTTPServer {
     /// An application serving the hub on `host:port` (port 0: any free port, reported to `onRunning`).
+    /// `requireKeys`: operator routes and `/metrics` need a key even from this machine (`LocalAccess`).
     public static func application(
-        hub: Hub, host: String, port: Int, logger: Logger,
+        hub: Hub, host: String, port: Int, logger: Logger, requireKeys: Bool = false,
+        limits: ConnectionLimits = ConnectionLimits(),
         onRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: router(hub: hub, host: host),
-            configuration: .init(address: .hostname(host, port: port), serverName: "Enchufe"),
+            responder: UnreadBodies(routes: router(hub: hub, access: LocalAccess(host: host, requireKeys: requireKeys)).buildResponder()),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(limits.idleTimeout.nanosecondsTotal)))),
+            configuration: .init(
+                address: .hostname(host, port: port), serverName: "Enchufe",
+                availableConnectionsDelegate: MaximumAvailableConnections(limits.connections, logger: logger)),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)
     }
 
     /// Every route of the API (`OpenAPI.document` describes each of them).
-    public static func router(hub: Hub, host: String) -> Router<BasicRequestContext> {
-        let router = Router()
+    public static func router(hub: Hub, access: LocalAccess) -> Router<HubRequestContext> {
+        let router = Router(context: HubRequestContext.self)
         router.get("/openapi.json") { _, _ in
             json(.ok, OpenAPI.document)
         }
@@ -36,11 +42,14 @@ public enum HTTPServer {
             }
             return json(.ok, ["status": "ready", "flows": .number(Double(hub.flows.count)), "flows_not_started": .number(Double(hub.notStarted.count))])
         }
-        router.get("/metrics") { _, _ in
-            hub.recordQueueDepths()
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: hub.environment.metrics.text())))
+        router.get("/metrics") { request, context -> Response in
+            try await asOperator(request, context, hub: hub, access: access) { who in
+                hub.recordQueueDepths()
+                let text = hub.environment.metrics.text()
+                return Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(string: who.tenant.map { hub.metricsText(text, tenant: $0) } ?? text)))
+            }
         }
         let store = hub.environment.store
         router.get("/api/v1/supplies") { request, _ -> Response in
@@ -52,10 +61,14 @@ public enum HTTPServer {
         router.put("/api/v1/supplies/:cups") { request, context -> Response in
             try await authorized(request, scope: "admin", store: store) { key in
                 let cups = context.parameters.get("cups") ?? ""
-                let body = try await request.body.collect(upTo: 1 << 20)
+                let body: [UInt8]
+                switch await Self.body(of: request, limit: 1 << 20, what: "a supply") {
+                case .success(let bytes): body = bytes
+                case .failure(let refusal): return refusal.response
+                }
                 let supply: SupplyPoint
                 do {
-                    supply = try supplyFromJSON(cups: cups, tenant: key.tenant, String(buffer: body))
+                    supply = try supplyFromJSON(cups: cups, tenant: key.tenant, String(decoding: body, as: UTF8.self))
                 } catch {
                     return problem(.badRequest, title: "Bad supply", detail: "\(error)")
                 }
@@ -66,123 +79,36 @@ public enum HTTPServer {
             }
         }
         addDataRoutes(router, hub: hub)
-        let loopback = ["127.0.0.1", "::1", "localhost"].contains(host) || host.hasPrefix("127.")
-        router.post("/hooks/**") { request, _ -> Response in
-            await webhook(request, hub: hub, loopback: loopback)
+        router.post("/hooks/**") { request, context -> Response in
+            await webhook(request, context, hub: hub, access: access)
         }
-        addOperatorRoutes(router, hub: hub, loopback: loopback)
+        addOperatorRoutes(router, hub: hub, access: access)
         return router
     }
 
-    // MARK: Webhooks
-
-    /// `POST /hooks/{path}`: the endpoint's caller checked, the whole body parsed, `202` once durable.
-    static func webhook(_ request: Request, hub: Hub, loopback: Bool) async -> Response {
-        let path = String(request.uri.path.dropFirst("/hooks/".count))
-        guard let endpoint = hub.environment.webhooks.endpoint(path) else {
-            return problem(.notFound, title: "No such webhook", detail: "no running flow serves POST /hooks/\(path)")
-        }
-        let store = hub.environment.store
-        let now = hub.environment.clock.now()
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > endpoint.maxBody {
-            return problem(.contentTooLarge, title: "Body too large", detail: "\(length) bytes; this webhook takes at most \(endpoint.maxBody)")
-        }
-        let body: [UInt8]
-        do {
-            body = Array(buffer: try await request.body.collect(upTo: endpoint.maxBody))
-        } catch {
-            return problem(.contentTooLarge, title: "Body too large", detail: "this webhook takes at most \(endpoint.maxBody) bytes")
-        }
-        // Who is calling.
-        var actor = "hmac"
-        switch endpoint.auth {
-        case .apiKey:
-            switch await authorize(request, scope: "ingest", store: store) {
-            case .failure(let refusal): return refusal.response
-            case .success(let key):
-                guard key.tenant == endpoint.tenant else {
-                    return problem(.forbidden, title: "Forbidden", detail: "key \(key.id) belongs to another tenant than this webhook's")
+    /// The whole body of a request, or a `413` as soon as it is larger than `limit` (what is left
+    /// of it is read and dropped by `UnreadBodies` before the answer goes out).
+    static func body(of request: Request, limit: Int, what: String) async -> Result<[UInt8], Refusal> {
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        var bytes: [UInt8] = []
+        var tooLarge = (declared ?? 0) > limit
+        if !tooLarge {
+            if let declared { bytes.reserveCapacity(declared) }
+            do {
+                for try await chunk in request.body {
+                    guard bytes.count + chunk.readableBytes <= limit else {
+                        tooLarge = true
+                        break
+                    }
+                    bytes.append(contentsOf: chunk.readableBytesView)
                 }
-                actor = "key:" + key.id
+            } catch {
+                return .failure(Refusal(response: problem(.badRequest, title: "Unreadable body", detail: "the body could not be read: \(error)")))
             }
-        case .hmac(let secret):
-            if let refusal = await checkSignature(request.headers[HTTPField.Name("X-Enchufe-Signature")!], body: body, secret: secret, endpoint: endpoint, now: now, store: store) {
-                return refusal
-            }
-        case .none:
-            guard loopback else {
-                return problem(.forbidden, title: "Forbidden", detail: "this webhook has auth: none, which is served only when the hub listens on loopback; give it auth: api_key or hmac")
-            }
-            actor = "anonymous"
         }
-        let idempotency = request.headers[HTTPField.Name("Idempotency-Key")!].map { "idempotency:" + $0 }
-        let checkpoint = { (key: String) in CheckpointKey(tenant: endpoint.tenant, flow: endpoint.flow, node: endpoint.node, key: key) }
-        if let idempotency, let first = try? await store.checkpoint(checkpoint(idempotency)), let json = try? JSONValue.parse(first.value) {
-            var r = Self.json(.init(code: json["status"]?.intValue ?? 202), json["body"] ?? .null)
-            r.headers[HTTPField.Name("Idempotent-Replayed")!] = "true"
-            return r
-        }
-        let messages: [Message]
-        do {
-            messages = try endpoint.parse(body, request.headers[.contentType], now)
-        } catch let error as WebhookBodyError {
-            return error.unsupportedType
-                ? problem(.unsupportedMediaType, title: "Unsupported content type", detail: error.description)
-                : problem(.badRequest, title: "Unreadable body", detail: error.description + "; nothing of this request was stored")
-        } catch {
-            return problem(.badRequest, title: "Unreadable body", detail: "\(error); nothing of this request was stored")
-        }
-        // Backpressure: while the flow's queue stays full for `wait`, 429 (nothing of the request taken).
-        let needed = 1
-        let deadline = ContinuousClock.now + endpoint.wait
-        while endpoint.room() < needed {
-            guard ContinuousClock.now < deadline else {
-                var r = problem(.tooManyRequests, title: "Busy", detail: "the flow behind this webhook is full; nothing of this request was taken; send again after Retry-After")
-                r.headers[.retryAfter] = "1"
-                return r
-            }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        let outcome: DeliveryOutcome
-        do {
-            outcome = await (try await endpoint.submit(messages)).outcome()
-        } catch {
-            return problem(.serviceUnavailable, title: "Not accepted", detail: "the flow is stopping; send again")
-        }
-        guard outcome == .committed else {
-            return problem(.serviceUnavailable, title: "Not stored", detail: "the data could not be made durable; send again")
-        }
-        let answer: JSONValue = ["accepted": .number(Double(messages.count)), "id": .string(UUID().uuidString.lowercased())]
-        if let idempotency {
-            try? await store.saveCheckpoint(checkpoint(idempotency), value: (["status": 202, "body": answer] as JSONValue).jsonText())
-        }
-        try? await store.appendAudit(
-            tenant: endpoint.tenant, actor: actor, action: "ingest",
-            detail: ["path": .string(path), "accepted": .number(Double(messages.count))], at: now)
-        return json(.accepted, answer)
-    }
-
-    /// `X-Enchufe-Signature: t=UNIX,v1=HEX` with HEX = HMAC-SHA256(secret, "t.body"): refused when
-    /// missing, wrong, older than 5 minutes (either way) or used before.
-    static func checkSignature(
-        _ header: String?, body: [UInt8], secret: Secret, endpoint: WebhookRoutes.Endpoint, now: Date, store: any Store
-    ) async -> Response? {
-        func refuse(_ why: String) -> Response { problem(.unauthorized, title: "Bad signature", detail: why) }
-        guard let header else { return refuse("this webhook needs X-Enchufe-Signature: t=UNIX,v1=HMAC-SHA256(secret, \"t.body\") in hex") }
-        var fields: [String: String] = [:]
-        for part in header.split(separator: ",") {
-            let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            if kv.count == 2 { fields[kv[0]] = kv[1] }
-        }
-        guard let t = fields["t"], let seconds = Double(t), let given = fields["v1"] else { return refuse("the signature header must be t=UNIX,v1=HEX") }
-        guard abs(now.timeIntervalSince1970 - seconds) <= 300 else { return refuse("the signature is older than 5 minutes (or from the future): sign again") }
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(t.utf8) + [UInt8(ascii: ".")] + body, using: SymmetricKey(data: Data(secret.reveal().utf8)))
-        let expected = mac.map { String(format: "%02x", $0) }.joined()
-        guard APIKeys.constantTimeEqual(Array(expected.utf8), Array(given.lowercased().utf8)) else { return refuse("the signature does not match the body") }
-        let used = CheckpointKey(tenant: endpoint.tenant, flow: endpoint.flow, node: endpoint.node, key: "hmac:" + expected)
-        if (try? await store.checkpoint(used)) != nil { return refuse("this signature was used before (a replay)") }
-        try? await store.saveCheckpoint(used, value: t)
-        return nil
+        guard tooLarge else { return .success(bytes) }
+        return .failure(Refusal(response: problem(
+            .contentTooLarge, title: "Body too large", detail: "\(declared.map { "\($0) bytes" } ?? "more than \(limit) bytes"); \(what) takes at most \(limit)")))
     }
 
     /// Why a request is refused: `401` without a valid key, `403` without the scope.

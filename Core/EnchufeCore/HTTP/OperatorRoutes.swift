@@ -1,8 +1,10 @@
+import Dispatch
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// The routes an operator watches and steers a running hub with: flows and their status, reload,
 /// dead letters and their replay, the live tap, and the status page. They need an `admin` key
@@ -22,8 +24,10 @@ extension HTTPServer {
         }
     }
 
-    static func asOperator(_ request: Request, hub: Hub, loopback: Bool, _ body: (Operator) async throws -> Response) async throws -> Response {
-        if request.headers[.authorization] == nil, loopback {
+    static func asOperator(
+        _ request: Request, _ context: HubRequestContext, hub: Hub, access: LocalAccess, _ body: (Operator) async throws -> Response
+    ) async throws -> Response {
+        if access.isOperator(request, peer: context.peer) {
             return try await body(.local)
         }
         return try await authorized(request, scope: "admin", store: hub.environment.store) { key in
@@ -31,14 +35,17 @@ extension HTTPServer {
         }
     }
 
-    static func addOperatorRoutes(_ router: Router<BasicRequestContext>, hub: Hub, loopback: Bool) {
-        router.get("/api/v1/flows") { request, _ -> Response in
-            try await asOperator(request, hub: hub, loopback: loopback) { who in
+    /// How long a tap's write may wait for a watcher that does not read.
+    static let slowWatcher = Duration.seconds(30)
+
+    static func addOperatorRoutes(_ router: Router<HubRequestContext>, hub: Hub, access: LocalAccess) {
+        router.get("/api/v1/flows") { request, context -> Response in
+            try await asOperator(request, context, hub: hub, access: access) { who in
                 json(.ok, hub.status(tenant: who.tenant))
             }
         }
         router.get("/api/v1/flows/:flow") { request, context -> Response in
-            try await asOperator(request, hub: hub, loopback: loopback) { who in
+            try await asOperator(request, context, hub: hub, access: access) { who in
                 let id = context.parameters.get("flow") ?? ""
                 guard let flow = hub.status(tenant: who.tenant)["flows"]?.arrayValue?.first(where: { $0["id"]?.stringValue == id }) else {
                     return problem(.notFound, title: "No such flow", detail: "no running flow '\(id)'\(who.tenant.map { " of tenant '\($0)'" } ?? "")")
@@ -46,23 +53,25 @@ extension HTTPServer {
                 return json(.ok, flow)
             }
         }
-        router.post("/api/v1/flows/reload") { request, _ -> Response in
-            try await asOperator(request, hub: hub, loopback: loopback) { who in
+        router.post("/api/v1/flows/reload") { request, context -> Response in
+            try await asOperator(request, context, hub: hub, access: access) { who in
                 let report: Hub.ReloadReport
                 do {
                     report = try await hub.reloadFromSource()
                 } catch {
                     return problem(.conflict, title: "Not reloaded", detail: hub.environment.redactor.redact("\(error)"))
                 }
+                // A tenant's admin sees what the reload did to its own flows only.
+                let seen = Hub.json(report, tenant: who.tenant)
                 try? await hub.environment.store.appendAudit(
-                    tenant: who.tenant ?? "*", actor: who.actor, action: "flows.reload", detail: Hub.json(report), at: hub.environment.clock.now())
-                return json(.ok, Hub.json(report))
+                    tenant: who.tenant ?? "*", actor: who.actor, action: "flows.reload", detail: seen, at: hub.environment.clock.now())
+                return json(.ok, seen)
             }
         }
         let store = hub.environment.store
-        router.get("/api/v1/dead-letters") { request, _ -> Response in
-            try await asOperator(request, hub: hub, loopback: loopback) { who in
-                guard let limit = Int(request.uri.queryParameters["limit"].map(String.init) ?? "100"), (1...1000).contains(limit) else {
+        router.get("/api/v1/dead-letters") { request, context -> Response in
+            try await asOperator(request, context, hub: hub, access: access) { who in
+                guard let limit = Int(request.uri.queryParameters["limit"].flatMap { $0.isEmpty ? nil : String($0) } ?? "100"), (1...1000).contains(limit) else {
                     return problem(.badRequest, title: "Bad query", detail: "limit must be between 1 and 1000")
                 }
                 let letters = try await store.deadLetters(tenant: who.tenant, limit: limit)
@@ -70,7 +79,7 @@ extension HTTPServer {
             }
         }
         router.get("/api/v1/dead-letters/:id") { request, context -> Response in
-            try await asOperator(request, hub: hub, loopback: loopback) { who in
+            try await asOperator(request, context, hub: hub, access: access) { who in
                 switch try await deadLetter(context, who: who, store: store) {
                 case .success(let letter): return json(.ok, redacted(letter.json, hub))
                 case .failure(let refusal): return refusal.response
@@ -78,7 +87,7 @@ extension HTTPServer {
             }
         }
         router.post("/api/v1/dead-letters/:id/replay") { request, context -> Response in
-            try await asOperator(request, hub: hub, loopback: loopback) { who in
+            try await asOperator(request, context, hub: hub, access: access) { who in
                 let letter: DeadLetter
                 switch try await deadLetter(context, who: who, store: store) {
                 case .success(let l): letter = l
@@ -101,16 +110,16 @@ extension HTTPServer {
                 return json(.ok, ["replayed": .number(Double(letter.id)), "flow": .string(letter.flow), "node": .string(letter.node), "outcome": "committed"])
             }
         }
-        router.delete("/api/v1/dead-letters") { request, _ -> Response in
-            try await asOperator(request, hub: hub, loopback: loopback) { who in
+        router.delete("/api/v1/dead-letters") { request, context -> Response in
+            try await asOperator(request, context, hub: hub, access: access) { who in
                 let n = try await store.purgeDeadLetters(tenant: who.tenant)
                 try? await store.appendAudit(
                     tenant: who.tenant ?? "*", actor: who.actor, action: "dlq.purge", detail: ["deleted": .number(Double(n))], at: hub.environment.clock.now())
                 return json(.ok, ["deleted": .number(Double(n))])
             }
         }
-        router.get("/api/v1/tap") { request, _ -> Response in
-            try await asOperator(request, hub: hub, loopback: loopback) { who in
+        router.get("/api/v1/tap") { request, context -> Response in
+            try await asOperator(request, context, hub: hub, access: access) { who in
                 let q = request.uri.queryParameters
                 guard let flow = q["flow"].map(String.init), let node = q["node"].map(String.init) else {
                     return problem(.badRequest, title: "Bad query", detail: "give the node to tap: ?flow=FLOW&node=NODE")
@@ -118,22 +127,45 @@ extension HTTPServer {
                 guard let tap = hub.tap(flow: flow, node: node, tenant: who.tenant) else {
                     return problem(.notFound, title: "No such node", detail: "no running node '\(node)' in flow '\(flow)'")
                 }
-                let events = tap.subscribe(heartbeat: .seconds(15))
+                guard let events = tap.subscribe(heartbeat: .seconds(15)) else {
+                    var r = problem(.tooManyRequests, title: "Too many watchers", detail: "at most \(Tap.maxWatchers) taps may be watched at a time; close one")
+                    r.headers[.retryAfter] = "10"
+                    return r
+                }
                 var headers = HTTPFields()
                 headers[.contentType] = "text/event-stream"
                 headers[.cacheControl] = "no-cache"
                 return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                    try await writer.write(ByteBuffer(string: ": tap of \(flow)/\(node), at most \(tap.rate) messages a second\n\n"))
+                    // A watcher that stops reading would hold its events and a connection forever:
+                    // a write that has not gone out within `slowWatcher` closes the connection.
+                    let pending = PendingWrite()
+                    let watchdog = Task {
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: .seconds(1))
+                            let since = pending.since.load(ordering: .relaxed)
+                            if since > 0, DispatchTime.now().uptimeNanoseconds - since > UInt64(slowWatcher.nanosecondsTotal) {
+                                context.closeConnection()
+                                return
+                            }
+                        }
+                    }
+                    defer { watchdog.cancel() }
+                    func send(_ text: String) async throws {
+                        pending.since.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+                        try await writer.write(ByteBuffer(string: text))
+                        pending.since.store(0, ordering: .relaxed)
+                    }
+                    try await send(": tap of \(flow)/\(node), at most \(tap.rate) messages a second\n\n")
                     // Ends when the flow stops or the server shuts down (a client may watch forever).
                     for await event in events.cancelOnGracefulShutdown() {
-                        try await writer.write(ByteBuffer(string: event.serverSentEvent))
+                        try await send(event.serverSentEvent)
                     }
                     try await writer.finish(nil)
                 })
             }
         }
-        router.get("/api/v1/cluster") { request, _ -> Response in
-            try await asOperator(request, hub: hub, loopback: loopback) { _ in
+        router.get("/api/v1/cluster") { request, context -> Response in
+            try await asOperator(request, context, hub: hub, access: access) { _ in
                 let now = hub.environment.clock.now()
                 let instances = try await store.instances()
                 let leases = try await store.leases()
@@ -155,7 +187,7 @@ extension HTTPServer {
                 ])
             }
         }
-        addStatusPage(router, hub: hub, loopback: loopback)
+        addStatusPage(router, hub: hub)
     }
 
     /// `value` with the flows' secrets hidden (a dead letter's message may carry one).
@@ -164,7 +196,7 @@ extension HTTPServer {
     }
 
     /// The dead letter of the route's `id`, if the operator may see it.
-    static func deadLetter(_ context: BasicRequestContext, who: Operator, store: any Store) async throws -> Result<DeadLetter, Refusal> {
+    static func deadLetter(_ context: HubRequestContext, who: Operator, store: any Store) async throws -> Result<DeadLetter, Refusal> {
         let text = context.parameters.get("id") ?? ""
         guard let id = Int64(text) else {
             return .failure(Refusal(response: problem(.badRequest, title: "Bad id", detail: "'\(text)' is not a dead letter id")))
@@ -195,4 +227,9 @@ extension Tap.Event {
         // `message` is JSON text already (redacted as text): spliced in, not parsed again.
         return "event: message\ndata: {\"at\":\"\(ISO8601.string(at))\",\"port\":\(JSONValue.string(port).jsonText()),\"skipped\":\(skipped),\"message\":\(message)}\n\n"
     }
+}
+
+/// When the write under way began (uptime nanoseconds; 0: none).
+private final class PendingWrite: Sendable {
+    let since = Atomic<UInt64>(0)
 }

@@ -8,7 +8,7 @@ import NIOCore
 /// everything it shows comes from the operator routes, which need the admin key (asked for, kept
 /// in the tab's session storage) unless the hub listens on loopback.
 extension HTTPServer {
-    static func addStatusPage(_ router: Router<BasicRequestContext>, hub: Hub, loopback: Bool) {
+    static func addStatusPage(_ router: Router<HubRequestContext>, hub: Hub) {
         router.get("/ui/") { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "text/html; charset=utf-8"

@@ -69,9 +69,12 @@ public struct WebhookBodyError: Error, CustomStringConvertible {
     public var description: String
     /// `415` rather than `400`: the content type is not one the endpoint reads.
     public var unsupportedType: Bool
+    /// `413` rather than `400`: more rows than the endpoint takes in one request.
+    public var tooLarge: Bool
 
-    public init(_ description: String, unsupportedType: Bool = false) {
+    public init(_ description: String, unsupportedType: Bool = false, tooLarge: Bool = false) {
         self.description = description
         self.unsupportedType = unsupportedType
+        self.tooLarge = tooLarge
     }
 }

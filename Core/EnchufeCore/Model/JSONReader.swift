@@ -14,40 +14,46 @@ public struct JSONReader {
         public var line: Int
         public var column: Int
         public var message: String
+        /// The document has more values than the reader was allowed to make.
+        public var tooManyValues = false
         public var description: String { "line \(line), column \(column): \(message)" }
     }
 
     /// The value of a whole document (whitespace around it allowed, nothing else).
-    public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth) throws(Problem) -> JSONValue {
-        var reader = JSONReader(bytes, maxDepth: maxDepth)
+    /// `maxValues` bounds the values (scalars, arrays, objects) made, and so the memory a small
+    /// document of many tiny values can take.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth, maxValues: Int = .max) throws(Problem) -> JSONValue {
+        var reader = JSONReader(bytes, maxDepth: maxDepth, maxValues: maxValues)
         return try reader.document()
     }
 
     /// The value of a whole document given as bytes.
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(Problem) -> JSONValue {
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth, maxValues: Int = .max) throws(Problem) -> JSONValue {
         let result: Result<JSONValue, Problem> = bytes.withUnsafeBytes { raw in
-            do throws(Problem) { return .success(try parse(raw, maxDepth: maxDepth)) } catch { return .failure(error) }
+            do throws(Problem) { return .success(try parse(raw, maxDepth: maxDepth, maxValues: maxValues)) } catch { return .failure(error) }
         }
         return try result.get()
     }
 
     /// The value of a whole document given as text.
-    public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth) throws(Problem) -> JSONValue {
+    public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth, maxValues: Int = .max) throws(Problem) -> JSONValue {
         var text = text
         let result: Result<JSONValue, Problem> = text.withUTF8 { buffer in
-            do throws(Problem) { return .success(try parse(UnsafeRawBufferPointer(buffer), maxDepth: maxDepth)) } catch { return .failure(error) }
+            do throws(Problem) { return .success(try parse(UnsafeRawBufferPointer(buffer), maxDepth: maxDepth, maxValues: maxValues)) } catch { return .failure(error) }
         }
         return try result.get()
     }
 
     private let bytes: UnsafeRawBufferPointer
     private let maxDepth: Int
+    private var valuesLeft: Int
     private var at = 0
     private var depth = 0
 
-    private init(_ bytes: UnsafeRawBufferPointer, maxDepth: Int) {
+    private init(_ bytes: UnsafeRawBufferPointer, maxDepth: Int, maxValues: Int = .max) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        valuesLeft = maxValues
     }
 
     private mutating func document() throws(Problem) -> JSONValue {
@@ -61,6 +67,12 @@ public struct JSONReader {
 
     private mutating func value() throws(Problem) -> JSONValue {
         guard at < bytes.count else { throw problem("the document ends where a value was expected") }
+        valuesLeft -= 1
+        if valuesLeft < 0 {
+            var p = problem("more values than the document may have")
+            p.tooManyValues = true
+            throw p
+        }
         switch bytes[at] {
         case UInt8(ascii: "{"): return try object()
         case UInt8(ascii: "["): return try array()

@@ -24,6 +24,8 @@ struct FileInNode: SourceNode {
             OptionSpec("timezone", .timezone, default: "Europe/Madrid", doc: "Local time of curve files."),
             OptionSpec("every", .duration, default: "2s", doc: "How often the folder is looked at."),
             OptionSpec("readings", .object(ReadingsMapping.optionSpecs), doc: "Map each message to readings (the `readings` node's options)."),
+            BodyReader.maxRowsSpec,
+            OptionSpec("max_size", .integer, default: 104_857_600, doc: "Largest file read, in bytes; a larger one is moved to failed/ unread."),
         ],
         example: """
             - id: drop
@@ -38,9 +40,11 @@ struct FileInNode: SourceNode {
     let pattern: String
     let every: Duration
     let reader: BodyReader
+    let maxSize: Int
 
     init(_ build: NodeBuildContext) throws {
         let o = build.options
+        maxSize = o.int("max_size") ?? 104_857_600
         folder = URL(fileURLWithPath: o.string("path") ?? "var/drop")
         pattern = o.string("pattern") ?? "*"
         every = o.duration("every") ?? .seconds(2)
@@ -74,6 +78,14 @@ struct FileInNode: SourceNode {
         let file = folder.appendingPathComponent(name)
         let messages: [Message]
         do {
+            // Only regular files of the folder itself: a link could lead anywhere the hub may read.
+            let attributes = try fm.attributesOfItem(atPath: file.path)
+            guard attributes[.type] as? FileAttributeType == .typeRegular else {
+                throw WebhookBodyError("not a regular file (a symbolic link or a device): only files put in the folder are read")
+            }
+            if let size = attributes[.size] as? Int, size > maxSize {
+                throw WebhookBodyError("\(size) bytes; this folder takes files of at most \(maxSize) bytes (max_size)")
+            }
             let bytes = [UInt8](try Data(contentsOf: file))
             messages = try reader.messages(bytes, contentType: Self.contentType(name), receivedAt: context.clock.now(), attributes: ["file": name])
         } catch {

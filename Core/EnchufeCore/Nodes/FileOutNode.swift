@@ -58,6 +58,10 @@ struct FileOutNode: SinkNode {
             if let name = options.string("name"), name.contains("/") || name.hasPrefix(".") {
                 problems.append(OptionProblem(option: "name", "'\(name)' must be a plain file name (no '/', not starting with '.')"))
             }
+            // The CAU goes into the file name: letters and digits only, so it cannot lead elsewhere.
+            if let cau = options.string("cau"), cau.isEmpty || cau.count > 64 || !cau.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) {
+                problems.append(OptionProblem(option: "cau", "'\(cau)' is not a CAU (letters and digits, e.g. ES0031000000000001BJ0FA000)"))
+            }
             return problems
         },
         make: { context in .sink(FileOutNode(context)) })

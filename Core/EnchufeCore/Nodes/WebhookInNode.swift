@@ -26,13 +26,14 @@ struct WebhookInNode: TestInputSource {
         options: [
             OptionSpec("path", .string, required: true, doc: "Served at /hooks/PATH (letters, digits, -, _, /).", example: "utility-x/curves"),
             OptionSpec("auth", .enumeration(["api_key", "hmac", "none"]), default: "api_key", doc: "How callers authenticate."),
-            OptionSpec("secret", .string, secret: true, doc: "The HMAC secret, with auth: hmac.", example: "${env:HOOK_SECRET}"),
+            OptionSpec("secret", .string, secret: true, doc: "The HMAC secret, with auth: hmac (at least 16 characters).", example: "${env:HOOK_SECRET}"),
             OptionSpec("format", .enumeration(BodyReader.formats), default: "auto", doc: "Body format; auto: by Content-Type (application/json, application/x-ndjson, text/csv)."),
             OptionSpec("csv_separator", .string, default: ",", doc: "CSV column separator (one character)."),
             OptionSpec("timezone", .timezone, default: "Europe/Madrid", doc: "Local time of curve files (Atlantic/Canary for the Canary Islands)."),
             OptionSpec("max_body", .integer, default: 10_485_760, doc: "Largest body accepted, in bytes (413 above)."),
             OptionSpec("wait", .duration, default: "2s", doc: "Under backpressure (the flow's queue full), how long a request waits for room before it is answered 429 with Retry-After."),
             OptionSpec("readings", .object(ReadingsMapping.optionSpecs), doc: "Map each message to readings (the `readings` node's options)."),
+            BodyReader.maxRowsSpec,
         ],
         example: """
             - id: curves
@@ -54,6 +55,9 @@ struct WebhookInNode: TestInputSource {
             }
             if options.string("auth") == "hmac", !options.has("secret") {
                 problems.append(OptionProblem(option: "secret", "auth: hmac needs a 'secret'"))
+            } else if options.string("auth") == "hmac", let secret = options.string("secret"), secret.trimmingCharacters(in: .whitespaces).count < 16 {
+                // An empty secret signs for anyone; a short one can be guessed.
+                problems.append(OptionProblem(option: "secret", "an HMAC secret must have at least 16 characters (e.g. `openssl rand -hex 32`)"))
             }
             if let sep = options.string("csv_separator"), sep.count != 1 {
                 problems.append(OptionProblem(option: "csv_separator", "the separator is one character"))

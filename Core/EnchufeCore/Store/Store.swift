@@ -361,6 +361,19 @@ public protocol Store: Sendable {
     /// lease is still held with its fence, else `LeaseLost`.
     func saveCheckpoint(_ key: CheckpointKey, value: String) async throws
 
+    /// Marks of requests taken (an HMAC signature used, an idempotency key's first answer), each
+    /// kept until it expires. Makes the mark unless one that has not expired holds the key; true
+    /// when this call made it. Atomic: of concurrent claims of one key, exactly one wins.
+    func claimMark(_ key: CheckpointKey, value: String, expiresAt: Date) async throws -> Bool
+    /// The value of the mark of `key`, unless it expired.
+    func mark(_ key: CheckpointKey, now: Date) async throws -> String?
+    /// Gives a mark another value (and expiry).
+    func updateMark(_ key: CheckpointKey, value: String, expiresAt: Date) async throws
+    /// Removes a mark: the request it stood for was not taken after all.
+    func releaseMark(_ key: CheckpointKey) async throws
+    /// Removes the marks that expired before `now`; returns how many.
+    func purgeExpiredMarks(now: Date) async throws -> Int
+
     func addDeadLetter(_ letter: NewDeadLetter) async throws -> Int64
     /// Newest first; all tenants when `tenant` is nil.
     func deadLetters(tenant: String?, limit: Int) async throws -> [DeadLetter]

@@ -4,9 +4,12 @@ public struct Redactor: Sendable {
     private var secrets: [String]
 
     public init(secrets: some Sequence<String> = []) {
-        // Longest first, so a secret containing another is hidden whole; very short values would
-        // blank out ordinary words.
-        self.secrets = Set(secrets).filter { $0.count >= 4 }.sorted { $0.count > $1.count }
+        // Each secret also as it reads inside JSON text (a `"` or `\` in it is escaped there), since
+        // taps and dead letters show messages as JSON. Longest first, so a secret containing another
+        // is hidden whole; very short values would blank out ordinary words.
+        let plain = Set(secrets).filter { $0.count >= 4 }
+        let escaped = plain.map { String(JSONValue.string($0).jsonText().dropFirst().dropLast()) }
+        self.secrets = Set(plain).union(escaped).sorted { $0.count > $1.count }
     }
 
     public mutating func add(_ more: some Sequence<String>) {

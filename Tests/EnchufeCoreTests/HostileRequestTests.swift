@@ -1,0 +1,157 @@
+import EnchufeCore
+import Foundation
+import Testing
+import TestSupport
+
+/// What an outside test did to the HTTP API, each now answered with a 4xx that says what is wrong.
+@Suite struct HostileRequestTests {
+    static let flows = [
+        """
+        flow: ingest
+        tenant: a
+        nodes:
+          - id: hook
+            type: webhook.in
+            path: meters
+            readings: { series: "{payload.cups}", quantity: consumption, ts: "{payload.ts}", value: "{payload.kwh}", unit: kWh }
+            to: [store]
+          - id: open
+            type: webhook.in
+            path: open
+            auth: none
+            to: [store]
+          - { id: store, type: store.readings, flush_interval: 10ms }
+        """,
+        """
+        flow: other
+        tenant: b
+        nodes:
+          - { id: tick, type: schedule, every: 1h, run_at_start: false, to: [log] }
+          - { id: log, type: log }
+        """,
+    ]
+
+    func serve(requireKeys: Bool = false, limits: ConnectionLimits = ConnectionLimits()) async throws -> (APIServer, ingest: String, adminB: String) {
+        let store = try SQLiteStore(url: "sqlite::memory:")
+        try await store.migrate()
+        let (_, ingest) = try await APIKeys.create(tenant: "a", scopes: ["ingest"], name: "utility", at: Date(), store: store)
+        let (_, adminB) = try await APIKeys.create(tenant: "b", scopes: ["admin"], name: "ops-b", at: Date(), store: store)
+        return (try await APIServer.start(store: store, flowYAML: Self.flows, requireKeys: requireKeys, limits: limits), ingest, adminB)
+    }
+
+    /// Python's urllib sends the whole body before it reads an answer: the 413 must still reach it.
+    @Test func aBodyOverTheLimitSentWithoutExpectGetsIts413WithinSeconds() async throws {
+        let (server, ingest, _) = try await serve()
+        defer { server.stop() }
+        let started = ContinuousClock.now
+        let tooLarge = try await RawHTTPConnection.request(
+            port: server.port, "POST", "/hooks/meters", headers: ["Authorization": "Bearer \(ingest)", "Content-Type": "application/json"],
+            body: [UInt8](repeating: 0x20, count: 11 << 20), timeout: .seconds(3))
+        #expect(tooLarge.status == 413 && tooLarge.body.contains("at most 10485760"), "\(tooLarge.status) \(tooLarge.body)")
+        #expect(ContinuousClock.now - started < .seconds(3))
+
+        let supply = try await RawHTTPConnection.request(
+            port: server.port, "PUT", "/api/v1/supplies/ES0021000000000001AA", headers: ["Content-Type": "application/json"],
+            body: [UInt8](repeating: 0x20, count: 2 << 20), timeout: .seconds(3))
+        #expect(supply.status == 413 || supply.status == 401, "the supply route has a body limit too: \(supply.status)")
+
+        // Far beyond the limit (more than 64 MiB to throw away), the hub stops reading and closes.
+        let connection = try RawHTTPConnection(port: server.port, timeout: .seconds(3))
+        let head = "POST /hooks/meters HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\nAuthorization: Bearer \(ingest)\r\nContent-Length: \(200 << 20)\r\n\r\n"
+        try await connection.write(Array(head.utf8))
+        let chunk = [UInt8](repeating: 0x20, count: 1 << 20)
+        var refusedAfter = 0
+        for i in 0..<200 {
+            do { try await connection.write(chunk) } catch {
+                refusedAfter = i
+                break
+            }
+        }
+        #expect(refusedAfter > 0 && refusedAfter < 120, "the connection ends after the bound, not after the whole body (\(refusedAfter) MiB)")
+    }
+
+    @Test func keylessOperatorAccessNeedsThisMachineByAddressAndNameAndNoOtherSite() async throws {
+        let (server, _, adminB) = try await serve()
+        defer { server.stop() }
+        func status(_ method: String, _ path: String, _ headers: [String: String] = [:]) async throws -> Int {
+            try await RawHTTPConnection.request(port: server.port, method, path, headers: headers).status
+        }
+        #expect(try await status("GET", "/api/v1/flows") == 200, "the operator on this machine, no key")
+        #expect(try await status("GET", "/api/v1/flows", ["Host": "localhost:\(server.port)"]) == 200)
+        #expect(try await status("GET", "/api/v1/flows", ["Host": "attacker.example:\(server.port)"]) == 401, "a DNS-rebound name")
+        #expect(try await status("GET", "/api/v1/flows", ["X-Forwarded-For": "203.0.113.9"]) == 401, "through a proxy")
+        #expect(try await status("GET", "/api/v1/flows", ["Forwarded": "for=203.0.113.9"]) == 401)
+        #expect(try await status("GET", "/metrics", ["Host": "attacker.example"]) == 401, "metrics too")
+        #expect(try await status("GET", "/metrics") == 200)
+
+        // A page of another site posting to the hub (a simple request needs no CORS preflight).
+        #expect(try await status("POST", "/api/v1/flows/reload", ["Origin": "http://evil.example", "Content-Type": "text/plain"]) == 401)
+        #expect(try await status("POST", "/api/v1/flows/reload", ["Sec-Fetch-Site": "cross-site"]) == 401)
+        #expect(try await status("DELETE", "/api/v1/dead-letters", ["Origin": "null"]) == 401)
+        #expect(try await status("POST", "/hooks/open", ["Origin": "http://evil.example", "Content-Type": "text/plain"]) == 403, "auth: none webhooks too")
+        #expect(try await status("POST", "/hooks/open", ["Host": "attacker.example", "Content-Type": "text/plain"]) == 403)
+        // The status page's own requests (same origin) and the CLI's (no Origin) go through.
+        let sameOrigin = try await status("POST", "/api/v1/flows/reload", ["Origin": "http://127.0.0.1:\(server.port)", "Sec-Fetch-Site": "same-origin"])
+        #expect(sameOrigin == 409, "keyless and local: reached the route (this hub was not loaded from files)")
+
+        // Tenant b's admin key sees b's flows only, in the flow list and in the metrics.
+        let flows = try await RawHTTPConnection.request(port: server.port, "GET", "/api/v1/flows", headers: ["Authorization": "Bearer \(adminB)"])
+        #expect(flows.status == 200 && flows.body.contains("\"other\"") && !flows.body.contains("\"ingest\""))
+        let metrics = try await RawHTTPConnection.request(port: server.port, "GET", "/metrics", headers: ["Authorization": "Bearer \(adminB)"])
+        #expect(metrics.status == 200 && metrics.body.contains("flow=\"other\"") && !metrics.body.contains("flow=\"ingest\""), "\(metrics.body.prefix(300))")
+    }
+
+    @Test func lesserFindingsAreRefusedOrAnsweredAsDocumented() async throws {
+        let (server, _, adminB) = try await serve()
+        defer { server.stop() }
+        #expect(try await RawHTTPConnection.request(port: server.port, "TRACE", "/healthz").status == 405)
+        #expect(try await RawHTTPConnection.request(port: server.port, "GET", "/api/v1/dead-letters?limit=").status == 200, "an empty limit is no limit")
+        let bad = try await RawHTTPConnection.request(port: server.port, "GET", "/api/v1/readings?from=2025-10-26T02:00:00%2B99:99", headers: ["Authorization": "Bearer \(adminB)"])
+        #expect(bad.status == 400 && bad.body.contains("from"), "\(bad.body)")
+        let ancient = try await RawHTTPConnection.request(port: server.port, "GET", "/api/v1/readings?from=1582-10-10", headers: ["Authorization": "Bearer \(adminB)"])
+        #expect(ancient.status == 400)
+    }
+
+    @Test func aSecretWithQuotesOrBackslashesIsRedactedInJSONToo() {
+        let secret = #"pa"ss\word-123"#
+        let redactor = Redactor(secrets: [secret])
+        let json = JSONValue.object(["password": .string(secret)]).jsonText()
+        #expect(!redactor.redact(json).contains("word-123"), "\(redactor.redact(json))")
+        #expect(redactor.redact("plain \(secret) text") == "plain *** text")
+    }
+
+    @Test func aCAUThatCouldLeaveTheFolderIsAValidationError() {
+        for cau in ["../../etc/x", "a/b", "", "ES 0031"] {
+            let yaml = "flow: x\nnodes:\n  - { id: t, type: schedule, every: 1d, to: [f] }\n  - { id: f, type: file.out, path: out, format: coefficients, cau: \"\(cau)\" }\n"
+            let (_, diagnostics) = FlowLoader(registry: NodeRegistry(CoreNodes.specs), environment: [:]).load(text: yaml, file: "x.yaml")
+            #expect(diagnostics.contains { $0.message.contains("is not a CAU") }, "\(cau): \(diagnostics)")
+        }
+    }
+
+    @Test func requireKeysTurnsTheKeylessOperatorOff() async throws {
+        let (server, _, adminB) = try await serve(requireKeys: true)
+        defer { server.stop() }
+        #expect(try await RawHTTPConnection.request(port: server.port, "GET", "/api/v1/flows").status == 401)
+        #expect(try await RawHTTPConnection.request(port: server.port, "GET", "/metrics").status == 401)
+        #expect(try await RawHTTPConnection.request(port: server.port, "GET", "/api/v1/flows", headers: ["Authorization": "Bearer \(adminB)"]).status == 200)
+        #expect(try await RawHTTPConnection.request(port: server.port, "GET", "/healthz").status == 200)
+    }
+
+    /// 1,100 idle sockets took a hub with 1,024 descriptors down. Idle connections are closed, and
+    /// past the connection limit the rest wait in the backlog until there is room.
+    @Test func idleConnectionsAreClosedAndTheConnectionLimitHolds() async throws {
+        let (server, _, _) = try await serve(limits: ConnectionLimits(connections: 4, idleTimeout: .seconds(1)))
+        defer { server.stop() }
+        let idle = try (0..<4).map { _ in try RawHTTPConnection(port: server.port, timeout: .seconds(4)) }
+        // A fifth connection is accepted by the kernel but not by the hub until the idle ones go.
+        let started = ContinuousClock.now
+        let health = try await RawHTTPConnection.request(port: server.port, "GET", "/healthz", timeout: .seconds(6))
+        #expect(health.status == 200)
+        #expect(ContinuousClock.now - started >= .milliseconds(500), "it waited for room")
+        for connection in idle { #expect(await connection.closedByServer(), "an idle connection is closed") }
+        // A request whose headers never end is closed the same way.
+        let slow = try RawHTTPConnection(port: server.port, timeout: .seconds(4))
+        try await slow.write(Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".utf8))
+        #expect(await slow.closedByServer())
+    }
+}
