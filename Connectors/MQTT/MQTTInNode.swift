@@ -89,6 +89,10 @@ struct MQTTInNode: TestInputSource {
     let format: String
     let mapping: ReadingsMapping?
     let journalDirectory: URL
+    /// The folder of this node's journals, one per instance below it when `instance` is set.
+    let journalBase: URL
+    /// This process's `--instance` with a shared store (then clients and journals are per instance).
+    let instance: String?
     let sync: MessageJournal.Sync
     let maxPending: Int
     let received: CoreMetrics.Counter
@@ -108,6 +112,8 @@ struct MQTTInNode: TestInputSource {
         // Each instance journals what it received in a folder of its own.
         let journalFolder = URL(fileURLWithPath: options.string("journal") ?? "var/journal").appendingPathComponent(context.flow).appendingPathComponent(context.node)
         journalDirectory = context.instance.map { journalFolder.appendingPathComponent($0) } ?? journalFolder
+        journalBase = journalFolder
+        instance = context.instance
         switch options.string("journal_sync") {
         case "always": sync = .always
         case "never": sync = .never
@@ -200,7 +206,9 @@ struct MQTTInNode: TestInputSource {
 
     /// Sends one message into the flow; its journal record is committed when the flow committed it.
     /// A payload that cannot be read goes to the dead letters (and counts as committed).
-    private func handle(_ mqtt: MQTTMessage, seq: UInt64, journal: MessageJournal, inbox: Inbox, _ context: SourceContext) async {
+    func handle(
+        _ mqtt: MQTTMessage, seq: UInt64, journal: MessageJournal, inbox: Inbox, _ context: SourceContext, settled: @escaping @Sendable () -> Void = {}
+    ) async {
         let message: Message
         do {
             message = try self.message(mqtt, receivedAt: context.clock.now())
@@ -217,6 +225,7 @@ struct MQTTInNode: TestInputSource {
                 context.logger.error("the malformed message could not be dead-lettered (it stays in the journal): \(error)")
             }
             inbox.release()
+            settled()
             return
         }
         do {
@@ -224,9 +233,11 @@ struct MQTTInNode: TestInputSource {
             delivery.onSettled { outcome in
                 if outcome == .committed, seq > 0 { journal.commit(seq) }
                 inbox.release()
+                settled()
             }
         } catch {
             inbox.release()  // the flow is stopping: the record stays in the journal for the next start
+            settled()
         }
     }
 

@@ -202,6 +202,11 @@ public final class MosquittoClient: @unchecked Sendable {
         try check(mosquitto_subscribe_v5(handle, nil, filter, Int32(qos), 0, nil), "subscribe to '\(filter)'")
     }
 
+    /// Unsubscribes a filter (taking over a dead instance's session: no new messages for it).
+    public func unsubscribe(_ filter: String) throws {
+        try check(mosquitto_unsubscribe_v5(handle, nil, filter, nil), "unsubscribe from '\(filter)'")
+    }
+
     /// Publishes and returns once the broker confirmed it (QoS 1: PUBACK; QoS 2: PUBCOMP; QoS 0: sent).
     public func publish(topic: String, payload: [UInt8], qos: Int, retain: Bool) async throws {
         var mid: Int32 = 0

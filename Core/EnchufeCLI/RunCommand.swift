@@ -108,8 +108,10 @@ struct RunCommand: AsyncParsableCommand {
         }
         // Services stop in reverse order: no more reloads, HTTP stops taking requests, then the flows drain.
         let watcher = FlowWatcher(paths: flowPaths, hub: hub, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(services: [heartbeat, hub, app, watcher], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var services: [any Service] = [heartbeat, hub, app, watcher]
+        // Named instances on a shared store take over what a dead one left (MQTT sessions, journals).
+        if environment.nodeInstance != nil { services.append(InstanceAdoption(hub: hub)) }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         try await store.close()
         logger.info("stopped")

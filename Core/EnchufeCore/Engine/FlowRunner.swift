@@ -407,6 +407,10 @@ final class FlowRunner: Sendable {
                 try await self.route(message, from: node, port: NodeDefinition.outPort)
             },
             room: { queues.map { max(0, $0.capacity - $0.count) }.min() ?? .max })
+        if let adopting = source as? any AdoptingSource {
+            adopters.withLock { $0[node.definition.id] = (adopting, context) }
+        }
+        defer { _ = adopters.withLock { $0.removeValue(forKey: node.definition.id) } }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 if node.singleton && self.environment.leases {
@@ -419,6 +423,19 @@ final class FlowRunner: Sendable {
             await group.next()
             group.cancelAll()
         }
+    }
+
+    /// The running sources of this flow that can take over what a dead instance left, by node id.
+    private let adopters = Mutex<[String: (any AdoptingSource, SourceContext)]>([:])
+
+    /// The ids of this flow's nodes that can adopt a dead instance's leftovers.
+    var adoptingNodes: [String] { adopters.withLock { $0.keys.sorted() } }
+
+    /// Has node `id` take over what instance `instance` left; false when the node is not running.
+    func adopt(node id: String, instance: String) async throws -> Bool {
+        guard let (source, context) = adopters.withLock({ $0[id] }) else { return false }
+        try await source.adopt(instance: instance, context)
+        return true
     }
 
     /// Runs a source, restarting it after a failure with the node's backoff, until it ends, fails

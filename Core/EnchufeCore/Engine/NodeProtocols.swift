@@ -20,6 +20,16 @@ public protocol SourceNode: Sendable {
     func run(_ context: SourceContext) async throws
 }
 
+/// A source that runs on every instance of a deployment and holds, per instance, something outside
+/// the store that another instance must take over when that instance dies for good (an MQTT
+/// client's persistent session with the messages the broker queued for it, a journal folder).
+/// `adopt` takes over what instance `instance` left, sends it through this node's flow (with
+/// `context`, as `run` does), and returns once everything taken is committed; the engine calls it
+/// on one live instance only, under a lease (`InstanceAdoption`).
+public protocol AdoptingSource: SourceNode {
+    func adopt(instance: String, _ context: SourceContext) async throws
+}
+
 /// A node that turns each input message into zero, one or many output messages.
 ///
 /// A node that holds messages back (a batch filling up, a delay) emits them from `flush`, which the

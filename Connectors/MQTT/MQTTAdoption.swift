@@ -1,0 +1,179 @@
+import EnchufeCore
+import Foundation
+import Synchronization
+
+/// Taking over what a dead instance's `mqtt.in` left. With a shared subscription the broker keeps
+/// giving an offline persistent session its share of the group's messages and queues them for it:
+/// an instance gone for good would strand them until it came back. A live instance (chosen under a
+/// lease by `InstanceAdoption`) does what the dead one would have done at its next start:
+///
+/// 1. it opens the dead instance's journal folder, if it can reach it (same machine, or a shared
+///    disk; the folder's lock tells a dead process from a live one), and sends what is there;
+/// 2. it connects with the dead instance's client id, resuming its session (the broker sends what
+///    it queued), unsubscribes its filters (so the group stops counting it), journals each message
+///    in that same folder before acknowledging it, as `run` does, and sends it into the flow;
+/// 3. when nothing more has come for `quiet` and everything sent is committed, it disconnects, which
+///    ends the session (MQTT 5: session expiry 0; MQTT 3.1.1: one more, clean, connection).
+///
+/// What cannot be recovered: a journal on a disk no survivor can reach holds messages acknowledged
+/// to the broker but not yet committed (at most `max_pending`, and with the default `journal_sync`
+/// whatever arrived in the last 100 ms before a power loss); they come back only if that instance
+/// returns with its disk.
+extension MQTTInNode: AdoptingSource {
+    /// How long the broker stays silent before the dead session counts as drained.
+    static let quiet = Duration.seconds(2)
+    /// How long adopting waits for the broker before it gives up (and is tried again later).
+    static let connectTimeout = Duration.seconds(30)
+
+    func adopt(instance dead: String, _ context: SourceContext) async throws {
+        guard let instance, settings.clientID.hasSuffix("-" + instance) else { return }
+        let logger = context.logger
+        let journal = try MessageJournal(directory: journalBase.appendingPathComponent(dead), sync: sync)
+        defer { journal.close() }
+        let inbox = Inbox(capacity: maxPending)
+        let progress = AdoptionProgress()
+        let left = try journal.recover()
+        if !left.isEmpty { logger.notice("instance \(dead) left \(left.count) journaled message(s): sending them") }
+        for record in left {
+            guard let message = JournaledMessage.decode(record.data) else {
+                journal.commit(record.seq)
+                continue
+            }
+            inbox.acquire()
+            progress.sent()
+            await handle(message, seq: record.seq, journal: journal, inbox: inbox, context, settled: progress.settled)
+        }
+
+        var settings = self.settings
+        settings.clientID = String(settings.clientID.dropLast(instance.count)) + dead
+        settings.sessionExpiry = 0  // MQTT 5: the resumed session ends with this connection
+        let client = try MosquittoClient(settings)
+        let (stream, continuation) = AsyncStream.makeStream(of: (UInt64, MQTTMessage).self)
+        client.onMessage = { [received] message in
+            received.increment()
+            var seq: UInt64 = 0
+            if message.qos > 0 {
+                do {
+                    seq = try journal.append(JournaledMessage.encode(message))
+                } catch {
+                    logger.critical("message on \(message.topic) could not be journaled before its acknowledgement: \(error)")
+                }
+            }
+            guard inbox.acquire() else { return }
+            progress.sent()
+            continuation.yield((seq, message))
+        }
+        let filters = self.filters
+        client.onConnection = { [weak client] up, _ in
+            guard up else { return }
+            for filter in filters { try? client?.unsubscribe(filter) }
+            progress.connected.fire()
+        }
+        try client.start()
+        let consumer = Task {
+            for await (seq, message) in stream { await handle(message, seq: seq, journal: journal, inbox: inbox, context, settled: progress.settled) }
+        }
+        do {
+            try await progress.connected.wait(timeout: Self.connectTimeout, "the broker did not answer within \(DurationText.format(Self.connectTimeout))")
+            // Drained: a whole `quiet` passed without a message.
+            var seen = -1
+            while progress.taken != seen {
+                seen = progress.taken
+                try await context.clock.sleep(for: Self.quiet)
+            }
+        } catch {
+            client.stop()
+            continuation.finish()
+            consumer.cancel()
+            throw error
+        }
+        client.stop()
+        continuation.finish()
+        await consumer.value
+        await progress.allSettled()
+        if settings.protocolVersion == "3.1.1" {
+            settings.cleanSession = true
+            let wipe = try MosquittoClient(settings)
+            let up = Signal()
+            wipe.onConnection = { connected, _ in if connected { up.fire() } }
+            try wipe.start()
+            defer { wipe.stop() }
+            try await up.wait(timeout: Self.connectTimeout, "the broker did not answer within \(DurationText.format(Self.connectTimeout))")
+        }
+        logger.notice("took over instance \(dead)'s MQTT session \(settings.clientID): \(progress.taken) message(s) sent on")
+    }
+}
+
+/// What a take-over has sent, and what of it is settled.
+final class AdoptionProgress: Sendable {
+    private let state = Mutex<(sent: Int, settled: Int, waiters: [CheckedContinuation<Void, Never>])>((0, 0, []))
+    let connected = Signal()
+
+    var taken: Int { state.withLock { $0.sent } }
+
+    func sent() { state.withLock { $0.sent += 1 } }
+
+    @Sendable func settled() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.settled += 1
+            guard s.settled >= s.sent else { return [] }
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume() }
+    }
+
+    /// Returns once every message sent is settled (committed or dead-lettered).
+    func allSettled() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { s -> Bool in
+                if s.settled >= s.sent { return true }
+                s.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+}
+
+/// Something that happens once (a connection came up), waited for with a time limit.
+final class Signal: Sendable {
+    private let state = Mutex<(fired: Bool, waiters: [CheckedContinuation<Bool, Never>])>((false, []))
+
+    struct TimedOut: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    func fire() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
+            s.fired = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume(returning: true) }
+    }
+
+    func wait(timeout: Duration, _ failure: String) async throws {
+        let fired = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    let already = self.state.withLock { s -> Bool in
+                        if s.fired { return true }
+                        s.waiters.append(continuation)
+                        return false
+                    }
+                    if already { continuation.resume(returning: true) }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            if !first { self.fire() }  // lets the waiting task end
+            group.cancelAll()
+            return first
+        }
+        guard fired else { throw TimedOut(description: failure) }
+    }
+}
