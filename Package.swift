@@ -1,6 +1,22 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// scripts/fuzz builds with ENCHUFE_FUZZ=1 (and ENCHUFE_FUZZ_RUNTIME, libFuzzer's no-main runtime):
+// the hub's own modules, which read data from outside, are then compiled with AddressSanitizer and
+// libFuzzer's coverage (what Swift's -sanitize=fuzzer turns on), and the `enchufe-fuzz` executable
+// exists. Dependencies are not instrumented. An ordinary build has no unsafe flags.
+let fuzzing = Context.environment["ENCHUFE_FUZZ"] != nil
+let fuzzFlags: [SwiftSetting] =
+    fuzzing ? [.unsafeFlags(["-sanitize=address", "-sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table"])] : []
+let fuzzTargets: [Target] =
+    fuzzing
+    ? [
+        .executableTarget(
+            name: "enchufe-fuzz", dependencies: ["FuzzTargets"], path: "Fuzz/enchufe-fuzz",
+            swiftSettings: fuzzFlags + [.unsafeFlags(["-parse-as-library"])],
+            linkerSettings: [.unsafeFlags(["-sanitize=address", Context.environment["ENCHUFE_FUZZ_RUNTIME"] ?? "", "-lstdc++"])])
+    ] : []
+
 let package = Package(
     name: "Enchufe",
     platforms: [.macOS(.v15)],
@@ -39,7 +55,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            path: "Core/EnchufeCore"
+            path: "Core/EnchufeCore", swiftSettings: fuzzFlags
         ),
         // Lua 5.4 from the system (Debian liblua5.4-dev), for expressions and the `lua` node.
         .systemLibrary(name: "CLua", path: "Core/CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
@@ -72,7 +88,7 @@ let package = Package(
                 "EnchufeCore", "CMosquitto",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
             ],
-            path: "Connectors/MQTT"),
+            path: "Connectors/MQTT", swiftSettings: fuzzFlags),
         // The HTTP layer of the pull connectors (REData, ESIOS, AEMET, Datadis), on AsyncHTTPClient.
         .target(
             name: "HTTPPull",
@@ -81,13 +97,13 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            path: "Connectors/HTTPPull"),
+            path: "Connectors/HTTPPull", swiftSettings: fuzzFlags),
         // Red Eléctrica: REData (apidatos.ree.es) and ESIOS.
-        .target(name: "REData", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/REData"),
+        .target(name: "REData", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/REData", swiftSettings: fuzzFlags),
         // AEMET OpenData: station observations, municipality forecasts, daily climatology.
-        .target(name: "AEMET", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/AEMET"),
+        .target(name: "AEMET", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/AEMET", swiftSettings: fuzzFlags),
         // Datadis: the distributors' smart-meter data (supplies, contracts, consumption, max power).
-        .target(name: "Datadis", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/Datadis"),
+        .target(name: "Datadis", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/Datadis", swiftSettings: fuzzFlags),
         // The PostgreSQL store backend and the `postgres.sql` sink.
         .target(
             name: "Postgres",
@@ -106,6 +122,12 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "bench/Sources/enchufe-bench"),
+
+        // What the fuzzer feeds (scripts/fuzz); its saved inputs also run as ordinary tests.
+        .target(
+            name: "FuzzTargets", dependencies: ["EnchufeCore", "MQTT", "REData", "AEMET", "Datadis", .product(name: "Logging", package: "swift-log")],
+            path: "Fuzz/FuzzTargets", swiftSettings: fuzzFlags),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets"], path: "Tests/FuzzRegressionTests"),
 
         // Launchers of the real servers tests need (PostgreSQL, ...), on loopback in temporary directories.
         .target(
@@ -133,3 +155,5 @@ let package = Package(
             name: "PostgresTests", dependencies: ["Postgres", "StoreConformance", "TestSupport"], path: "Tests/PostgresTests"),
     ]
 )
+
+package.targets += fuzzTargets

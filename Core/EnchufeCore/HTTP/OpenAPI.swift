@@ -33,7 +33,10 @@ public enum OpenAPI {
         Operation(method: "get", path: "/openapi.json", summary: "This document", scope: nil),
         Operation(method: "get", path: "/healthz", summary: "Liveness", scope: nil),
         Operation(method: "get", path: "/readyz", summary: "Readiness: the store is reachable and flows are loaded", scope: nil, errors: ["503"]),
-        Operation(method: "get", path: "/metrics", summary: "Prometheus metrics: per node messages, errors, retries, dead letters, queue depth, processing time; per source lag", scope: nil, answers: ["text/plain"]),
+        Operation(
+            method: "get", path: "/metrics",
+            summary: "Prometheus metrics: per node messages, errors, retries, dead letters, queue depth, processing time; per source lag. From this machine without a key (unless --require-keys), else with an admin key, which sees its tenant's flows only",
+            scope: "admin", answers: ["text/plain"]),
         Operation(
             method: "post", path: "/hooks/{path}",
             summary: "Webhook ingestion into a `webhook.in` node: 202 once durable; 400 names the line or field and stores nothing; 429 with Retry-After under backpressure",
@@ -42,7 +45,7 @@ public enum OpenAPI {
                 Parameter(name: "Idempotency-Key", place: "header", doc: "A retried request with the same key gets the first answer and stores nothing twice."),
                 Parameter(name: "X-Enchufe-Signature", place: "header", doc: "`t=UNIX,v1=HEX(HMAC-SHA256(secret, \"t.body\"))` for `auth: hmac` endpoints."),
             ],
-            status: "202", errors: ["400", "404", "413", "415", "429"],
+            status: "202", errors: ["400", "404", "409", "413", "415", "429", "503"],
             body: "JSON (array: one message per element), NDJSON, CSV, distributor CSV, Datadis CSV or F5D, as the node's `format`"),
         Operation(
             method: "get", path: "/api/v1/readings", summary: "The key's tenant's readings, streamed; `resolution` aggregates (sum for energy, mean otherwise)",
@@ -78,7 +81,7 @@ public enum OpenAPI {
             method: "put", path: "/api/v1/supplies/{cups}",
             summary: "Register or update a supply point: tariff, zone, community, coefficient, contracted_power_kw, valid_from, valid_to, distributor_code, point_type",
             scope: "admin", parameters: [Parameter(name: "cups", place: "path", required: true, doc: "The CUPS (20 or 22 characters).")],
-            errors: ["400"], body: "JSON object"),
+            errors: ["400", "413"], body: "JSON object"),
         Operation(
             method: "get", path: "/api/v1/flows",
             summary: "Operator: every running flow with its nodes (status running/waiting/failing/stopped, counters, queue, last error, next run, source lag) and wires; flows skipped and why; the last reload",
@@ -105,7 +108,7 @@ public enum OpenAPI {
             method: "get", path: "/api/v1/tap", summary: "Operator: live messages of one node as Server-Sent Events (at most 20 a second, the rest counted as skipped; secrets redacted)",
             scope: "admin", parameters: [
                 Parameter(name: "flow", required: true, doc: "The flow's id."), Parameter(name: "node", required: true, doc: "The node's id."),
-            ], answers: ["text/event-stream"], errors: ["400", "404"]),
+            ], answers: ["text/event-stream"], errors: ["400", "404", "429"]),
         Operation(
             method: "get", path: "/api/v1/cluster",
             summary: "Operator: this instance's id, every instance of the deployment with its last heartbeat (alive: within 15 s), and the leases of the singleton sources (holder, fence, expiry)",

@@ -113,9 +113,9 @@ public enum CurveFiles {
                 guard let slot else { throw CurveFileError(line: row.line, "hour \(row.minutes / 60) does not exist on \(row.day) in \(zone.identifier)") }
                 for (quantity, value) in row.values {
                     for part in 0..<(slot.split ? 2 : 1) {
-                        readings.append(Reading(
+                        readings.append(try checked(Reading(
                             series: cups, quantity: quantity, ts: slot.start.addingTimeInterval(Double(part) * 3600), resolution: "PT1H",
-                            value: value * slot.share, unit: "kWh", quality: row.estimated || slot.split ? .estimated : .measured))
+                            value: value * slot.share, unit: "kWh", quality: row.estimated || slot.split ? .estimated : .measured), line: row.line))
                     }
                 }
             }
@@ -143,10 +143,16 @@ public enum CurveFiles {
             let quality: Quality = method == nil || method == 1 || method == 3 ? .measured : .estimated
             for (index, quantity) in [(3, "consumption"), (4, "surplus")] where !c[index].isEmpty {
                 guard let wh = Double(c[index]) else { throw CurveFileError(line: number, "'\(c[index])' is not a whole number of Wh") }
-                readings.append(Reading(series: c[0].uppercased(), quantity: quantity, ts: start, resolution: "PT1H", value: wh / 1000, unit: "kWh", quality: quality))
+                readings.append(try checked(Reading(series: c[0].uppercased(), quantity: quantity, ts: start, resolution: "PT1H", value: wh / 1000, unit: "kWh", quality: quality), line: number))
             }
         }
         return readings
+    }
+
+    /// `reading`, or the error of line `line` when it is not one the store can hold.
+    static func checked(_ reading: Reading, line: Int) throws -> Reading {
+        if let why = reading.problem { throw CurveFileError(line: line, why) }
+        return reading
     }
 
     /// The start of the hour whose local end is `day` + `minutes` (`00:00`: the day's midnight), the
