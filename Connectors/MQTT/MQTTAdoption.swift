@@ -49,17 +49,7 @@ extension MQTTInNode: AdoptingSource {
         settings.sessionExpiry = 0  // MQTT 5: the resumed session ends with this connection
         let client = try MosquittoClient(settings)
         let (stream, continuation) = AsyncStream.makeStream(of: (UInt64, MQTTMessage).self)
-        client.onMessage = { [received] message in
-            received.increment()
-            var seq: UInt64 = 0
-            if message.qos > 0 {
-                do {
-                    seq = try journal.append(JournaledMessage.encode(message))
-                } catch {
-                    logger.critical("message on \(message.topic) could not be journaled before its acknowledgement: \(error)")
-                }
-            }
-            guard inbox.acquire() else { return }
+        client.onMessage = receive(into: journal, inbox: inbox, logger: logger) { seq, message in
             progress.sent()
             continuation.yield((seq, message))
         }

@@ -1,6 +1,7 @@
 import CoreMetrics
 import EnchufeCore
 import Foundation
+import Logging
 import Synchronization
 
 /// `mqtt.in`: subscribes to topics and sends each message into the flow, at least once.
@@ -145,20 +146,7 @@ struct MQTTInNode: TestInputSource {
         let client = try MosquittoClient(settings)
         let logger = context.logger
         let (stream, continuation) = AsyncStream.makeStream(of: (UInt64, MQTTMessage).self)
-        client.onMessage = { [received] message in
-            received.increment()
-            var seq: UInt64 = 0
-            if message.qos > 0 {
-                do {
-                    seq = try journal.append(JournaledMessage.encode(message))
-                } catch {
-                    // Not durable: libmosquitto will still acknowledge it. Say so loudly.
-                    logger.critical("message on \(message.topic) could not be journaled before its acknowledgement: \(error)")
-                }
-            }
-            guard inbox.acquire() else { return }  // stopping
-            continuation.yield((seq, message))
-        }
+        client.onMessage = receive(into: journal, inbox: inbox, logger: logger) { continuation.yield(($0, $1)) }
         let filters = self.filters, qos = self.qos, connected = self.connected
         let broker = "\(settings.host):\(settings.port)"
         // (ever connected, the last failure said): each failure is logged once, not at every retry.
@@ -201,6 +189,28 @@ struct MQTTInNode: TestInputSource {
         } onCancel: {
             inbox.close()
             continuation.finish()
+        }
+    }
+
+    /// libmosquitto's message callback: a QoS 1/2 message is journaled before it returns (which is
+    /// when libmosquitto acknowledges it to the broker), then handed to `take` with its journal
+    /// sequence once the inbox has room (libmosquitto's thread waits until then).
+    func receive(
+        into journal: MessageJournal, inbox: Inbox, logger: Logger, _ take: @escaping @Sendable (UInt64, MQTTMessage) -> Void
+    ) -> @Sendable (MQTTMessage) -> Void {
+        { [received] message in
+            received.increment()
+            var seq: UInt64 = 0
+            if message.qos > 0 {
+                do {
+                    seq = try journal.append(JournaledMessage.encode(message))
+                } catch {
+                    // Not durable: libmosquitto will still acknowledge it. Say so loudly.
+                    logger.critical("message on \(message.topic) could not be journaled before its acknowledgement: \(error)")
+                }
+            }
+            guard inbox.acquire() else { return }  // stopping
+            take(seq, message)
         }
     }
 

@@ -4,6 +4,26 @@ import TestSupport
 import Testing
 
 extension CLITests {
+    /// Device telemetry over a shared subscription (group `hubs`, QoS 1, persistent sessions) into the store.
+    static func sharedTelemetry(broker: MosquittoServer, topic: String) -> String {
+        """
+        flow: site
+        tenant: demo
+        connections:
+          broker: { type: mqtt.broker, port: \(broker.port), client_id: hub }
+        nodes:
+          - id: telemetry
+            type: mqtt.in
+            connection: broker
+            topics: [\(topic)]
+            shared_group: hubs
+            qos: 1
+            readings: { series: "device:{topic.2}", quantity: power, ts: "{payload.ts}", ts_format: epoch_s, value: "{payload.w}", unit: W }
+            to: [store]
+          - { id: store, type: store.readings, flush_interval: 50ms }
+        """
+    }
+
     /// Three instances share an MQTT subscription with persistent sessions. One is killed for good;
     /// the broker goes on queueing its share of the group's messages for its session. A live
     /// instance takes the session over (under a lease), so every message published after the kill
@@ -15,22 +35,7 @@ extension CLITests {
         let database = PostgresServer.database(in: url)
         let broker = try MosquittoServer.start()
         defer { broker.destroy() }
-        let flow = """
-            flow: site
-            tenant: demo
-            connections:
-              broker: { type: mqtt.broker, port: \(broker.port), client_id: hub }
-            nodes:
-              - id: telemetry
-                type: mqtt.in
-                connection: broker
-                topics: [burst/+/power]
-                shared_group: hubs
-                qos: 1
-                readings: { series: "device:{topic.2}", quantity: power, ts: "{payload.ts}", ts_format: epoch_s, value: "{payload.w}", unit: W }
-                to: [store]
-              - { id: store, type: store.readings, flush_interval: 50ms }
-            """
+        let flow = Self.sharedTelemetry(broker: broker, topic: "burst/+/power")
         func instance(_ name: String) throws -> RunningHub {
             let dir = try projectDirectory(flow: flow, named: "site")
             return try RunningHub(["run", "--http", "127.0.0.1:0", "--instance", name], in: dir, environment: ["ENCHUFE_STORE": url])
@@ -77,21 +82,7 @@ extension CLITests {
         let database = PostgresServer.database(in: url)
         let broker = try MosquittoServer.start()
         defer { broker.destroy() }
-        let dir = try projectDirectory(flow: """
-            flow: site
-            tenant: demo
-            connections:
-              broker: { type: mqtt.broker, port: \(broker.port), client_id: hub }
-            nodes:
-              - id: telemetry
-                type: mqtt.in
-                connection: broker
-                topics: [left/+/power]
-                shared_group: hubs
-                readings: { series: "device:{topic.2}", quantity: power, ts: "{payload.ts}", ts_format: epoch_s, value: "{payload.w}", unit: W }
-                to: [store]
-              - { id: store, type: store.readings, flush_interval: 50ms }
-            """, named: "site")
+        let dir = try projectDirectory(flow: Self.sharedTelemetry(broker: broker, topic: "left/+/power"), named: "site")
         // Instance z died with two messages journaled and not committed.
         let journal = try MessageJournal(directory: dir.appendingPathComponent("var/journal/site/telemetry/z"))
         for i in 0..<2 {

@@ -262,6 +262,35 @@ struct RecordingSink: SinkNode {
         #expect(letters.first?.error == "cannot store n=2")
     }
 
+    /// A message store.readings can never store (no readings, from a node wired in by mistake) was
+    /// logged as failing "after 6 attempt(s)": it is dead-lettered after the attempts really made,
+    /// with no retry.
+    @Test func aMessageThatCanNeverBeStoredIsDeadLetteredWithoutRetries() async throws {
+        let probe = Probe(total: 3)
+        let (hub, store, metrics) = try await hub("""
+            flow: nothing
+            tenant: sol
+            nodes:
+              - { id: src, type: test.source, to: [store] }
+              - { id: store, type: store.readings, batch_size: 10, retry: { attempts: 5, backoff: 10s } }
+            """, probe: probe)
+        await hub.runFlows()
+        let letters = try await store.deadLetters(tenant: "sol", limit: 10)
+        #expect(letters.count == 3)
+        #expect(letters.allSatisfy { $0.attempts <= 2 && $0.error.contains("carries no readings") }, "\(letters.map(\.attempts))")
+        #expect(metric(metrics, "enchufe_retries_total", node: "store") == 0)
+    }
+
+    @Test func validateWarnsWhenANodeWithoutReadingsFeedsStoreReadings() throws {
+        let registry = NodeRegistry(CoreNodes.specs + [
+            NodeSpec(type: "test.supplies", kind: .transform, summary: "", options: [], example: "", carriesReadings: false, make: nil),
+        ])
+        let yaml = "flow: w\nnodes:\n  - { id: t, type: schedule, every: 1d, to: [s] }\n  - { id: s, type: test.supplies, to: [store] }\n  - { id: store, type: store.readings }\n"
+        let (flow, diagnostics) = FlowLoader(registry: registry, environment: [:]).load(text: yaml, file: "w.yaml")
+        #expect(flow != nil, "a warning, not an error")
+        #expect(diagnostics.map(\.description) == ["w.yaml:4:40: warning: 's' (test.supplies) sends messages without readings, which 'store' (store.readings) cannot store: each would go to the dead letters (map them with a 'readings' node first)"])
+    }
+
     @Test func theSourceIsAcknowledgedOnlyAfterEverySinkCommitted() async throws {
         let probe = Probe(total: 1, blockSink: true)
         let (hub, _, _) = try await hub("""

@@ -86,19 +86,13 @@ import Testing
     }
 }
 
-/// A small deterministic generator (SplitMix64), so a failure reproduces.
+/// Generated JSON documents and strings, from a seeded generator (`SplitMix`), so a failure reproduces.
 struct SeededRandom {
-    var state: UInt64
+    var generator: SplitMix
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { generator = SplitMix(seed: seed) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { generator.next() }
 
     mutating func int(_ range: Range<Int>) -> Int { range.lowerBound + Int(next() % UInt64(range.count)) }
 

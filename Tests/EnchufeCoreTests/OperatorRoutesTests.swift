@@ -202,4 +202,21 @@ import TestSupport
         #expect(seen.map { (try? JSONValue.parse($0.message))?["payload"] } == [0, 1, 2, "late"], "\(seen.map(\.message))")
         #expect(seen.map(\.skipped) == [0, 0, 0, 7])
     }
+
+    /// 500 taps that never read and eight 4 MB messages once reached 4.1 GB: a message is shown cut
+    /// to 16 KiB, and there are at most 64 watchers at a time.
+    @Test func tapsShowAtMost16KiBOfAMessageToAtMost64Watchers() async throws {
+        let limit = TapWatchers()
+        let tap = Tap(redactor: Redactor(secrets: ["top-secret-value"]), rate: 5, watchers: limit)
+        var watchers: [AsyncStream<Tap.Event>] = []
+        while let stream = tap.subscribe() { watchers.append(stream) }
+        #expect(watchers.count == 64, "the 65th is refused")
+        #expect(Tap(redactor: Redactor(), watchers: limit).subscribe() == nil, "the limit is the hub's, over all its taps")
+        let big = Message(payload: ["note": .string("top-secret-value " + String(repeating: "x", count: 4 << 20))])
+        tap.publish(big, port: "in")
+        var first = watchers[0].makeAsyncIterator()
+        defer { watchers.removeAll() }
+        let event = try #require(await first.next())
+        #expect(event.message.utf8.count < Tap.maxEventBytes + 100 && event.message.contains("cut: 4194") && !event.message.contains("top-secret"))
+    }
 }

@@ -14,6 +14,8 @@ public struct EngineEnvironment: Sendable {
     /// The webhook endpoints the flows' `webhook.in` nodes serve.
     public var webhooks = WebhookRoutes()
     public var exports = ExportRoutes()
+    /// The watchers of every tap of the hub, together bounded (64 by default).
+    public var tapWatchers = TapWatchers()
     /// This process's instance id (`--instance`).
     public var instance = InstanceHeartbeat.defaultID
     /// Whether singleton sources run under leases in the store (`enchufe run`; flow and engine
@@ -125,7 +127,7 @@ final class FlowRunner: Sendable {
             let isSource = if case .source = instances[node.id]! { true } else { false }
             return RunningNode(
                 definition: node, instance: instances[node.id]!, singleton: singletons.contains(node.id), input: queues[node.id],
-                metrics: metrics, tap: Tap(redactor: environment.redactor),
+                metrics: metrics, tap: Tap(redactor: environment.redactor, watchers: environment.tapWatchers),
                 context: NodeContext(
                     flow: definition.id, node: node.id, tenant: definition.tenant, store: environment.store,
                     clock: isSource ? StatusClock(base: environment.clock, status: metrics.status) : environment.clock,

@@ -116,14 +116,12 @@ struct StatusClock: HubClock {
 /// most `rate` messages a second (the rest are counted as skipped), never blocks the flow, and sees
 /// secrets redacted. Memory stays bounded whatever the watchers do: a message is shown up to
 /// `maxEventBytes` (the rest cut, saying so), each watcher holds at most `2 × rate` events, and the
-/// process has at most `maxWatchers` watchers at a time (500 that never read and eight 4 MB
-/// messages once reached 4.1 GB).
+/// hub's taps have at most `TapWatchers.limit` watchers at a time (500 that never read and eight
+/// 4 MB messages once reached 4.1 GB).
 public final class Tap: Sendable {
     /// Bytes of one message shown in the tap.
     public static let maxEventBytes = 16 << 10
-    /// Watchers of all taps of the process at a time.
-    public static let maxWatchers = 64
-    private static let watchers = Atomic<Int>(0)
+    private let watchers: TapWatchers
 
     public struct Event: Sendable {
         public var at: Date
@@ -147,19 +145,18 @@ public final class Tap: Sendable {
     private let count = Atomic<Int>(0)
     private let redactor: Redactor
 
-    public init(redactor: Redactor, rate: Int = 20) {
+    public init(redactor: Redactor, rate: Int = 20, watchers: TapWatchers = TapWatchers()) {
         self.redactor = redactor
         self.rate = rate
+        self.watchers = watchers
     }
 
     /// A stream of the node's messages from now on, until the consumer stops iterating. With
     /// `heartbeat`, an event with an empty port comes after each such quiet time (so a server
     /// notices a client that went away).
     public func subscribe(heartbeat: Duration? = nil) -> AsyncStream<Event>? {
-        guard Self.watchers.add(1, ordering: .relaxed).newValue <= Self.maxWatchers else {
-            Self.watchers.subtract(1, ordering: .relaxed)
-            return nil
-        }
+        guard watchers.take() else { return nil }
+        let watchers = self.watchers
         let id = nextID.add(1, ordering: .relaxed).newValue
         let (stream, continuation) = AsyncStream<Event>.makeStream(bufferingPolicy: .bufferingNewest(2 * rate))
         subscribers.withLock { $0[id] = Subscriber(continuation: continuation, windowStart: .distantPast, inWindow: 0, skipped: 0) }
@@ -174,7 +171,7 @@ public final class Tap: Sendable {
         }
         continuation.onTermination = { [weak self] _ in
             beat?.cancel()
-            Self.watchers.subtract(1, ordering: .relaxed)
+            watchers.give()
             guard let self else { return }
             if self.subscribers.withLock({ $0.removeValue(forKey: id) }) != nil { self.count.subtract(1, ordering: .relaxed) }
         }
@@ -215,4 +212,23 @@ public final class Tap: Sendable {
             }
         }
     }
+}
+
+/// How many watchers the taps of one hub may have at a time, together.
+public final class TapWatchers: Sendable {
+    public let limit: Int
+    private let count = Atomic<Int>(0)
+
+    public init(limit: Int = 64) { self.limit = limit }
+
+    /// Takes a place; false when all are taken.
+    func take() -> Bool {
+        guard count.add(1, ordering: .relaxed).newValue <= limit else {
+            count.subtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func give() { count.subtract(1, ordering: .relaxed) }
 }

@@ -128,7 +128,7 @@ extension HTTPServer {
                     return problem(.notFound, title: "No such node", detail: "no running node '\(node)' in flow '\(flow)'")
                 }
                 guard let events = tap.subscribe(heartbeat: .seconds(15)) else {
-                    var r = problem(.tooManyRequests, title: "Too many watchers", detail: "at most \(Tap.maxWatchers) taps may be watched at a time; close one")
+                    var r = problem(.tooManyRequests, title: "Too many watchers", detail: "at most \(hub.environment.tapWatchers.limit) taps may be watched at a time; close one")
                     r.headers[.retryAfter] = "10"
                     return r
                 }

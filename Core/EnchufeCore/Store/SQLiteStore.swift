@@ -10,7 +10,7 @@ private let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self
 /// Commits are synced to disk before they return (`synchronous = FULL`); sources are acknowledged
 /// only after the commit.
 public final class SQLiteStore: Store {
-    private let writer: any DatabaseWriter
+    let writer: any DatabaseWriter
     public let displayName: String
     private let path: String
     /// The lock file held while an instance runs on this store (`claimForOneInstance`).
@@ -394,53 +394,6 @@ public final class SQLiteStore: Store {
                     ON CONFLICT (tenant, flow, node, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
                     """,
                 arguments: [key.tenant, key.flow, key.node, key.key, value, now])
-        }
-    }
-
-    // MARK: Request marks
-
-    public func claimMark(_ key: CheckpointKey, value: String, expiresAt: Date) async throws -> Bool {
-        let now = Self.millis(Date())
-        return try await writer.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO request_marks (tenant, flow, node, key, value, expires_at) VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (tenant, flow, node, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
-                    WHERE request_marks.expires_at <= ?
-                    """,
-                arguments: [key.tenant, key.flow, key.node, key.key, value, Self.millis(expiresAt), now])
-            return db.changesCount == 1
-        }
-    }
-
-    public func mark(_ key: CheckpointKey, now: Date) async throws -> String? {
-        try await writer.read { db in
-            try String.fetchOne(
-                db, sql: "SELECT value FROM request_marks WHERE tenant = ? AND flow = ? AND node = ? AND key = ? AND expires_at > ?",
-                arguments: [key.tenant, key.flow, key.node, key.key, Self.millis(now)])
-        }
-    }
-
-    public func updateMark(_ key: CheckpointKey, value: String, expiresAt: Date) async throws {
-        try await writer.write { db in
-            try db.execute(
-                sql: "UPDATE request_marks SET value = ?, expires_at = ? WHERE tenant = ? AND flow = ? AND node = ? AND key = ?",
-                arguments: [value, Self.millis(expiresAt), key.tenant, key.flow, key.node, key.key])
-        }
-    }
-
-    public func releaseMark(_ key: CheckpointKey) async throws {
-        try await writer.write { db in
-            try db.execute(
-                sql: "DELETE FROM request_marks WHERE tenant = ? AND flow = ? AND node = ? AND key = ?",
-                arguments: [key.tenant, key.flow, key.node, key.key])
-        }
-    }
-
-    public func purgeExpiredMarks(now: Date) async throws -> Int {
-        try await writer.write { db in
-            try db.execute(sql: "DELETE FROM request_marks WHERE expires_at <= ?", arguments: [Self.millis(now)])
-            return db.changesCount
         }
     }
 
