@@ -24,6 +24,7 @@ extension MQTTInNode: AdoptingSource {
     static let quiet = Duration.seconds(2)
     /// How long adopting waits for the broker before it gives up (and is tried again later).
     static let connectTimeout = Duration.seconds(30)
+    static let brokerSilent = MQTTError("the broker did not answer within \(DurationText.format(connectTimeout))")
 
     func adopt(instance dead: String, _ context: SourceContext) async throws {
         guard let instance, settings.clientID.hasSuffix("-" + instance) else { return }
@@ -64,7 +65,7 @@ extension MQTTInNode: AdoptingSource {
             for await (seq, message) in stream { await handle(message, seq: seq, journal: journal, inbox: inbox, context, settled: progress.settled) }
         }
         do {
-            try await progress.connected.wait(timeout: Self.connectTimeout, "the broker did not answer within \(DurationText.format(Self.connectTimeout))")
+            guard await progress.connected.wait(timeout: Self.connectTimeout) else { throw Self.brokerSilent }
             // Drained: a whole `quiet` passed without a message.
             var seen = -1
             while progress.taken != seen {
@@ -84,11 +85,11 @@ extension MQTTInNode: AdoptingSource {
         if settings.protocolVersion == "3.1.1" {
             settings.cleanSession = true
             let wipe = try MosquittoClient(settings)
-            let up = Signal()
+            let up = OneShot()
             wipe.onConnection = { connected, _ in if connected { up.fire() } }
             try wipe.start()
             defer { wipe.stop() }
-            try await up.wait(timeout: Self.connectTimeout, "the broker did not answer within \(DurationText.format(Self.connectTimeout))")
+            guard await up.wait(timeout: Self.connectTimeout) else { throw Self.brokerSilent }
         }
         logger.notice("took over instance \(dead)'s MQTT session \(settings.clientID): \(progress.taken) message(s) sent on")
     }
@@ -97,7 +98,7 @@ extension MQTTInNode: AdoptingSource {
 /// What a take-over has sent, and what of it is settled.
 final class AdoptionProgress: Sendable {
     private let state = Mutex<(sent: Int, settled: Int, waiters: [CheckedContinuation<Void, Never>])>((0, 0, []))
-    let connected = Signal()
+    let connected = OneShot()
 
     var taken: Int { state.withLock { $0.sent } }
 
@@ -123,47 +124,5 @@ final class AdoptionProgress: Sendable {
             }
             if done { continuation.resume() }
         }
-    }
-}
-
-/// Something that happens once (a connection came up), waited for with a time limit.
-final class Signal: Sendable {
-    private let state = Mutex<(fired: Bool, waiters: [CheckedContinuation<Bool, Never>])>((false, []))
-
-    struct TimedOut: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    func fire() {
-        let waiters = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
-            s.fired = true
-            defer { s.waiters = [] }
-            return s.waiters
-        }
-        for w in waiters { w.resume(returning: true) }
-    }
-
-    func wait(timeout: Duration, _ failure: String) async throws {
-        let fired = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                await withCheckedContinuation { continuation in
-                    let already = self.state.withLock { s -> Bool in
-                        if s.fired { return true }
-                        s.waiters.append(continuation)
-                        return false
-                    }
-                    if already { continuation.resume(returning: true) }
-                }
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            if !first { self.fire() }  // lets the waiting task end
-            group.cancelAll()
-            return first
-        }
-        guard fired else { throw TimedOut(description: failure) }
     }
 }

@@ -153,6 +153,40 @@ import TestSupport
         }
     }
 
+    /// A tap watcher that stops reading held its connection (and one of the hub's 64 watcher places)
+    /// for ever, the tap's write waiting on it: a write that has waited longer than the hub's
+    /// patience closes the connection. (The client cannot see that without reading: the end of the
+    /// connection is queued behind what it did not read. The hub sees it.)
+    @Test func aTapWatcherThatStopsReadingIsDisconnected() async throws {
+        let store = try SQLiteStore(url: "sqlite::memory:")
+        try await store.migrate()
+        let (_, ingest) = try await APIKeys.create(tenant: "a", scopes: ["ingest"], name: "utility", at: Date(), store: store)
+        // A high rate, so that the kernel's buffers (megabytes on loopback) fill within seconds.
+        let server = try await APIServer.start(store: store, flowYAML: Self.flows, tapWatchers: TapWatchers(rate: 10_000, patience: .seconds(1)))
+        defer { server.stop() }
+        let watcher = try RawHTTPConnection(port: server.port, timeout: .seconds(20), receiveBuffer: 4096)
+        try await watcher.write(Array("GET /api/v1/tap?flow=ingest&node=hook HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\n\r\n".utf8))
+        let tap = try #require(server.hub.tap(flow: "ingest", node: "hook", tenant: nil))
+        let deadline = ContinuousClock.now + .seconds(60)  // a bound for failure, not a pace
+        while !tap.isWatched && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(tap.isWatched)
+        // Each message is shown cut to 16 KiB; thousands of them fill every buffer on the way.
+        let note = String(repeating: "x", count: 20_000)
+        var closed = false, posted = 0
+        while !closed && ContinuousClock.now < deadline {
+            let body = #"{"cups":"ES0021000000000001AA","ts":\#(1_780_000_000 + posted * 3600),"kwh":1,"note":"\#(note)"}"#
+            let answer = try await RawHTTPConnection.request(
+                port: server.port, "POST", "/hooks/meters", headers: ["Authorization": "Bearer \(ingest)", "Content-Type": "application/json"], body: Array(body.utf8))
+            #expect(answer.status == 202, "\(answer.body)")
+            posted += 1
+            closed = !tap.isWatched  // its place is given back once its connection is closed
+        }
+        #expect(closed, "the watcher that never reads is disconnected (after \(posted) messages)")
+        #expect(posted > 100, "the kernel's buffers took \(posted) messages of 16 KiB before the hub's writes waited")
+        // The hub still serves everyone else.
+        #expect(try await RawHTTPConnection.request(port: server.port, "GET", "/healthz").status == 200)
+    }
+
     @Test func requireKeysTurnsTheKeylessOperatorOff() async throws {
         let (server, _, adminB) = try await serve(requireKeys: true)
         defer { server.stop() }

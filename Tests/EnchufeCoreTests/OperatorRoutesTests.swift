@@ -192,7 +192,7 @@ import TestSupport
         #expect(event.port == "out" && event.message.contains(Self.cups) && event.message.contains("says ***") && !event.message.contains(Self.secret))
 
         // At most `rate` a second; the rest are counted in the next event shown.
-        let sampled = Tap(redactor: Redactor(), rate: 3)
+        let sampled = Tap(redactor: Redactor(), watchers: TapWatchers(rate: 3))
         var stream = try #require(sampled.subscribe()).makeAsyncIterator()
         let t0 = Date()
         for i in 0..<10 { sampled.publish(Message(payload: .number(Double(i))), port: "out", at: t0.addingTimeInterval(Double(i) * 0.05)) }
@@ -206,8 +206,8 @@ import TestSupport
     /// 500 taps that never read and eight 4 MB messages once reached 4.1 GB: a message is shown cut
     /// to 16 KiB, and there are at most 64 watchers at a time.
     @Test func tapsShowAtMost16KiBOfAMessageToAtMost64Watchers() async throws {
-        let limit = TapWatchers()
-        let tap = Tap(redactor: Redactor(secrets: ["top-secret-value"]), rate: 5, watchers: limit)
+        let limit = TapWatchers(rate: 5)
+        let tap = Tap(redactor: Redactor(secrets: ["top-secret-value"]), watchers: limit)
         var watchers: [AsyncStream<Tap.Event>] = []
         while let stream = tap.subscribe() { watchers.append(stream) }
         #expect(watchers.count == 64, "the 65th is refused")

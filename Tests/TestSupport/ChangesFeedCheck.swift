@@ -121,7 +121,7 @@ public struct APIServer: Sendable {
     /// With `load`, the hub reloads its flows from it (`POST /api/v1/flows/reload`).
     public static func start(
         store: any Store, flowYAML: [String] = [], host: String = "127.0.0.1", load: (@Sendable () throws -> FlowSet)? = nil,
-        requireKeys: Bool = false, limits: ConnectionLimits = ConnectionLimits()
+        requireKeys: Bool = false, limits: ConnectionLimits = ConnectionLimits(), tapWatchers: TapWatchers = TapWatchers()
     ) async throws -> APIServer {
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let registry = NodeRegistry(CoreNodes.specs)
@@ -131,7 +131,9 @@ public struct APIServer: Sendable {
             guard let flow, diagnostics.isEmpty else { throw CommandError(command: "load flow\(i).yaml", result: CommandResult(status: 1, output: "\(diagnostics)")) }
             definitions.append(flow)
         }
-        let hub = Hub(flows: definitions, registry: registry, environment: EngineEnvironment(store: store, logger: logger), load: load)
+        var environment = EngineEnvironment(store: store, logger: logger)
+        environment.tapWatchers = tapWatchers
+        let hub = Hub(flows: definitions, registry: registry, environment: environment, load: load)
         let ports = AsyncStream.makeStream(of: Int.self)
         let app = HTTPServer.application(hub: hub, host: host, port: 0, logger: logger, requireKeys: requireKeys, limits: limits) { ports.continuation.yield($0) }
         let task = Task { try await app.runService() }

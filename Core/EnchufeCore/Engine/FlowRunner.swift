@@ -75,10 +75,10 @@ final class FlowRunner: Sendable {
     let definition: FlowDefinition
     private let nodes: [RunningNode]
     private let environment: EngineEnvironment
-    private let stopSignal = StopSignal()
-    private let abandonSignal = StopSignal()
+    private let stopSignal = OneShot()
+    private let abandonSignal = OneShot()
     /// Fired once `run()` has returned.
-    let finished = StopSignal()
+    let finished = OneShot()
     private let batchTokens = Atomic<UInt64>(0)
     private let afterCommit = AfterCommitWork()
 

@@ -14,7 +14,7 @@ public final class Hub: Service, Sendable {
     public let drainTimeout: Duration
     /// Loads the flows again from where they came from (for `reloadFromSource`), if they came from files.
     private let load: (@Sendable () throws -> FlowSet)?
-    private let stopSignal = StopSignal()
+    private let stopSignal = OneShot()
     private let starts = Mailbox<FlowRunner>()
     private let state: Mutex<State>
     private let reloads = Mutex<Task<ReloadReport, Never>?>(nil)

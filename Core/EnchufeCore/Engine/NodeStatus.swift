@@ -145,9 +145,9 @@ public final class Tap: Sendable {
     private let count = Atomic<Int>(0)
     private let redactor: Redactor
 
-    public init(redactor: Redactor, rate: Int = 20, watchers: TapWatchers = TapWatchers()) {
+    public init(redactor: Redactor, watchers: TapWatchers = TapWatchers()) {
         self.redactor = redactor
-        self.rate = rate
+        self.rate = watchers.rate
         self.watchers = watchers
     }
 
@@ -214,12 +214,19 @@ public final class Tap: Sendable {
     }
 }
 
-/// How many watchers the taps of one hub may have at a time, together.
+/// How many watchers the taps of one hub may have at a time, together, how many messages a second
+/// each is shown, and how long one may stop reading before its connection is closed.
 public final class TapWatchers: Sendable {
     public let limit: Int
+    public let rate: Int
+    public let patience: Duration
     private let count = Atomic<Int>(0)
 
-    public init(limit: Int = 64) { self.limit = limit }
+    public init(limit: Int = 64, rate: Int = 20, patience: Duration = .seconds(30)) {
+        self.limit = limit
+        self.rate = rate
+        self.patience = patience
+    }
 
     /// Takes a place; false when all are taken.
     func take() -> Bool {

@@ -27,13 +27,11 @@ public struct ConnectionLimits: Sendable {
     /// The process's soft descriptor limit, raised to the hard limit first where that is allowed.
     public static func raiseDescriptorLimit() -> Int {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
-        if limit.rlim_cur < limit.rlim_max {
-            var raised = limit
-            raised.rlim_cur = min(limit.rlim_max, 1 << 20)
-            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = min(limit.rlim_max, 1 << 20)
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         }
-        return Int(min(limit.rlim_cur, 1 << 20))
+        return descriptorLimit()
     }
 
     /// The process's soft descriptor limit now.

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -34,9 +33,6 @@ extension HTTPServer {
             try await body(.tenant(key.tenant, keyID: key.id))
         }
     }
-
-    /// How long a tap's write may wait for a watcher that does not read.
-    static let slowWatcher = Duration.seconds(30)
 
     static func addOperatorRoutes(_ router: Router<HubRequestContext>, hub: Hub, access: LocalAccess) {
         router.get("/api/v1/flows") { request, context -> Response in
@@ -136,14 +132,16 @@ extension HTTPServer {
                 headers[.contentType] = "text/event-stream"
                 headers[.cacheControl] = "no-cache"
                 return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                    // A watcher that stops reading would hold its events and a connection forever:
-                    // a write that has not gone out within `slowWatcher` closes the connection.
+                    // The writer waits while the connection cannot take more: a watcher that stopped
+                    // reading would hold a connection for ever (its events, at most `2 × rate`, are the
+                    // newest kept by the stream). A write that has waited longer than the hub's
+                    // `tapWatchers.patience` closes the connection, which ends the write.
+                    let patience = hub.environment.tapWatchers.patience
                     let pending = PendingWrite()
                     let watchdog = Task {
                         while !Task.isCancelled {
-                            try await Task.sleep(for: .seconds(1))
-                            let since = pending.since.load(ordering: .relaxed)
-                            if since > 0, DispatchTime.now().uptimeNanoseconds - since > UInt64(slowWatcher.nanosecondsTotal) {
+                            try await Task.sleep(for: patience / 4)
+                            if let since = pending.since, ContinuousClock.now - since > patience {
                                 context.closeConnection()
                                 return
                             }
@@ -151,9 +149,9 @@ extension HTTPServer {
                     }
                     defer { watchdog.cancel() }
                     func send(_ text: String) async throws {
-                        pending.since.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+                        pending.since = .now
                         try await writer.write(ByteBuffer(string: text))
-                        pending.since.store(0, ordering: .relaxed)
+                        pending.since = nil
                     }
                     try await send(": tap of \(flow)/\(node), at most \(tap.rate) messages a second\n\n")
                     // Ends when the flow stops or the server shuts down (a client may watch forever).
@@ -229,7 +227,11 @@ extension Tap.Event {
     }
 }
 
-/// When the write under way began (uptime nanoseconds; 0: none).
+/// When the write under way began (nil: none).
 private final class PendingWrite: Sendable {
-    let since = Atomic<UInt64>(0)
+    private let began = Mutex<ContinuousClock.Instant?>(nil)
+    var since: ContinuousClock.Instant? {
+        get { began.withLock { $0 } }
+        set { began.withLock { $0 = newValue } }
+    }
 }

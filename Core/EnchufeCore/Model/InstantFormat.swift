@@ -13,7 +13,8 @@ public enum InstantFormat: String, Sendable, CaseIterable {
 
     /// The instant `value` stands for. Local times are read in `zone`; one that does not exist
     /// there (skipped when clocks went forward) is an error, and one that happens twice (when clocks
-    /// went back) is its first occurrence. Instants outside `ReadingLimits.instants` are errors.
+    /// went back) is its first occurrence. Instants outside `ReadingLimits.instants` (NaN and
+    /// infinities among them) are errors.
     public func instant(_ value: JSONValue, zone: TimeZone) throws -> Date {
         let date = try unchecked(value, zone: zone)
         if let problem = ReadingLimits.problem(instant: date) {
@@ -29,7 +30,7 @@ public enum InstantFormat: String, Sendable, CaseIterable {
         case (.epochMilliseconds, .number(let n)), (.auto, .number(let n)):
             return Date(timeIntervalSince1970: n / 1000)
         case (.epochSeconds, .string(let s)), (.epochMilliseconds, .string(let s)):
-            guard let n = Double(s), n.isFinite else { throw TemplateError("'\(s)' is not a number of \(self == .epochSeconds ? "seconds" : "milliseconds")") }
+            guard let n = Double(s) else { throw TemplateError("'\(s)' is not a number of \(self == .epochSeconds ? "seconds" : "milliseconds")") }
             return try unchecked(.number(n), zone: zone)
         case (.iso8601, .string(let s)):
             guard Self.hasOffset(s), let date = ISO8601.date(s) else {
@@ -39,10 +40,7 @@ public enum InstantFormat: String, Sendable, CaseIterable {
         case (.local, .string(let s)):
             return try Self.local(s, zone: zone)
         case (.auto, .string(let s)):
-            if let n = Double(s) {
-                guard n.isFinite else { throw TemplateError("'\(s)' is not a time") }
-                return try unchecked(.number(n), zone: zone)
-            }
+            if let n = Double(s) { return try unchecked(.number(n), zone: zone) }
             if Self.hasOffset(s), let date = ISO8601.date(s) { return date }
             return try Self.local(s, zone: zone)
         default:

@@ -20,12 +20,6 @@ public enum ReadingLimits {
         instants.contains(date) ? nil : "is outside \(instantsText)"
     }
 
-    /// Why `seconds` since 1970 cannot be a reading's time, or nil when it can.
-    public static func problem(epochSeconds seconds: Double) -> String? {
-        guard seconds.isFinite else { return "is not a finite number" }
-        return problem(instant: Date(timeIntervalSince1970: seconds))
-    }
-
     /// Why `text` cannot name a series (or, with `bytes`, a quantity or unit), or nil when it can.
     static func problem(name text: String, bytes: Int, empty: Bool = false) -> String? {
         if text.isEmpty && !empty { return "is empty" }

@@ -31,11 +31,6 @@ struct BodyReader: Sendable {
         }
     }
 
-    /// The messages of a whole body, or the first problem (line or field).
-    func messages(_ body: [UInt8], contentType: String?, receivedAt: Date, attributes: [String: String]) throws -> [Message] {
-        try parse(body, contentType: contentType, receivedAt: receivedAt, attributes: attributes)
-    }
-
     /// Refuses a body of more than `maxRows` non-empty lines (the header line not counted), before
     /// anything is built of it.
     private func checkLines(_ body: [UInt8], header: Bool) throws {
@@ -59,7 +54,8 @@ struct BodyReader: Sendable {
             tooLarge: true)
     }
 
-    private func parse(_ body: [UInt8], contentType: String?, receivedAt: Date, attributes: [String: String]) throws -> [Message] {
+    /// The messages of a whole body, or the first problem (line or field).
+    func messages(_ body: [UInt8], contentType: String?, receivedAt: Date, attributes: [String: String]) throws -> [Message] {
         let type = (contentType ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         let kind: String
         if format != "auto" {
@@ -72,11 +68,11 @@ struct BodyReader: Sendable {
             default: throw WebhookBodyError("content type '\(type.isEmpty ? "none" : type)' is not read here: send application/json, application/x-ndjson or text/csv", unsupportedType: true)
             }
         }
+        if kind != "json" { try checkLines(body, header: kind != "ndjson") }
         // Curve files often come in ISO-8859-15; JSON must be UTF-8.
         guard let text = String(validating: body, as: UTF8.self) ?? (kind.hasSuffix("csv") || kind == "f5d" ? String(decoding: body.map { UInt16($0) }, as: UTF16.self) : nil) else {
             throw WebhookBodyError("the body is not UTF-8 text")
         }
-        if kind != "json" { try checkLines(body, header: kind != "ndjson") }
         let at = ISO8601.string(receivedAt)
         var curve = ["distributor-csv", "datadis-csv", "f5d"].contains(kind) ? kind : nil
         if kind == "csv", format == "auto" {

@@ -9,7 +9,9 @@ struct StoreReadingsNode: SinkNode {
         doc: """
             Writes every reading a message carries; a message without readings whose payload is itself a
             reading (series, quantity, ts, value...) is stored as one. Anything else is an error, sent to
-            the `errors` port or the dead letters, without holding back the rest of its batch.
+            the `errors` port or the dead letters, without holding back the rest of its batch; so is a
+            reading the store cannot hold (a time outside 1970–2099, a value that is not finite, an
+            overlong or control-character name), which the store refuses before writing anything.
             Upsert rules: the same value changes nothing; a changed value bumps `revision`; an `estimated`
             or `forecast` value never replaces a `measured` one. Sources are acknowledged only after the
             batch's transaction commits.
@@ -47,12 +49,10 @@ struct StoreReadingsNode: SinkNode {
         var readings: [Reading] = []
         for message in batch {
             if !message.readings.isEmpty {
-                try message.readings.checkStorable()
                 readings += message.readings
             } else if var reading = Reading(json: message.payload) {
                 if reading.tenant.isEmpty { reading.tenant = context.tenant }
                 if reading.source.isEmpty { reading.source = "\(context.flow)/\(context.node)" }
-                try [reading].checkStorable()
                 readings.append(reading)
             } else {
                 throw PermanentError("the message carries no readings (map JSON payloads to readings with a 'readings' node first)")

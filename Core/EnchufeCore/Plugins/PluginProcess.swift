@@ -16,7 +16,7 @@ final class PluginProcess: Sendable {
     private let stdin: FileHandle
     private let lines: LineBuffer
     private let writes = DispatchQueue(label: "enchufe.plugin.stdin")
-    private let exited = StopSignal()
+    private let exited = OneShot()
 
     init(command: [String], directory: URL, logger: Logger) throws {
         let process = Process()

@@ -106,8 +106,9 @@ public struct ReadingsMapping: Sendable {
             default: throw problem(name, "must be text, not \(value.jsonText())")
             }
         }
+        let place = index.map { " (\(each.map(\.description) ?? "item").\($0))" } ?? ""
         func problem(_ name: String, _ what: String) -> PermanentError {
-            PermanentError("readings: '\(name)' \(what)" + (index.map { " (\(each.map(\.description) ?? "item").\($0))" } ?? ""))
+            PermanentError("readings: '\(name)' \(what)" + place)
         }
         let value: Double
         switch try field("value", self.value) {
@@ -132,7 +133,7 @@ public struct ReadingsMapping: Sendable {
             series: try text("series", series), quantity: try text("quantity", quantity), ts: ts, resolution: try text("resolution", resolution),
             value: value, unit: unitValue.isNull ? "" : unitValue.templateText, quality: quality)
         if let why = reading.problem {
-            throw PermanentError("readings: " + why + (index.map { " (\(each.map(\.description) ?? "item").\($0))" } ?? ""))
+            throw PermanentError("readings: " + why + place)
         }
         return reading
     }

@@ -1,7 +1,8 @@
 import Synchronization
 
-/// A one-shot event: `fire()` once, and every `wait()` (past or future) returns.
-final class StopSignal: Sendable {
+/// A one-shot event (a stop, a process exit, a connection up): `fire()` once, and every `wait()`
+/// (past or future) returns.
+public final class OneShot: Sendable {
     private struct State {
         var fired = false
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -10,9 +11,11 @@ final class StopSignal: Sendable {
 
     private let state = Mutex(State())
 
-    var isFired: Bool { state.withLock { $0.fired } }
+    public init() {}
 
-    func fire() {
+    public var isFired: Bool { state.withLock { $0.fired } }
+
+    public func fire() {
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             guard !s.fired else { return [] }
             s.fired = true
@@ -23,7 +26,7 @@ final class StopSignal: Sendable {
     }
 
     /// Returns when fired, or when the waiting task is cancelled.
-    func wait() async {
+    public func wait() async {
         let id = state.withLock { s -> UInt64 in
             s.nextID += 1
             return s.nextID
@@ -40,6 +43,23 @@ final class StopSignal: Sendable {
         } onCancel: {
             let c = state.withLock { $0.waiters.removeValue(forKey: id) }
             c?.resume()
+        }
+    }
+
+    /// Waits at most `timeout`; whether it was fired.
+    public func wait(timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await self.wait()
+                return self.isFired
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first || isFired
         }
     }
 }
