@@ -1,11 +1,14 @@
 import Synchronization
 
-/// The edge between nodes: a FIFO of bounded capacity with any number of producers and one consumer.
-/// A producer that finds it full waits (backpressure); the consumer learns when every producer has
-/// finished and the queue is empty.
+/// The edge between nodes: a FIFO of batches, bounded by the elements it holds, with any number of
+/// producers and one consumer. A producer sends a batch whole; it is taken in while the queue holds
+/// fewer than `capacity` elements (so it may hold up to `capacity - 1` plus one batch), and a
+/// producer that finds it full waits (backpressure). The consumer takes up to as many elements as
+/// it asks for at a time, and learns when every producer has finished and the queue is empty.
 final class BoundedQueue<Element: Sendable>: Sendable {
     enum Next {
-        case element(Element)
+        /// At least one element, at most the number asked for, in the order sent.
+        case batch([Element])
         /// Every producer finished and nothing is left.
         case finished
         /// The wait ended without an element (timeout or cancellation).
@@ -14,43 +17,82 @@ final class BoundedQueue<Element: Sendable>: Sendable {
 
     private struct Waiter {
         var id: UInt64
-        var element: Element
+        var batch: [Element]
         var continuation: CheckedContinuation<Void, Error>
     }
 
+    private struct Consumer {
+        var token: UInt64
+        var limit: Int
+        var continuation: CheckedContinuation<Next, Never>
+    }
+
+    /// What a send found, decided under the lock; the continuations are resumed after it.
     private enum Registration {
-        case sent(CheckedContinuation<Next, Never>?)
+        case sent(consumer: (CheckedContinuation<Next, Never>, [Element])?)
         case cancelled
         case waiting
     }
 
     private struct State {
-        var buffer: [Element] = []
+        /// Batches taken in, the first from `headStart` on.
+        var chunks: [[Element]] = []
         var head = 0
+        var headStart = 0
+        /// Elements in `chunks` (not counting waiting senders').
+        var count = 0
         var producers: Int
         var senders: [Waiter] = []
-        var consumer: (id: UInt64, continuation: CheckedContinuation<Next, Never>)?
+        var consumer: Consumer?
         /// An interrupt that came before the consumer waited with its token (a timer already due).
         var earlyInterrupt: UInt64?
         var nextID: UInt64 = 0
 
-        var count: Int { buffer.count - head }
+        mutating func admit(_ batch: [Element]) {
+            chunks.append(batch)
+            count += batch.count
+        }
 
-        mutating func take() -> (Element, CheckedContinuation<Void, Error>?)? {
-            guard head < buffer.count else { return nil }
-            let e = buffer[head]
-            head += 1
-            if head > 64, head * 2 > buffer.count {
-                buffer.removeFirst(head)
+        /// Up to `limit` elements, and the senders whose batches the room made was given to.
+        mutating func take(_ limit: Int, capacity: Int) -> ([Element], [CheckedContinuation<Void, Error>])? {
+            guard count > 0 else { return nil }
+            var taken: [Element] = []
+            while taken.count < limit, head < chunks.count {
+                let chunk = chunks[head]
+                let available = chunk.count - headStart
+                if taken.isEmpty && headStart == 0 && available <= limit {
+                    taken = chunk  // the common case: a whole batch, not copied
+                } else {
+                    let n = min(available, limit - taken.count)
+                    taken.append(contentsOf: chunk[headStart..<(headStart + n)])
+                    headStart += n
+                    if headStart < chunk.count { break }
+                }
+                chunks[head] = []
+                head += 1
+                headStart = 0
+            }
+            count -= taken.count
+            if head > 64, head * 2 > chunks.count {
+                chunks.removeFirst(head)
                 head = 0
             }
-            var resumed: CheckedContinuation<Void, Error>?
-            if !senders.isEmpty {
+            var resumed: [CheckedContinuation<Void, Error>] = []
+            while count < capacity, !senders.isEmpty {
                 let w = senders.removeFirst()
-                buffer.append(w.element)
-                resumed = w.continuation
+                admit(w.batch)
+                resumed.append(w.continuation)
             }
-            return (e, resumed)
+            return (taken, resumed)
+        }
+
+        /// Takes `batch` in if there is room, handing the consumer (if it waits) what it asked for.
+        mutating func offer(_ batch: [Element], capacity: Int) -> Registration? {
+            guard count < capacity else { return nil }
+            admit(batch)
+            guard let waiting = consumer, let (taken, _) = take(waiting.limit, capacity: capacity) else { return .sent(consumer: nil) }
+            consumer = nil
+            return .sent(consumer: (waiting.continuation, taken))
         }
     }
 
@@ -62,24 +104,21 @@ final class BoundedQueue<Element: Sendable>: Sendable {
         self.state = Mutex(State(producers: producers))
     }
 
-    var count: Int { state.withLock { $0.count + $0.senders.count } }
+    /// The elements queued, waiting senders' included.
+    var count: Int { state.withLock { s in s.count + s.senders.reduce(0) { $0 + $1.batch.count } } }
 
-    /// Adds an element, waiting while the queue is full. Throws `CancellationError` if the task is
-    /// cancelled while waiting; the element was then not added.
+    /// Adds an element, waiting while the queue is full.
     func send(_ element: Element) async throws {
-        let fast = state.withLock { s -> Registration in
-            if let consumer = s.consumer {
-                s.consumer = nil
-                return .sent(consumer.continuation)
-            }
-            if s.count < capacity {
-                s.buffer.append(element)
-                return .sent(nil)
-            }
-            return .waiting
-        }
-        if case .sent(let consumer) = fast {
-            consumer?.resume(returning: .element(element))
+        try await send([element])
+    }
+
+    /// Adds a batch whole, waiting while the queue is full. Throws `CancellationError` if the task
+    /// is cancelled while waiting; the batch was then not added.
+    func send(_ batch: [Element]) async throws {
+        guard !batch.isEmpty else { return }
+        let capacity = self.capacity
+        if case .sent(let consumer)? = state.withLock({ $0.offer(batch, capacity: capacity) }) {
+            if let (c, taken) = consumer { c.resume(returning: .batch(taken)) }
             return
         }
         let id = state.withLock { s -> UInt64 in
@@ -89,22 +128,15 @@ final class BoundedQueue<Element: Sendable>: Sendable {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
                 let registration = state.withLock { s -> Registration in
-                    if let consumer = s.consumer {
-                        s.consumer = nil
-                        return .sent(consumer.continuation)
-                    }
-                    if s.count < capacity {
-                        s.buffer.append(element)
-                        return .sent(nil)
-                    }
+                    if let sent = s.offer(batch, capacity: capacity) { return sent }
                     // Checked under the lock: a cancellation after this point finds the waiter.
                     if Task.isCancelled { return .cancelled }
-                    s.senders.append(Waiter(id: id, element: element, continuation: c))
+                    s.senders.append(Waiter(id: id, batch: batch, continuation: c))
                     return .waiting
                 }
                 switch registration {
                 case .sent(let consumer):
-                    consumer?.resume(returning: .element(element))
+                    if let (waiting, taken) = consumer { waiting.resume(returning: .batch(taken)) }
                     c.resume()
                 case .cancelled:
                     c.resume(throwing: CancellationError())
@@ -121,28 +153,30 @@ final class BoundedQueue<Element: Sendable>: Sendable {
         }
     }
 
-    /// The next element; `.finished` once every producer finished and the queue is empty;
-    /// `.interrupted` if `interrupt(token)` was called for this wait or the task was cancelled.
-    func next(token: UInt64 = 0) async -> Next {
-        if let taken = state.withLock({ $0.take() }) {
-            taken.1?.resume()
-            return .element(taken.0)
+    /// Up to `limit` elements (at least one, waiting for it); `.finished` once every producer
+    /// finished and the queue is empty; `.interrupted` if `interrupt(token)` was called for this
+    /// wait or the task was cancelled.
+    func next(upTo limit: Int, token: UInt64 = 0) async -> Next {
+        let limit = max(1, limit), capacity = self.capacity
+        if let (taken, senders) = state.withLock({ $0.take(limit, capacity: capacity) }) {
+            for s in senders { s.resume() }
+            return .batch(taken)
         }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Next, Never>) in
-                let immediate = state.withLock { s -> (Next, CheckedContinuation<Void, Error>?)? in
-                    if let taken = s.take() { return (.element(taken.0), taken.1) }
-                    if s.producers <= 0 { return (.finished, nil) }
-                    if Task.isCancelled { return (.interrupted, nil) }
+                let immediate = state.withLock { s -> (Next, [CheckedContinuation<Void, Error>])? in
+                    if let (taken, senders) = s.take(limit, capacity: capacity) { return (.batch(taken), senders) }
+                    if s.producers <= 0 { return (.finished, []) }
+                    if Task.isCancelled { return (.interrupted, []) }
                     if token != 0, s.earlyInterrupt == token {
                         s.earlyInterrupt = nil
-                        return (.interrupted, nil)
+                        return (.interrupted, [])
                     }
-                    s.consumer = (token, c)
+                    s.consumer = Consumer(token: token, limit: limit, continuation: c)
                     return nil
                 }
-                if let (result, sender) = immediate {
-                    sender?.resume()
+                if let (result, senders) = immediate {
+                    for s in senders { s.resume() }
                     c.resume(returning: result)
                 }
             }
@@ -154,7 +188,7 @@ final class BoundedQueue<Element: Sendable>: Sendable {
     /// Ends a consumer's wait that used `token`, if it is still waiting.
     func interrupt(token: UInt64) {
         let c = state.withLock { s -> CheckedContinuation<Next, Never>? in
-            guard let consumer = s.consumer, consumer.id == token else {
+            guard let consumer = s.consumer, consumer.token == token else {
                 s.earlyInterrupt = token
                 return nil
             }
@@ -164,11 +198,12 @@ final class BoundedQueue<Element: Sendable>: Sendable {
         c?.resume(returning: .interrupted)
     }
 
-    /// An element if one is there now, without waiting.
-    func poll() -> Element? {
-        guard let taken = state.withLock({ $0.take() }) else { return nil }
-        taken.1?.resume()
-        return taken.0
+    /// Up to `limit` elements if any are there now, without waiting.
+    func poll(upTo limit: Int) -> [Element]? {
+        let capacity = self.capacity
+        guard let (taken, senders) = state.withLock({ $0.take(max(1, limit), capacity: capacity) }) else { return nil }
+        for s in senders { s.resume() }
+        return taken
     }
 
     /// One producer has finished; when all have, a waiting consumer learns the queue is finished.
@@ -185,9 +220,13 @@ final class BoundedQueue<Element: Sendable>: Sendable {
     /// Everything still queued, for accounting when a flow is abandoned.
     func drainRemaining() -> [Element] {
         state.withLock { s in
-            let rest = Array(s.buffer[s.head...]) + s.senders.map(\.element)
-            s.buffer = []
+            var rest: [Element] = []
+            for (i, chunk) in s.chunks.enumerated().dropFirst(s.head) { rest.append(contentsOf: i == s.head ? chunk[s.headStart...] : chunk[...]) }
+            rest.append(contentsOf: s.senders.flatMap(\.batch))
+            s.chunks = []
             s.head = 0
+            s.headStart = 0
+            s.count = 0
             return rest
         }
     }

@@ -47,6 +47,18 @@ extension TransformNode {
     public func flush(_ context: NodeContext, final: Bool) async throws -> [Output] { [] }
 }
 
+/// A transform that takes a whole batch at once, for node types whose work per message is small
+/// enough that calling them once per message would cost more than the work (the engine calls a
+/// plain `TransformNode` once per message of the batches it takes).
+///
+/// `process(batch:)` returns one list of outputs per input message, in order; an output derives
+/// from its input as `process`'s do. If it throws, nothing it did may count: the engine then runs
+/// the batch's messages through `process` one at a time, so the one at fault alone is retried and
+/// dead-lettered. Batches whose messages carry a singleton source's lease go one at a time.
+public protocol BatchTransformNode: TransformNode {
+    func process(batch: [Message], _ context: NodeContext) async throws -> [[Output]]
+}
+
 /// A node that commits messages somewhere, in batches. When `write` returns the batch is durable;
 /// only then are the sources told.
 public protocol SinkNode: Sendable {
@@ -131,10 +143,10 @@ public struct NodeContext: Sendable {
 /// A source's context: a node context plus the way to send messages into the flow.
 public struct SourceContext: Sendable {
     public var node: NodeContext
-    let emitter: @Sendable (Message) async throws -> Void
+    let emitter: @Sendable ([Message]) async throws -> Void
     let room: @Sendable () -> Int
 
-    init(node: NodeContext, emitter: @escaping @Sendable (Message) async throws -> Void, room: @escaping @Sendable () -> Int = { .max }) {
+    init(node: NodeContext, emitter: @escaping @Sendable ([Message]) async throws -> Void, room: @escaping @Sendable () -> Int = { .max }) {
         self.node = node
         self.emitter = emitter
         self.room = room
@@ -144,28 +156,40 @@ public struct SourceContext: Sendable {
     /// feeds): a source that must answer quickly (a webhook) refuses rather than wait for long.
     public var freeRoom: Int { room() }
 
-    /// Sends messages that derive from one input into the flow, waiting while the first node's queue
-    /// is full (backpressure). The returned delivery settles once all of them are committed.
+    /// Sends messages that derive from one input into the flow, as one batch, waiting while the first
+    /// node's queue is full (backpressure). The returned delivery settles once all of them are committed.
     @discardableResult
     public func emit(_ messages: [Message]) async throws -> Delivery {
         let delivery = Delivery()
         defer { delivery.seal() }
-        for var message in messages {
-            message.delivery = delivery
-            delivery.retain()
-            do {
-                try await emitter(message)
-            } catch {
-                delivery.release(failure: "not sent: \(error)")
-                throw error
-            }
-        }
+        try await send(messages, tracking: { _ in delivery })
         return delivery
     }
 
     @discardableResult
     public func emit(_ message: Message) async throws -> Delivery {
         try await emit([message])
+    }
+
+    /// Sends messages of as many inputs (a burst of MQTT messages, the rows of a file) into the flow
+    /// as one batch; each has its own delivery, in order, which settles once it is committed.
+    public func emit(each messages: [Message]) async throws -> [Delivery] {
+        let deliveries = messages.map { _ in Delivery() }
+        defer { for d in deliveries { d.seal() } }
+        try await send(messages, tracking: { deliveries[$0] })
+        return deliveries
+    }
+
+    private func send(_ messages: [Message], tracking delivery: (Int) -> Delivery) async throws {
+        guard !messages.isEmpty else { return }
+        var messages = messages
+        for i in messages.indices {
+            let d = delivery(i)
+            messages[i].delivery = d
+            d.retain()
+        }
+        // When the flow is stopping, what could not be sent is released as failed by the engine.
+        try await emitter(messages)
     }
 
     public var clock: any HubClock { node.clock }

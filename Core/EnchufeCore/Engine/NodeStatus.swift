@@ -87,8 +87,10 @@ public final class NodeStatus: Sendable {
         }
     }
 
-    func sent(_ message: Message) {
-        guard let newest = message.readings.lazy.map(\.ts).max() else { return }
+    func sent(_ messages: [Message]) {
+        var newest: Date?
+        for m in messages { for r in m.readings where newest.map({ r.ts > $0 }) ?? true { newest = r.ts } }
+        guard let newest else { return }
         values.withLock { if $0.newestData.map({ newest > $0 }) ?? true { $0.newestData = newest } }
     }
 }
