@@ -31,29 +31,20 @@ extension MQTTInNode: AdoptingSource {
         let logger = context.logger
         let journal = try MessageJournal(directory: journalBase.appendingPathComponent(dead), sync: sync)
         defer { journal.close() }
-        let inbox = Inbox(capacity: maxPending)
+        let inbox = MessageInbox(capacity: maxPending)
         let progress = AdoptionProgress()
-        let left = try journal.recover()
-        if !left.isEmpty { logger.notice("instance \(dead) left \(left.count) journaled message(s): sending them") }
-        for record in left {
-            guard let message = JournaledMessage.decode(record.data) else {
-                journal.commit(record.seq)
-                continue
-            }
-            inbox.acquire()
-            progress.sent()
-            await handle(message, seq: record.seq, journal: journal, inbox: inbox, context, settled: progress.settled)
-        }
+        let records = try journal.recover()
+        if !records.isEmpty { logger.notice("instance \(dead) left \(records.count) journaled message(s): sending them") }
+        let left = replayed(records, journal: journal, logger: logger)
+        inbox.admit(left.count)
+        for _ in left { progress.sent() }
+        await handle(left, journal: journal, inbox: inbox, context, settled: progress.settled)
 
         var settings = self.settings
         settings.clientID = String(settings.clientID.dropLast(instance.count)) + dead
         settings.sessionExpiry = 0  // MQTT 5: the resumed session ends with this connection
         let client = try MosquittoClient(settings)
-        let (stream, continuation) = AsyncStream.makeStream(of: (UInt64, MQTTMessage).self)
-        client.onMessage = receive(into: journal, inbox: inbox, logger: logger) { seq, message in
-            progress.sent()
-            continuation.yield((seq, message))
-        }
+        client.onMessage = receive(into: journal, inbox: inbox, logger: logger, taken: progress.sent)
         let filters = self.filters
         client.onConnection = { [weak client] up, _ in
             guard up else { return }
@@ -62,7 +53,7 @@ extension MQTTInNode: AdoptingSource {
         }
         try client.start()
         let consumer = Task {
-            for await (seq, message) in stream { await handle(message, seq: seq, journal: journal, inbox: inbox, context, settled: progress.settled) }
+            while let burst = await inbox.take() { await handle(burst, journal: journal, inbox: inbox, context, settled: progress.settled) }
         }
         do {
             guard await progress.connected.wait(timeout: Self.connectTimeout) else { throw Self.brokerSilent }
@@ -74,12 +65,12 @@ extension MQTTInNode: AdoptingSource {
             }
         } catch {
             client.stop()
-            continuation.finish()
+            inbox.close()
             consumer.cancel()
             throw error
         }
         client.stop()
-        continuation.finish()
+        inbox.close()
         await consumer.value
         await progress.allSettled()
         if settings.protocolVersion == "3.1.1" {
@@ -102,7 +93,7 @@ final class AdoptionProgress: Sendable {
 
     var taken: Int { state.withLock { $0.sent } }
 
-    func sent() { state.withLock { $0.sent += 1 } }
+    @Sendable func sent() { state.withLock { $0.sent += 1 } }
 
     @Sendable func settled() {
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in

@@ -132,21 +132,14 @@ struct MQTTInNode: TestInputSource {
         defer { journal.close() }
         let replay = try journal.recover()
         if !replay.isEmpty { context.logger.notice("replaying \(replay.count) journaled message(s) not committed before the last stop") }
-        let inbox = Inbox(capacity: maxPending)
-        for record in replay {
-            guard let message = JournaledMessage.decode(record.data) else {
-                context.logger.error("journal record \(record.seq) cannot be read; skipped")
-                journal.commit(record.seq)
-                continue
-            }
-            inbox.acquire()
-            await handle(message, seq: record.seq, journal: journal, inbox: inbox, context)
-        }
+        let inbox = MessageInbox(capacity: maxPending)
+        let left = replayed(replay, journal: journal, logger: context.logger)
+        inbox.admit(left.count)
+        await handle(left, journal: journal, inbox: inbox, context)
 
         let client = try MosquittoClient(settings)
         let logger = context.logger
-        let (stream, continuation) = AsyncStream.makeStream(of: (UInt64, MQTTMessage).self)
-        client.onMessage = receive(into: journal, inbox: inbox, logger: logger) { continuation.yield(($0, $1)) }
+        client.onMessage = receive(into: journal, inbox: inbox, logger: logger)
         let filters = self.filters, qos = self.qos, connected = self.connected
         let broker = "\(settings.host):\(settings.port)"
         // (ever connected, the last failure said): each failure is logged once, not at every retry.
@@ -178,26 +171,35 @@ struct MQTTInNode: TestInputSource {
         try client.start()
         defer {
             inbox.close()
-            continuation.finish()
             client.stop()
             connected.record(0)
         }
         await withTaskCancellationHandler {
-            for await (seq, message) in stream {
-                await handle(message, seq: seq, journal: journal, inbox: inbox, context)
+            while let burst = await inbox.take() {
+                await handle(burst, journal: journal, inbox: inbox, context)
             }
         } onCancel: {
             inbox.close()
-            continuation.finish()
+        }
+    }
+
+    /// The journal's records not committed before the last stop, as inbox entries counted in flight
+    /// (a record that cannot be read is logged and committed).
+    func replayed(_ records: [MessageJournal.Record], journal: MessageJournal, logger: Logger) -> [MessageInbox.Entry] {
+        records.compactMap { record in
+            guard let message = JournaledMessage.decode(record.data) else {
+                logger.error("journal record \(record.seq) cannot be read; skipped")
+                journal.commit(record.seq)
+                return nil
+            }
+            return MessageInbox.Entry(seq: record.seq, message: message)
         }
     }
 
     /// libmosquitto's message callback: a QoS 1/2 message is journaled before it returns (which is
-    /// when libmosquitto acknowledges it to the broker), then handed to `take` with its journal
+    /// when libmosquitto acknowledges it to the broker), then put in the inbox with its journal
     /// sequence once the inbox has room (libmosquitto's thread waits until then).
-    func receive(
-        into journal: MessageJournal, inbox: Inbox, logger: Logger, _ take: @escaping @Sendable (UInt64, MQTTMessage) -> Void
-    ) -> @Sendable (MQTTMessage) -> Void {
+    func receive(into journal: MessageJournal, inbox: MessageInbox, logger: Logger, taken: (@Sendable () -> Void)? = nil) -> @Sendable (MQTTMessage) -> Void {
         { [received] message in
             received.increment()
             var seq: UInt64 = 0
@@ -209,45 +211,60 @@ struct MQTTInNode: TestInputSource {
                     logger.critical("message on \(message.topic) could not be journaled before its acknowledgement: \(error)")
                 }
             }
-            guard inbox.acquire() else { return }  // stopping
-            take(seq, message)
+            if inbox.put(MessageInbox.Entry(seq: seq, message: message)) { taken?() }
         }
     }
 
-    /// Sends one message into the flow; its journal record is committed when the flow committed it.
-    /// A payload that cannot be read goes to the dead letters (and counts as committed).
+    /// Sends a burst of messages into the flow as one batch; each one's journal record is committed
+    /// when the flow committed it. A payload that cannot be read goes to the dead letters (and
+    /// counts as committed). `settled` is called once for each message, whatever became of it.
     func handle(
-        _ mqtt: MQTTMessage, seq: UInt64, journal: MessageJournal, inbox: Inbox, _ context: SourceContext, settled: @escaping @Sendable () -> Void = {}
+        _ burst: [MessageInbox.Entry], journal: MessageJournal, inbox: MessageInbox, _ context: SourceContext,
+        settled: @escaping @Sendable () -> Void = {}
     ) async {
-        let message: Message
-        do {
-            message = try self.message(mqtt, receivedAt: context.clock.now())
-        } catch {
-            malformed.increment()
-            let reason = "\(error)"
-            context.logger.warning("malformed message on \(mqtt.topic): \(reason)")
+        var messages: [Message] = []
+        var seqs: [UInt64] = []
+        messages.reserveCapacity(burst.count)
+        seqs.reserveCapacity(burst.count)
+        for entry in burst {
             do {
-                _ = try await context.node.store.addDeadLetter(NewDeadLetter(
-                    tenant: context.node.tenant, flow: context.node.flow, node: context.node.node, error: reason,
-                    message: JournaledMessage.deadLetter(mqtt), attempts: 1))
-                if seq > 0 { journal.commit(seq) }
+                messages.append(try message(entry.message, receivedAt: context.clock.now()))
+                seqs.append(entry.seq)
             } catch {
-                context.logger.error("the malformed message could not be dead-lettered (it stays in the journal): \(error)")
-            }
-            inbox.release()
-            settled()
-            return
-        }
-        do {
-            let delivery = try await context.emit(message)
-            delivery.onSettled { outcome in
-                if outcome == .committed, seq > 0 { journal.commit(seq) }
+                await deadLetter(entry, reason: "\(error)", journal: journal, context)
                 inbox.release()
                 settled()
             }
+        }
+        guard !messages.isEmpty else { return }
+        do {
+            let deliveries = try await context.emit(each: messages)
+            for (seq, delivery) in zip(seqs, deliveries) {
+                delivery.onSettled { outcome in
+                    if outcome == .committed, seq > 0 { journal.commit(seq) }
+                    inbox.release()
+                    settled()
+                }
+            }
         } catch {
-            inbox.release()  // the flow is stopping: the record stays in the journal for the next start
-            settled()
+            // The flow is stopping: the records stay in the journal for the next start.
+            inbox.release(messages.count)
+            for _ in messages { settled() }
+        }
+    }
+
+    /// A message whose payload cannot be read, to the dead letters with why; its journal record is
+    /// committed once the dead letter is stored.
+    private func deadLetter(_ entry: MessageInbox.Entry, reason: String, journal: MessageJournal, _ context: SourceContext) async {
+        malformed.increment()
+        context.logger.warning("malformed message on \(entry.message.topic): \(reason)")
+        do {
+            _ = try await context.node.store.addDeadLetter(NewDeadLetter(
+                tenant: context.node.tenant, flow: context.node.flow, node: context.node.node, error: reason,
+                message: JournaledMessage.deadLetter(entry.message), attempts: 1))
+            if entry.seq > 0 { journal.commit(entry.seq) }
+        } catch {
+            context.logger.error("the malformed message could not be dead-lettered (it stays in the journal): \(error)")
         }
     }
 
@@ -296,43 +313,6 @@ struct MQTTInNode: TestInputSource {
         message.attributes["received_at"] = ISO8601.string(receivedAt)
         if let mapping { message.readings = try mapping.readings(from: message) }
         return message
-    }
-}
-
-/// Bounds the messages in flight: `acquire` (on libmosquitto's thread) waits while `capacity` are;
-/// `release` when one settles; `close` lets every waiter go (the node is stopping).
-final class Inbox: Sendable {
-    private let capacity: Int
-    private let state = Mutex<(count: Int, closed: Bool)>((0, false))
-    private let semaphore = DispatchSemaphore(value: 0)
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    /// False when the inbox was closed while waiting.
-    @discardableResult
-    func acquire() -> Bool {
-        while true {
-            let ok = state.withLock { s -> Bool? in
-                if s.closed { return false }
-                if s.count < capacity {
-                    s.count += 1
-                    return true
-                }
-                return nil
-            }
-            if let ok { return ok }
-            _ = semaphore.wait(timeout: .now() + .milliseconds(100))
-        }
-    }
-
-    func release() {
-        state.withLock { $0.count = max(0, $0.count - 1) }
-        semaphore.signal()
-    }
-
-    func close() {
-        state.withLock { $0.closed = true }
-        semaphore.signal()
     }
 }
 

@@ -29,6 +29,53 @@ struct LuaEngineTests {
         #expect(try expression("msg.payload.w > 1000 and msg.payload.note == null") == true)
     }
 
+    /// An expression is given only the parts of the message it names (making `msg` costs more than
+    /// most expressions); any use the scan cannot follow gives the whole message.
+    @Test(arguments: [
+        ("msg.payload.w / 1000", MessageFields.payload),
+        ("msg.payload.w > 0 and msg.topic ~= nil", [.payload, .topic]),
+        ("msg . attributes . origin", .attributes),
+        ("#msg.readings", .readings),
+        ("'msg' .. msg.payload.device", .payload),
+        ("\"say msg[1]\" .. x.msg", []),
+        ("mymsg.readings or msg2", []),
+        ("msg['payload']", .all),
+        ("msg", .all),
+        ("next(msg)", .all),
+        ("msg.other", .all),
+        ("msg..'x'", .all),
+        ("msg.payload -- msg.readings", .all),
+        ("[[msg]] .. msg.payload", .all),
+    ] as [(String, MessageFields)])
+    func expressionsAreGivenTheFieldsTheyName(_ text: String, fields: MessageFields) throws {
+        #expect(MessageFields.read(byExpression: text) == fields)
+    }
+
+    @Test func anExpressionGivenPartOfTheMessageReadsWhatTheWholeOneGives() throws {
+        let lua = try LuaEngine()
+        for text in ["msg.payload.w / 1000", "msg.topic", "msg.attributes.origin", "msg.readings[1].series", "msg.payload.w > 1 and #msg.readings"] {
+            var whole = try lua.compileExpression(LuaSource(text: text, file: "flow.yaml"))
+            let part = try lua.evaluate(whole, message: message)
+            whole.fields = .all
+            #expect(try lua.evaluate(whole, message: message) == part, "\(text)")
+            #expect(whole.fields != MessageFields.read(byExpression: text))
+        }
+    }
+
+    @Test func templatesReadTheTopicsLevels() throws {
+        func level(_ n: String, of topic: String?) throws -> JSONValue {
+            try ValueTemplate(.string("{topic.\(n)}"), file: "flow.yaml", line: 1).value(for: Message(topic: topic))
+        }
+        #expect(try level("1", of: "site/inv-07/power") == "site")
+        #expect(try level("2", of: "site/inv-07/power") == "inv-07")
+        #expect(try level("3", of: "site/inv-07/power") == "power")
+        #expect(try level("4", of: "site/inv-07/power") == .null)
+        #expect(try level("2", of: "a//c") == "")
+        #expect(try level("3", of: "a/b/") == "")
+        #expect(try level("1", of: "") == "")
+        #expect(try level("2", of: nil) == .null)
+    }
+
     @Test func valuesKeepTheirJSONShape() throws {
         #expect(try expression("msg.payload") == message.payload)
         #expect(try expression("{1, 2, {a = null}}") == [1, 2, ["a": .null]])

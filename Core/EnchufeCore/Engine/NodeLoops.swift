@@ -14,7 +14,9 @@ extension FlowRunner {
     func route(_ messages: [Message], from node: RunningNode, port: String) async throws {
         guard !messages.isEmpty else { return }
         var messages = messages
-        for i in messages.indices { stampReadings(&messages[i], from: node) }
+        if messages.contains(where: needsStamp) {
+            for i in messages.indices { stampReadings(&messages[i], from: node) }
+        }
         if node.tap.isWatched {
             for m in messages { node.tap.publish(m, port: port) }
         }
@@ -38,8 +40,13 @@ extension FlowRunner {
         }
     }
 
+    /// Whether a message has readings without their tenant or source, which the engine fills in.
+    func needsStamp(_ message: Message) -> Bool {
+        message.readings.contains(where: { $0.tenant.isEmpty || $0.source.isEmpty })
+    }
+
     func stampReadings(_ message: inout Message, from node: RunningNode) {
-        guard message.readings.contains(where: { $0.tenant.isEmpty || $0.source.isEmpty }) else { return }
+        guard needsStamp(message) else { return }
         for i in message.readings.indices {
             if message.readings[i].tenant.isEmpty { message.readings[i].tenant = definition.tenant }
             if message.readings[i].source.isEmpty { message.readings[i].source = "\(definition.id)/\(node.definition.id)" }

@@ -14,6 +14,8 @@ public final class LuaEngine: @unchecked Sendable {
     /// A compiled chunk kept in the state's registry.
     public struct Function: Sendable, Hashable {
         fileprivate let ref: Int32
+        /// What of a message the function is given as `msg`.
+        var fields = MessageFields.all
     }
 
     public let limits: LuaLimits
@@ -60,7 +62,9 @@ public final class LuaEngine: @unchecked Sendable {
 
     /// Compiles an expression over `msg` (and `item`).
     public func compileExpression(_ source: LuaSource) throws -> Function {
-        try compile(source.expressionChunk())
+        var function = try compile(source.expressionChunk())
+        function.fields = MessageFields.read(byExpression: source.text)
+        return function
     }
 
     /// Runs a chunk (a script's top level, which defines its functions and state).
@@ -94,7 +98,7 @@ public final class LuaEngine: @unchecked Sendable {
             let top = lua_gettop(state)
             defer { lua_settop(state, top) }
             lua_rawgeti(state, Self.registry, lua_Integer(function.ref))
-            push(message)
+            push(message, fields: function.fields)
             if let item { push(item) } else { lua_pushnil(state) }
             try protectedCall(arguments: 2, results: 1)
             return try read()

@@ -9,28 +9,35 @@ extension LuaEngine {
 
     // MARK: Swift → Lua
 
-    func push(_ message: Message) {
+    /// The message as the `msg` table, with `fields` only (the others are absent).
+    func push(_ message: Message, fields: MessageFields = .all) {
         lua_createtable(state, 0, 4)
-        push(message.payload)
-        lua_setfield(state, -2, "payload")
-        if let topic = message.topic {
+        if fields.contains(.payload) {
+            push(message.payload)
+            lua_setfield(state, -2, "payload")
+        }
+        if fields.contains(.topic), let topic = message.topic {
             push(topic)
             lua_setfield(state, -2, "topic")
         }
-        lua_createtable(state, 0, Int32(message.attributes.count))
-        for (key, value) in message.attributes {
-            push(key)
-            push(value)
-            lua_rawset(state, -3)
+        if fields.contains(.attributes) {
+            lua_createtable(state, 0, Int32(message.attributes.count))
+            for (key, value) in message.attributes {
+                push(key)
+                push(value)
+                lua_rawset(state, -3)
+            }
+            lua_setfield(state, -2, "attributes")
         }
-        lua_setfield(state, -2, "attributes")
-        lua_createtable(state, Int32(message.readings.count), 0)
-        for (i, reading) in message.readings.enumerated() {
-            push(reading)
-            lua_rawseti(state, -2, lua_Integer(i + 1))
+        if fields.contains(.readings) {
+            lua_createtable(state, Int32(message.readings.count), 0)
+            for (i, reading) in message.readings.enumerated() {
+                push(reading)
+                lua_rawseti(state, -2, lua_Integer(i + 1))
+            }
+            setArrayMetatable()
+            lua_setfield(state, -2, "readings")
         }
-        setArrayMetatable()
-        lua_setfield(state, -2, "readings")
     }
 
     func push(_ reading: Reading) {

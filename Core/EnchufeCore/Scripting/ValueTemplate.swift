@@ -136,9 +136,15 @@ public struct TemplatePath: Sendable, Equatable, CustomStringConvertible {
         case .topic:
             guard let topic = message.topic else { return nil }
             if rest.isEmpty { return .string(topic) }
-            let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
-            guard let n = Int(rest), n >= 1, n <= levels.count else { return nil }
-            return .string(String(levels[n - 1]))
+            guard let n = Int(rest), n >= 1 else { return nil }
+            // The n-th level, found without splitting the whole topic.
+            var level = 1, start = topic.utf8.startIndex
+            for i in topic.utf8.indices where topic.utf8[i] == UInt8(ascii: "/") {
+                if level == n { return .string(String(topic[start..<i])) }
+                level += 1
+                start = topic.utf8.index(after: i)
+            }
+            return level == n ? .string(String(topic[start...])) : nil
         case .attributes:
             return rest.isEmpty ? .object(message.attributes.mapValues(JSONValue.string)) : message.attributes[rest].map(JSONValue.string)
         case .readings:
@@ -173,7 +179,7 @@ public final class NodeExpressions: Sendable {
             engine = made
             return made
         }
-        return BoundTemplate(template: template, compiled: (lua, try lua.compileExpression(expression)))
+        return BoundTemplate(template: template, compiled: (lua, try lua.compileExpression(expression)), native: NativeExpression(expression.text))
     }
 
     /// A bare Lua expression option (`when:`).
@@ -186,9 +192,12 @@ public final class NodeExpressions: Sendable {
 public struct BoundTemplate: Sendable {
     public let template: ValueTemplate
     let compiled: (engine: LuaEngine, function: LuaEngine.Function)?
+    /// The expression evaluated without Lua, when it is simple enough (Lua is asked when it cannot answer).
+    var native: NativeExpression? = nil
 
     /// The value for one message. A Lua error is permanent: the same message would fail again.
     public func value(for message: Message, item: JSONValue? = nil) throws -> JSONValue {
+        if let native, let value = native.evaluate(message) { return value }
         do {
             return try template.value(for: message, item: item, lua: compiled)
         } catch let error as LuaError {

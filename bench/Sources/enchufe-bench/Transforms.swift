@@ -5,16 +5,20 @@ import Foundation
 import Logging
 import Synchronization
 
-/// Sends `count` messages, each with one power reading, as fast as the flow takes them.
+/// Sends `count` messages, each with one power reading, as fast as the flow takes them, in bursts
+/// of `burst` messages (each its own input with its own delivery, as a burst of MQTT messages is).
 struct Generator: SourceNode {
     let count: Int
+    var burst = 256
     func run(_ context: SourceContext) async throws {
         let start = Date(timeIntervalSince1970: 1_735_689_600)
-        for i in 0..<count {
-            let ts = start.addingTimeInterval(Double(i))
-            try await context.emit(Message(
-                payload: ["device": .string("inv-\(i % 50)"), "w": .number(Double(i % 5000))], topic: "site/inv-\(i % 50)/power",
-                readings: [Reading(series: "device:inv-\(i % 50)", quantity: "power", ts: ts, resolution: "PT0S", value: Double(i % 5000), unit: "W")]))
+        for first in stride(from: 0, to: count, by: burst) {
+            let messages = (first..<min(count, first + burst)).map { i in
+                Message(
+                    payload: ["device": .string("inv-\(i % 50)"), "w": .number(Double(i % 5000))], topic: "site/inv-\(i % 50)/power",
+                    readings: [Reading(series: "device:inv-\(i % 50)", quantity: "power", ts: start.addingTimeInterval(Double(i)), resolution: "PT0S", value: Double(i % 5000), unit: "W")])
+            }
+            try await context.emit(each: messages)
         }
     }
 }

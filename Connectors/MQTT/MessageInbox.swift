@@ -1,0 +1,95 @@
+import Foundation
+
+/// What libmosquitto's thread hands to `mqtt.in`'s task: messages already journaled, waiting to be
+/// sent into the flow. The task takes everything that has arrived at once (a burst), so a busy flow
+/// gets batches and there is no task switch per message; an idle one is woken by the first message.
+///
+/// Bounded by the messages in flight, from `put` until `release` (settled in the flow): at
+/// `capacity`, `put` blocks libmosquitto's thread on a condition variable (no polling), so it stops
+/// reading and the broker holds the rest.
+final class MessageInbox: @unchecked Sendable {
+    struct Entry: Sendable {
+        /// The message's journal record (0: not journaled, QoS 0).
+        var seq: UInt64
+        var message: MQTTMessage
+    }
+
+    let capacity: Int
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var pending: [Entry] = []
+    private var inFlight = 0
+    private var closed = false
+    private var consumer: CheckedContinuation<[Entry]?, Never>?
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+    }
+
+    /// Adds a message, waiting while `capacity` are in flight; false once the inbox is closed.
+    @discardableResult
+    func put(_ entry: Entry) -> Bool {
+        condition.lock()
+        while inFlight >= capacity && !closed { condition.wait() }
+        guard !closed else {
+            condition.unlock()
+            return false
+        }
+        inFlight += 1
+        if let waiting = consumer {
+            consumer = nil
+            condition.unlock()
+            waiting.resume(returning: [entry])
+            return true
+        }
+        pending.append(entry)
+        condition.unlock()
+        return true
+    }
+
+    /// Counts `count` messages in flight that did not come through `put` (replayed from the journal),
+    /// without waiting: the next `put`s wait until they settle.
+    func admit(_ count: Int) {
+        condition.lock()
+        inFlight += count
+        condition.unlock()
+    }
+
+    /// Everything that has arrived (at least one message, waiting for it); nil once closed.
+    func take() async -> [Entry]? {
+        await withCheckedContinuation { (c: CheckedContinuation<[Entry]?, Never>) in
+            condition.lock()
+            if !pending.isEmpty {
+                let burst = pending
+                pending = []
+                condition.unlock()
+                c.resume(returning: burst)
+            } else if closed {
+                condition.unlock()
+                c.resume(returning: nil)
+            } else {
+                consumer = c
+                condition.unlock()
+            }
+        }
+    }
+
+    /// `count` messages settled (committed, dead-lettered, or given up as the flow stops).
+    func release(_ count: Int = 1) {
+        condition.lock()
+        inFlight = max(0, inFlight - count)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Lets every waiter go: `put` refuses, `take` answers nil once what is pending has been taken.
+    func close() {
+        condition.lock()
+        closed = true
+        let waiting = consumer
+        consumer = nil
+        condition.broadcast()
+        condition.unlock()
+        waiting?.resume(returning: nil)
+    }
+}
