@@ -119,7 +119,7 @@ let package = Package(
             name: "enchufe-bench",
             dependencies: [
                 "EnchufeCore", "Postgres", "MQTT", "Simulator", "TestSupport", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "bench/Sources/enchufe-bench"),
 

@@ -82,6 +82,7 @@ extension MQTTInNode: AdoptingSource {
             defer { wipe.stop() }
             guard await up.wait(timeout: Self.connectTimeout) else { throw Self.brokerSilent }
         }
+        journal.close()  // before saying so: whoever reads the log may open the folder next
         logger.notice("took over instance \(dead)'s MQTT session \(settings.clientID): \(progress.taken) message(s) sent on")
     }
 }

@@ -287,24 +287,27 @@ struct MQTTInNode: TestInputSource {
         switch format {
         case "raw":
             payload = .string(Data(mqtt.payload).base64EncodedString())
+        case "json":
+            // Read from the bytes (the reader checks UTF-8 itself); the problem is told as before.
+            do {
+                payload = try JSONReader.parse(mqtt.payload)
+            } catch {
+                guard String(validating: mqtt.payload, as: UTF8.self) != nil else {
+                    throw PermanentError("the payload is not UTF-8 text (\(mqtt.payload.count) bytes)")
+                }
+                throw PermanentError("the payload is not JSON: \(error)")
+            }
         default:
             guard let text = String(validating: mqtt.payload, as: UTF8.self) else {
                 throw PermanentError("the payload is not UTF-8 text (\(mqtt.payload.count) bytes)")
             }
-            switch format {
-            case "number":
+            if format == "number" {
                 guard let n = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)), n.isFinite else {
                     throw PermanentError("the payload '\(text.prefix(80))' is not a number")
                 }
                 payload = .number(n)
-            case "text":
+            } else {
                 payload = .string(text)
-            default:
-                do {
-                    payload = try JSONValue.parse(text)
-                } catch {
-                    throw PermanentError("the payload is not JSON: \(error)")
-                }
             }
         }
         var message = Message(payload: payload, topic: mqtt.topic)

@@ -39,7 +39,7 @@ public final class MessageJournal: Sendable {
         var segmentSize = 0
         var nextSeq: UInt64 = 1
         /// Appended, not yet committed.
-        var pending = Set<UInt64>()
+        var pending = PendingSequences(after: 0)
         var watermark: UInt64 = 0
         var savedWatermark: UInt64 = 0
         var lastSync = ContinuousClock.now
@@ -97,7 +97,8 @@ public final class MessageJournal: Sendable {
                 }
             }
             s.nextSeq = maxSeq + 1
-            s.pending = Set(records.map(\.seq))
+            s.pending = PendingSequences(after: s.watermark)
+            for r in records.sorted(by: { $0.seq < $1.seq }) { s.pending.add(r.seq) }
             try openSegment(&s)
             return records
         }
@@ -117,7 +118,7 @@ public final class MessageJournal: Sendable {
             try Self.writeAll(s.fd, frame)
             s.segmentSize += frame.count
             s.nextSeq += 1
-            s.pending.insert(seq)
+            s.pending.add(seq)
             switch sync {
             case .always:
                 fsync(s.fd)
@@ -137,8 +138,8 @@ public final class MessageJournal: Sendable {
     /// (once the watermark passes it and is saved).
     public func commit(_ seq: UInt64) {
         state.withLock { s in
-            guard s.pending.remove(seq) != nil else { return }
-            let newWatermark = (s.pending.min() ?? s.nextSeq) - 1
+            guard s.pending.remove(seq) else { return }
+            let newWatermark = (s.pending.first ?? s.nextSeq) - 1
             guard newWatermark > s.watermark else { return }
             s.watermark = newWatermark
             // Saving the watermark is cheap but not free: every 1,000 records, or when idle.
@@ -148,6 +149,55 @@ public final class MessageJournal: Sendable {
 
     /// Records appended and not committed yet.
     public var pendingCount: Int { state.withLock { $0.pending.count } }
+
+    /// The sequences appended and not committed, kept in order, so that committing one and finding
+    /// the first still pending cost O(1) on average (a `Set` and its `min()` cost O(pending) per
+    /// commit: up to 10,000 steps a message at `max_pending`).
+    struct PendingSequences {
+        /// The sequence at `done[head]`.
+        private var start: UInt64
+        /// For every sequence from `start` on: committed (or never pending) or not.
+        private var done: [Bool] = []
+        private var head = 0
+        private(set) var count = 0
+        var isEmpty: Bool { count == 0 }
+
+        init(after watermark: UInt64) { start = watermark + 1 }
+
+        /// The first sequence still pending.
+        var first: UInt64? { head < done.count ? start : nil }
+
+        /// Adds a sequence above every one added before (those skipped are not pending).
+        mutating func add(_ seq: UInt64) {
+            guard seq >= start + UInt64(done.count - head) else { return }
+            while start + UInt64(done.count - head) < seq { done.append(true) }
+            done.append(false)
+            count += 1
+            advance()
+        }
+
+        /// Marks a pending sequence committed; false if it was not pending.
+        mutating func remove(_ seq: UInt64) -> Bool {
+            guard seq >= start, seq - start < UInt64(done.count - head) else { return false }
+            let i = head + Int(seq - start)
+            guard !done[i] else { return false }
+            done[i] = true
+            count -= 1
+            advance()
+            return true
+        }
+
+        private mutating func advance() {
+            while head < done.count, done[head] {
+                head += 1
+                start += 1
+            }
+            if head > 4096, head * 2 > done.count {
+                done.removeFirst(head)
+                head = 0
+            }
+        }
+    }
 
     /// Saves the watermark and closes the current segment.
     public func close() {

@@ -69,6 +69,27 @@ import Testing
         }
     }
 
+    /// Milliseconds too (every MQTT message's arrival time): written and read by hand, in the form
+    /// Foundation reads, at the nearest millisecond (Foundation's own formatter truncates the
+    /// binary fraction: 999 ms came out as `.998`).
+    @Test func theFastFormWithMillisecondsAgreesWithFoundation() throws {
+        var generator = SystemRandomNumberGenerator()
+        let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        let samples = [-1, 1, 999, 1001, 951_782_400_123, 1_709_164_800_500, 4_107_542_399_999]
+            + (0..<2000).map { _ in Int64.random(in: -2_000_000_000_000...5_000_000_000_000, using: &generator) }
+        for ms in samples where ms % 1000 != 0 {
+            let date = Date(timeIntervalSince1970: Double(ms) / 1000)
+            let text = ISO8601.string(date)
+            #expect(text.count == 24 && text.hasSuffix("Z"), "\(text)")
+            #expect(abs(try Date(text, strategy: withFraction).timeIntervalSince(date)) < 0.0005, "\(ms): \(text)")
+            let read = ISO8601.date(text).map { ($0.timeIntervalSince1970 * 1000).rounded() }
+            #expect(read == (ReadingLimits.instants.contains(date) ? Double(ms) : nil), "\(text)")
+        }
+        #expect(ISO8601.string(Date(timeIntervalSince1970: 1_709_164_800.1234)) == "2024-02-29T00:00:00.123Z")
+        #expect(ISO8601.string(Date(timeIntervalSince1970: 1_709_164_800.9996)) == "2024-02-29T00:00:01Z")
+        #expect(ISO8601.string(Date(timeIntervalSince1970: -0.0004)) == "1970-01-01T00:00:00Z")
+    }
+
     @Test func instantsOutside1970To2100AndImpossibleOffsetsAreNotRead() {
         for text in ["1969-12-31T23:59:59Z", "2100-01-01T00:00:00Z", "1582-10-10T00:00:00Z", "+293506-01-01T00:00:00Z", "1582-10-10",
             "2025-10-26T02:00:00+99:99", "2025-10-26T02:00:00+19:00", "2025-10-26T02:00:00-01:60", String(repeating: "9", count: 5_000_000)]

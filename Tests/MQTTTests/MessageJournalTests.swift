@@ -33,6 +33,30 @@ import Testing
         journal.close()
     }
 
+    /// The pending sequences in order give what a set and its minimum gave, commits in any order.
+    @Test func pendingSequencesAgreeWithASet() {
+        var random = SystemRandomNumberGenerator()
+        var pending = MessageJournal.PendingSequences(after: 41)
+        var model = Set<UInt64>()
+        var next: UInt64 = 42
+        for round in 0..<20_000 {
+            if model.count < 500 && (model.isEmpty || Bool.random(using: &random)) {
+                next += UInt64.random(in: 1...2, using: &random)  // sequences may skip (unreadable records)
+                pending.add(next)
+                model.insert(next)
+            } else {
+                let seq = Bool.random(using: &random) ? model.min()! : model.randomElement(using: &random)!
+                let removed = pending.remove(seq), again = pending.remove(seq)
+                model.remove(seq)
+                #expect(removed && !again, "committed once; a second commit of \(seq) changes nothing")
+            }
+            #expect(pending.first == model.min(), "round \(round)")
+            #expect(pending.count == model.count)
+        }
+        let below = pending.remove(1), beyond = pending.remove(next + 10)
+        #expect(!below && !beyond, "below the watermark, never appended")
+    }
+
     @Test func aJournalFolderIsOpenInOneProcessAtATime() throws {
         let dir = directory()
         defer { try? FileManager.default.removeItem(at: dir) }

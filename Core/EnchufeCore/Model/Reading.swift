@@ -95,10 +95,12 @@ public enum ISO8601 {
         let ms = (date.timeIntervalSince1970 * 1000).rounded()
         // Only an instant nobody should have let in gets here; it must not trap on its way out.
         guard ms.isFinite, abs(ms) < 2.5e17 else { return "\(date.timeIntervalSince1970)s-since-1970" }
-        if ms.truncatingRemainder(dividingBy: 1000) == 0 {
-            return wholeSeconds(Int64(ms / 1000)) ?? date.formatted(.iso8601)
-        }
-        return date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        // By hand: Foundation's formatter took microseconds, paid for every MQTT message's arrival time.
+        let whole = Int64(ms)
+        let seconds = whole >= 0 ? whole / 1000 : (whole - 999) / 1000
+        let millis = Int(whole - seconds * 1000)
+        if let text = wholeSeconds(seconds, millis: millis == 0 ? nil : millis) { return text }
+        return millis == 0 ? date.formatted(.iso8601) : date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
     /// The instant of ISO-8601 text (`Z` or an offset of at most ±18:00; a date alone is its midnight
@@ -136,7 +138,8 @@ public enum ISO8601 {
 
     /// `YYYY-MM-DDTHH:MM:SSZ` for years 1900...9999 (earlier ones are Foundation's: it switches to
     /// the Julian calendar before 1582).
-    static func wholeSeconds(_ seconds: Int64) -> String? {
+    /// `YYYY-MM-DDTHH:MM:SSZ`, or with `millis` `YYYY-MM-DDTHH:MM:SS.mmmZ`, for years 1900–9999.
+    static func wholeSeconds(_ seconds: Int64, millis: Int? = nil) -> String? {
         let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
         let secondOfDay = Int(seconds - days * 86400)
         let z = days + 719_468
@@ -149,7 +152,7 @@ public enum ISO8601 {
         let month = Int(mp < 10 ? mp + 3 : mp - 9)
         let year = Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0))
         guard (1900...9999).contains(year) else { return nil }
-        var bytes = [UInt8](repeating: 0, count: 20)
+        var bytes = [UInt8](repeating: 0, count: millis == nil ? 20 : 24)
         func put(_ value: Int, _ at: Int, _ width: Int) {
             var v = value
             for i in stride(from: at + width - 1, through: at, by: -1) {
@@ -168,15 +171,21 @@ public enum ISO8601 {
         put(secondOfDay / 60 % 60, 14, 2)
         bytes[16] = 58
         put(secondOfDay % 60, 17, 2)
-        bytes[19] = 90
+        if let millis {
+            bytes[19] = 46
+            put(millis, 20, 3)
+        }
+        bytes[bytes.count - 1] = 90
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// The instant of `YYYY-MM-DDTHH:MM:SSZ`, or nil for any other form.
+    /// The instant of `YYYY-MM-DDTHH:MM:SSZ` or `YYYY-MM-DDTHH:MM:SS.mmmZ`, or nil for any other form.
     static func wholeSeconds(_ text: String) -> Date? {
         var text = text
         return text.withUTF8 { b -> Date? in
-            guard b.count == 20, b[4] == 45, b[7] == 45, b[10] == 84, b[13] == 58, b[16] == 58, b[19] == 90 else { return nil }
+            guard b.count == 20 || b.count == 24, b[4] == 45, b[7] == 45, b[10] == 84, b[13] == 58, b[16] == 58, b[b.count - 1] == 90,
+                b.count == 20 ? b[19] == 90 : b[19] == 46
+            else { return nil }
             func number(_ at: Int, _ width: Int) -> Int? {
                 var v = 0
                 for i in at..<(at + width) {
@@ -199,7 +208,10 @@ public enum ISO8601 {
             let dayOfYear = (153 * mp + 2) / 5 + Int64(day) - 1
             let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
             let days = era * 146_097 + dayOfEra - 719_468
-            return Date(timeIntervalSince1970: Double(days * 86400 + Int64(hour * 3600 + minute * 60 + second)))
+            let whole = days * 86400 + Int64(hour * 3600 + minute * 60 + second)
+            guard b.count == 24 else { return Date(timeIntervalSince1970: Double(whole)) }
+            guard let millis = number(20, 3) else { return nil }
+            return Date(timeIntervalSince1970: Double(whole * 1000 + Int64(millis)) / 1000)
         }
     }
 }

@@ -105,7 +105,13 @@ extension LuaEngine {
     // MARK: Lua → Swift
 
     /// The Lua value at `index` as JSON; `path` names it in errors (`result.items.3`).
-    func json(at index: Int32, path: String, depth: Int = 0) throws -> JSONValue {
+    func json(at index: Int32, path: String) throws -> JSONValue {
+        try json(at: index, path: { path }, depth: 0)
+    }
+
+    /// `path` is made only for an error: building the text of every value's path cost more than
+    /// reading the value.
+    private func json(at index: Int32, path: () -> String, depth: Int) throws -> JSONValue {
         let index = lua_absindex(state, index)
         switch lua_type(state, index) {
         case LUA_TNIL, LUA_TNONE:
@@ -115,20 +121,20 @@ extension LuaEngine {
         case LUA_TNUMBER:
             if lua_isinteger(state, index) != 0 { return .number(Double(lua_tointegerx(state, index, nil))) }
             let n = lua_tonumberx(state, index, nil)
-            guard n.isFinite else { throw LuaError(.value, "\(path) is \(n), which JSON cannot hold") }
+            guard n.isFinite else { throw LuaError(.value, "\(path()) is \(n), which JSON cannot hold") }
             return .number(n)
         case LUA_TSTRING:
             return .string(string(at: index) ?? "")
         case LUA_TTABLE:
             return try table(at: index, path: path, depth: depth)
         default:
-            throw LuaError(.value, "\(path) is a \(typeName(at: index)), which cannot become JSON")
+            throw LuaError(.value, "\(path()) is a \(typeName(at: index)), which cannot become JSON")
         }
     }
 
-    private func table(at index: Int32, path: String, depth: Int) throws -> JSONValue {
+    private func table(at index: Int32, path: () -> String, depth: Int) throws -> JSONValue {
         guard depth < Self.maxDepth else {
-            throw LuaError(.value, "\(path) nests deeper than \(Self.maxDepth) levels (a table that contains itself?)")
+            throw LuaError(.value, "\(path()) nests deeper than \(Self.maxDepth) levels (a table that contains itself?)")
         }
         lua_checkstack(state, 4)
         if isNull(at: index) { return .null }
@@ -151,7 +157,7 @@ extension LuaEngine {
             items.reserveCapacity(count)
             for i in 0..<count {
                 lua_rawgeti(state, index, lua_Integer(i + 1))
-                items.append(try json(at: -1, path: "\(path).\(i)", depth: depth + 1))
+                items.append(try json(at: -1, path: { "\(path()).\(i)" }, depth: depth + 1))
                 enchufe_lua_pop(state, 1)
             }
             return .array(items)
@@ -168,10 +174,10 @@ extension LuaEngine {
             default:
                 let type = typeName(at: -2)
                 enchufe_lua_pop(state, 2)
-                throw LuaError(.value, "\(path) has a key of type \(type); JSON keys are strings")
+                throw LuaError(.value, "\(path()) has a key of type \(type); JSON keys are strings")
             }
             do {
-                fields[key] = try json(at: -1, path: "\(path).\(key)", depth: depth + 1)
+                fields[key] = try json(at: -1, path: { "\(path()).\(key)" }, depth: depth + 1)
             } catch {
                 enchufe_lua_pop(state, 2)
                 throw error
@@ -221,17 +227,17 @@ extension LuaEngine {
     static let messageKeys: Set<String> = ["payload", "topic", "attributes", "readings"]
 
     /// A message from the JSON form of a returned table.
-    static func message(from value: JSONValue, path: String) throws -> Message {
+    static func message(from value: JSONValue, path: @autoclosure () -> String) throws -> Message {
         guard case .object(let fields) = value, !Set(fields.keys).isDisjoint(with: messageKeys) else {
-            throw LuaError(.value, "\(path) is not a message: a message is a table with payload, topic, attributes or readings")
+            throw LuaError(.value, "\(path()) is not a message: a message is a table with payload, topic, attributes or readings")
         }
         var message = Message(payload: fields["payload"] ?? .null)
         if let topic = fields["topic"], !topic.isNull {
-            guard case .string(let t) = topic else { throw LuaError(.value, "\(path).topic must be a string") }
+            guard case .string(let t) = topic else { throw LuaError(.value, "\(path()).topic must be a string") }
             message.topic = t
         }
         if let attributes = fields["attributes"], !attributes.isNull {
-            guard case .object(let o) = attributes else { throw LuaError(.value, "\(path).attributes must be a table of strings") }
+            guard case .object(let o) = attributes else { throw LuaError(.value, "\(path()).attributes must be a table of strings") }
             for (key, v) in o where !v.isNull { message.attributes[key] = v.templateText }
         }
         if let readings = fields["readings"], !readings.isNull {
@@ -239,21 +245,21 @@ extension LuaEngine {
             switch readings {
             case .array(let a): items = a
             case .object(let o) where o.isEmpty: items = []
-            default: throw LuaError(.value, "\(path).readings must be a list of readings")
+            default: throw LuaError(.value, "\(path()).readings must be a list of readings")
             }
-            message.readings = try items.enumerated().map { i, r in try reading(from: r, path: "\(path).readings.\(i)") }
+            message.readings = try items.enumerated().map { i, r in try reading(from: r, path: "\(path()).readings.\(i)") }
         }
         return message
     }
 
-    static func reading(from value: JSONValue, path: String) throws -> Reading {
+    static func reading(from value: JSONValue, path: @autoclosure () -> String) throws -> Reading {
         func text(_ key: String, required: Bool) throws -> String? {
             switch value[key] {
             case .string(let s)?: return s
             case nil, .null?:
-                if required { throw LuaError(.value, "\(path) has no '\(key)'") }
+                if required { throw LuaError(.value, "\(path()) has no '\(key)'") }
                 return nil
-            default: throw LuaError(.value, "\(path).\(key) must be a string")
+            default: throw LuaError(.value, "\(path()).\(key) must be a string")
             }
         }
         func tags() throws -> [String: String] {
@@ -261,26 +267,26 @@ extension LuaEngine {
             case nil, .null?, .array([])?: return [:]
             case .object(let o)?:
                 return try o.mapValues { v in
-                    guard let s = v.stringValue ?? (v.doubleValue != nil ? v.templateText : nil) else { throw LuaError(.value, "\(path).tags values must be strings") }
+                    guard let s = v.stringValue ?? (v.doubleValue != nil ? v.templateText : nil) else { throw LuaError(.value, "\(path()).tags values must be strings") }
                     return s
                 }
-            default: throw LuaError(.value, "\(path).tags must be a table of strings")
+            default: throw LuaError(.value, "\(path()).tags must be a table of strings")
             }
         }
-        guard case .object = value else { throw LuaError(.value, "\(path) must be a table") }
+        guard case .object = value else { throw LuaError(.value, "\(path()) must be a table") }
         let ts: Date
         switch value["ts"] {
         case .string(let s)?:
-            guard let d = ISO8601.date(s) else { throw LuaError(.value, "\(path).ts '\(s)' is not an ISO-8601 instant") }
+            guard let d = ISO8601.date(s) else { throw LuaError(.value, "\(path()).ts '\(s)' is not an ISO-8601 instant") }
             ts = d
         case .number(let n)?: ts = Date(timeIntervalSince1970: n)
-        default: throw LuaError(.value, "\(path).ts must be an ISO-8601 string or epoch seconds")
+        default: throw LuaError(.value, "\(path()).ts must be an ISO-8601 string or epoch seconds")
         }
-        guard case .number(let number)? = value["value"] else { throw LuaError(.value, "\(path).value must be a number") }
+        guard case .number(let number)? = value["value"] else { throw LuaError(.value, "\(path()).value must be a number") }
         var quality = Quality.measured
         if let q = try text("quality", required: false) {
             guard let parsed = Quality(rawValue: q) else {
-                throw LuaError(.value, "\(path).quality must be one of \(Quality.allCases.map(\.rawValue).joined(separator: ", ")), not '\(q)'")
+                throw LuaError(.value, "\(path()).quality must be one of \(Quality.allCases.map(\.rawValue).joined(separator: ", ")), not '\(q)'")
             }
             quality = parsed
         }
