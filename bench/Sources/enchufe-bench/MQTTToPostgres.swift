@@ -51,15 +51,16 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     }
     /// Rows of the telemetry, without the probes (one may arrive late: it had no subscriber yet).
     let telemetry = "series <> 'device:probe'"
-    /// Publishes probes on ROOT (series `device:probe`, negative timestamps), one every 100 ms,
-    /// until `subscribed` (bounded: 60 s).
+    /// Publishes probes on ROOT (series `device:probe`, timestamps on 1970-01-02, apart from the
+    /// telemetry's and within the instants the hub takes), one every 100 ms, until `subscribed`
+    /// (bounded: 60 s).
     func probe(_ root: String, until subscribed: () async throws -> Bool) async throws {
         var probes = 0
         let deadline = ContinuousClock.now + .seconds(60)
         while try await !subscribed() {
             guard ContinuousClock.now < deadline else { throw BenchError("no consumer of \(root) got a probe in 60 s") }
             probes += 1
-            try await publisher.publish(topic: "\(root)/probe/telemetry", payload: Array(#"{"ts": \#(-probes), "w": 0}"#.utf8), qos: 1, retain: false)
+            try await publisher.publish(topic: "\(root)/probe/telemetry", payload: Array(#"{"ts": \#(86_400 + probes), "w": 0}"#.utf8), qos: 1, retain: false)
             try await Task.sleep(for: .milliseconds(100))
         }
     }
