@@ -95,6 +95,16 @@ public final class MosquittoClient: @unchecked Sendable {
 
     private static let library: Void = { mosquitto_lib_init() }()
 
+    /// While not connected: a connection attempt that fails on libmosquitto's thread (a TLS
+    /// handshake refused) calls no callback but logs an error, and that error is the failure's reason.
+    private static let connectionErrors: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, UnsafePointer<CChar>?) -> Void = {
+        _, object, level, text in
+        guard level & Int32(MOSQ_LOG_ERR) != 0, let client = CallbackBox.client(object), let text,
+            !client.isConnected.load(ordering: .relaxed)
+        else { return }
+        client.onConnection?(false, String(cString: text))
+    }
+
     public init(_ settings: MQTTSettings) throws {
         _ = Self.library
         self.settings = settings
@@ -132,24 +142,21 @@ public final class MosquittoClient: @unchecked Sendable {
         }
         try check(mosquitto_reconnect_delay_set(handle, 1, 30, true), "reconnect delay")
 
-        mosquitto_connect_v5_callback_set(handle) { _, object, rc, _, _ in
+        mosquitto_connect_v5_callback_set(handle) { mosq, object, rc, _, _ in
             guard let client = CallbackBox.client(object) else { return }
             client.isConnected.store(rc == 0, ordering: .relaxed)
+            // Connected: no log line is needed, and with a callback set libmosquitto formats one
+            // for every packet.
+            if rc == 0 { mosquitto_log_callback_set(mosq, nil) }
             client.onConnection?(rc == 0, rc == 0 ? "connected" : String(cString: mosquitto_reason_string(rc)))
         }
-        mosquitto_disconnect_v5_callback_set(handle) { _, object, rc, _ in
+        mosquitto_disconnect_v5_callback_set(handle) { mosq, object, rc, _ in
             guard let client = CallbackBox.client(object) else { return }
             client.isConnected.store(false, ordering: .relaxed)
+            mosquitto_log_callback_set(mosq, MosquittoClient.connectionErrors)
             client.onConnection?(false, rc == 0 ? "disconnected" : String(cString: mosquitto_strerror(rc)))
         }
-        // A connection attempt that fails on libmosquitto's thread (a TLS handshake refused) calls no
-        // callback but logs an error: that error is the failure's reason.
-        mosquitto_log_callback_set(handle) { _, object, level, text in
-            guard level & Int32(MOSQ_LOG_ERR) != 0, let client = CallbackBox.client(object), let text,
-                !client.isConnected.load(ordering: .relaxed)
-            else { return }
-            client.onConnection?(false, String(cString: text))
-        }
+        mosquitto_log_callback_set(handle, Self.connectionErrors)
         mosquitto_message_v5_callback_set(handle) { _, object, message, _ in
             guard let client = CallbackBox.client(object), let message else { return }
             let m = message.pointee
