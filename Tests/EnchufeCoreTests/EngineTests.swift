@@ -15,6 +15,7 @@ final class Probe: Sendable {
         var sinkBlocked = false
         var failAsUnavailable = false
         var gateWaiters: [CheckedContinuation<Void, Never>] = []
+        var batchSizes: [Int] = []
     }
 
     let state = Mutex(State())
@@ -67,6 +68,10 @@ final class Probe: Sendable {
         [
             NodeSpec(type: "test.source", kind: .source, summary: "emits probe.total messages", options: [], example: "",
                      make: { _ in .source(CountingSource(probe: self)) }),
+            NodeSpec(type: "test.burst", kind: .source, summary: "emits probe.total messages as one burst", options: [], example: "",
+                     make: { _ in .source(BurstSource(probe: self)) }),
+            NodeSpec(type: "test.batcher", kind: .transform, summary: "multiplies n by 10, a batch at a time; cannot take n = 13", options: [], example: "",
+                     make: { _ in .transform(TimesTen(probe: self)) }),
             NodeSpec(type: "test.flaky", kind: .transform, summary: "fails probe.failuresLeft times", options: [], example: "",
                      make: { _ in .transform(FlakyTransform(probe: self)) }),
             NodeSpec(type: "test.sink", kind: .sink, summary: "records, waiting at the gate", options: [
@@ -84,6 +89,39 @@ struct CountingSource: SourceNode {
             probe.state.withLock { $0.emitted += 1 }
             delivery.onSettled { outcome in probe.state.withLock { $0.outcomes.append(outcome) } }
         }
+    }
+}
+
+/// Sends all its messages at once, each its own input (as a burst of MQTT messages).
+struct BurstSource: SourceNode {
+    let probe: Probe
+    func run(_ context: SourceContext) async throws {
+        let deliveries = try await context.emit(each: (0..<probe.total).map { Message(payload: ["n": .number(Double($0))]) })
+        probe.state.withLock { $0.emitted += deliveries.count }
+        for d in deliveries { d.onSettled { outcome in probe.state.withLock { $0.outcomes.append(outcome) } } }
+    }
+}
+
+/// Takes whole batches; a batch with n = 13 fails whole, and n = 13 alone fails too.
+struct TimesTen: BatchTransformNode {
+    let probe: Probe
+    func process(batch: [Message], _ context: NodeContext) async throws -> [[Output]] {
+        probe.state.withLock { $0.batchSizes.append(batch.count) }
+        return try await batch.asyncMap { try await process($0, context) }
+    }
+
+    func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
+        let n = message.payload["n"]?.doubleValue ?? 0
+        if n == 13 { throw PermanentError("cannot take n=13") }
+        return [.out(message.derived(payload: ["n": .number(n * 10)]))]
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for e in self { out.append(try await transform(e)) }
+        return out
     }
 }
 
@@ -161,8 +199,8 @@ struct RecordingSink: SinkNode {
         hub.recordQueueDepths()
         #expect(metric(metrics, "enchufe_queue_depth", node: "sink") <= 5)
         probe.openGate()
-        #expect(await probe.until { probe.written.count == 10_000 })
-        await running.value
+        await running.value  // the flow ends once the source is done and everything is committed
+        #expect(probe.written.count == 10_000)
         #expect(probe.outcomes.count == 10_000)
         #expect(probe.outcomes.allSatisfy { $0 == .committed })
     }
@@ -260,6 +298,30 @@ struct RecordingSink: SinkNode {
         let letters = try await store.deadLetters(tenant: nil, limit: 10)
         #expect(letters.map(\.message) == [["payload": ["n": 2]]])
         #expect(letters.first?.error == "cannot store n=2")
+    }
+
+    /// A node that takes whole batches gets a burst whole; a batch it cannot process is run again a
+    /// message at a time, so the message at fault alone is dead-lettered and the rest go on, in order.
+    @Test func aBatchTransformGetsWholeBatchesAndOneBadMessageIsIsolated() async throws {
+        let probe = Probe(total: 40)
+        let (hub, store, _) = try await hub("""
+            flow: batches
+            tenant: sol
+            nodes:
+              - { id: src, type: test.burst, to: [scale] }
+              - { id: scale, type: test.batcher, to: [sink] }
+              - { id: sink, type: test.sink }
+            """, probe: probe)
+        await hub.runFlows()
+        let sizes = probe.state.withLock { $0.batchSizes }
+        #expect(sizes == [40], "the burst arrives whole, and its failure is not retried as a batch: \(sizes)")
+        let expected: [JSONValue?] = (0..<40).filter { $0 != 13 }.map { .number(Double($0 * 10)) }
+        #expect(probe.written.map { $0["n"] } == expected)
+        let letters = try await store.deadLetters(tenant: "sol", limit: 10)
+        let letter = try #require(letters.first)
+        #expect(letters.count == 1 && letter.error.contains("n=13"), "\(letters)")
+        #expect(letter.message["payload"]?["n"] == 13)
+        #expect(probe.outcomes.count == 40 && probe.outcomes.allSatisfy { $0 == .committed })
     }
 
     /// A message store.readings can never store (no readings, from a node wired in by mistake) was
