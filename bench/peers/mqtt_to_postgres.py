@@ -2,7 +2,10 @@
 by hand — paho-mqtt subscribing with QoS 1, rows buffered and written with psycopg's COPY in batches
 of 5,000 (or every half second), into a table shaped like Enchufe's `readings`.
 
-    python mqtt_to_postgres.py HOST PORT TOPIC CLIENT_ID POSTGRES_DSN TABLE COUNT
+    python mqtt_to_postgres.py HOST PORT TOPIC CLIENT_ID POSTGRES_DSN TABLE COUNT [SESSION_EXPIRY_S]
+
+With SESSION_EXPIRY_S the broker keeps the session (and queues messages for it) that long after the
+script disconnects: the benchmark's backlog stage.
 
 Exits once COUNT rows are written. paho acknowledges a message when its callback returns, so what is
 buffered when the script dies is lost: the usual trade of such scripts.
@@ -19,6 +22,7 @@ import psycopg
 
 host, port, topic, client_id, dsn, table, count = sys.argv[1:8]
 port, count = int(port), int(count)
+expiry = int(sys.argv[8]) if len(sys.argv) > 8 else 0
 rows: "queue.Queue[tuple]" = queue.Queue()
 
 
@@ -36,7 +40,13 @@ def on_message(client, userdata, message):
 client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
 client.on_connect = on_connect
 client.on_message = on_message
-client.connect(host, port, keepalive=30, clean_start=False, properties=None)
+properties = None
+if expiry:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = expiry
+client.connect(host, port, keepalive=30, clean_start=False, properties=properties)
 client.loop_start()
 
 written = 0

@@ -4,6 +4,8 @@
 // (c) Enchufe: `mqtt.in → store.readings` on PostgreSQL, in this process;
 // (d) one `enchufe run` process and (e) two, sharing the subscription (`shared_group`), on one database.
 // Each is timed from the first publish until it has consumed (a) or stored (b–e) every message.
+// (f) a backlog: the broker (fa), the Python peer (fb) and `enchufe run` (fc) each drain N messages
+// queued for their persistent session while they were away, timed from their start.
 import EnchufeCore
 import Foundation
 import Logging
@@ -187,6 +189,64 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     print(String(format: "  (e) two enchufe run processes, shared subscription: %.0f messages/s (hub CPU %.1f µs/message; machine %.0f%% busy; received %@)",
         two.rate, two.cpuMicroseconds, two.busy * 100, two.shares.map(String.init).joined(separator: " / ")))
     print(String(format: "two instances / one: %.2f", two.rate / one.rate))
+
+    // (f) A backlog: each consumer's session is made first, then every message is published while
+    // it is away, then it starts and drains what the broker queued (timed from its start).
+    print("backlog: \(total) messages queued for each consumer's session before it starts")
+    try Commands.run("/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-c", "-i", "bench-backlog", "-q", "1", "-t", "fa/#", "-E"])
+    try await publishAll("fa")
+    let drain = Process()
+    drain.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_sub")
+    drain.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-c", "-i", "bench-backlog", "-q", "1", "-t", "fa/#", "-C", "\(total)"]
+    drain.standardOutput = FileHandle.nullDevice
+    started = ContinuousClock.now
+    try drain.run()
+    await Task.detached { drain.waitUntilExit() }.value
+    let brokerBacklog = Double(total) / (ContinuousClock.now - started).seconds
+    print(String(format: "  (fa) mosquitto_sub -q 1 > /dev/null: %.0f messages/s", brokerBacklog))
+
+    try pg.psql("CREATE TABLE python_backlog (LIKE readings INCLUDING ALL)", database: database)
+    func pythonPeer(count: Int) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [peerScript, "127.0.0.1", "\(broker.port)", "fb/+/telemetry", "bench-python-backlog", dsn, "python_backlog", "\(count)", "3600"]
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+    let first = try pythonPeer(count: 1)  // makes the session; ends after one probe's row
+    try await probe("fb") { rows("python_backlog") > 0 }
+    await Task.detached { first.waitUntilExit() }.value
+    try await publishAll("fb")
+    started = ContinuousClock.now
+    let second = try pythonPeer(count: total + 1000)  // late probes may come first
+    try await waitForRows("python_backlog", total, where: telemetry)
+    let pythonBacklog = Double(total) / (ContinuousClock.now - started).seconds
+    second.terminate()
+    print(String(format: "  (fb) Python peer: %.0f messages/s", pythonBacklog))
+
+    let backlogURL = try pg.createDatabase(prefix: "bench")
+    let backlogDatabase = PostgresServer.database(in: backlogURL)
+    let folder = pg.directory.appendingPathComponent("run-fc")
+    try FileManager.default.createDirectory(at: folder.appendingPathComponent("pipelines"), withIntermediateDirectories: true)
+    try flow(root: "fc").write(to: folder.appendingPathComponent("pipelines/telemetry.yaml"), atomically: true, encoding: .utf8)
+    let making = try RunningHub(binary: enchufe, ["run", "--http", "127.0.0.1:0"], in: folder, environment: ["ENCHUFE_STORE": backlogURL])
+    try await probe("fc") { rows("readings", database: backlogDatabase) > 0 }
+    try expectStop(making.stop() == 0, "the hub making the session did not stop cleanly")
+    try await publishAll("fc")
+    started = ContinuousClock.now
+    let draining = try RunningHub(binary: enchufe, ["run", "--http", "127.0.0.1:0"], in: folder, environment: ["ENCHUFE_STORE": backlogURL])
+    defer { draining.terminate() }
+    try await waitForRows("readings", total, database: backlogDatabase, where: telemetry)
+    let hubBacklog = Double(total) / (ContinuousClock.now - started).seconds
+    let cpu = cpuSeconds(draining.process.processIdentifier)
+    print(String(format: "  (fc) enchufe run: %.0f messages/s (hub CPU %.1f µs/message, start-up included)", hubBacklog, cpu / Double(total) * 1e6))
+    print(String(format: "backlog: Enchufe / broker's own delivery: %.2f; Enchufe / Python peer: %.2f", hubBacklog / brokerBacklog, hubBacklog / pythonBacklog))
+}
+
+/// Stops the benchmark with `reason` unless `condition` holds.
+func expectStop(_ condition: Bool, _ reason: String) throws {
+    guard condition else { throw BenchError(reason) }
 }
 
 /// User and system CPU time a process has used so far, from /proc/PID/stat.
