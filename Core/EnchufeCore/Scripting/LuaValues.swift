@@ -66,8 +66,9 @@ extension LuaEngine {
         case .bool(let b):
             lua_pushboolean(state, b ? 1 : 0)
         case .number(let n):
-            if n.rounded() == n, abs(n) < 9.0e15 {
-                lua_pushinteger(state, lua_Integer(n))
+            // Whole numbers are Lua integers (`NativeExpression.Value` reads them the same way).
+            if let i = value.intValue {
+                lua_pushinteger(state, lua_Integer(i))
             } else {
                 lua_pushnumber(state, n)
             }

@@ -20,9 +20,9 @@ struct NativeExpression: Sendable {
         case float(Double)
         case bool(Bool)
 
-        /// A JSON number as the `msg` table holds it (`LuaEngine.push`): integral values below 9e15 as integers.
+        /// A JSON number as the `msg` table holds it (`LuaEngine.push`, by the same `intValue` rule).
         init(_ n: Double) {
-            self = n.rounded() == n && abs(n) < 9.0e15 ? .int(Int64(n)) : .float(n)
+            self = JSONValue.number(n).intValue.map { .int(Int64($0)) } ?? .float(n)
         }
 
         var isTrue: Bool { if case .bool(let b) = self { b } else { true } }
@@ -119,7 +119,6 @@ struct NativeExpression: Sendable {
         case .lessOrEqual: return compare(a, b).map { .bool($0 == -1 || $0 == 0) }
         case .greater: return compare(a, b).map { .bool($0 == 1) }
         case .greaterOrEqual: return compare(a, b).map { .bool($0 == 1 || $0 == 0) }
-        case .and, .or: return nil  // built as their own nodes
         default: break
         }
         if case .int(let x) = a, case .int(let y) = b {

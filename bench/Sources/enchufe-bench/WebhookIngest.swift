@@ -195,7 +195,7 @@ func rawSQLiteInserts(_ readings: [Reading], in dir: URL) async throws -> Double
     let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
     let now = Int64(Date().timeIntervalSince1970 * 1000)
     let started = ContinuousClock.now
-    for (batchStart, _) in readings.enumerated() where batchStart % 5000 == 0 {
+    for batchStart in stride(from: 0, to: readings.count, by: 5000) {
         try exec("BEGIN")
         for (i, r) in readings[batchStart..<min(readings.count, batchStart + 5000)].enumerated() {
             sqlite3_bind_text(statement, 1, r.tenant, -1, transient)
@@ -214,7 +214,7 @@ func rawSQLiteInserts(_ readings: [Reading], in dir: URL) async throws -> Double
         }
         try exec("COMMIT")
     }
-    let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+    let seconds = (ContinuousClock.now - started).seconds
     var count: OpaquePointer?
     sqlite3_prepare_v2(db, "SELECT count(*) FROM readings", -1, &count, nil)
     defer { sqlite3_finalize(count) }

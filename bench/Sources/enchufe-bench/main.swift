@@ -3,7 +3,7 @@
 //   enchufe-bench [transforms] [MESSAGES]     the cost of a Lua step (default 200000 messages)
 //   enchufe-bench store-ingest [READINGS]     store.readings into PostgreSQL against psql \\copy (default 1000000)
 //   enchufe-bench mqtt-to-postgres [MESSAGES] MQTT → PostgreSQL against the broker and a Python peer (default 200000)
-//   enchufe-bench webhook-ingest [SECONDS]    webhook.in → store against a bare route, with wrk (default 10 s each)
+//   enchufe-bench webhook-ingest [SECONDS]    webhook.in → store against SQLite's C API, and the hub's JSON reader against JSONDecoder, with wrk (default 10 s each)
 //   enchufe-bench export [READINGS]           CSV over HTTP from PostgreSQL against psql \\copy TO STDOUT (default 1000000)
 @preconcurrency import Glibc
 import Foundation
