@@ -61,7 +61,11 @@ let package = Package(
         .systemLibrary(name: "CLua", path: "Core/CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         // The composition root: registers every node type and serves the CLI (a library, so that
         // another package can build a binary with more node types), and the executable.
-        .executableTarget(name: "enchufe", dependencies: ["EnchufeCLI"], path: "Core/enchufe"),
+        .executableTarget(name: "enchufe", dependencies: ["EnchufeCLI", "CJemalloc"], path: "Core/enchufe"),
+        // jemalloc (Debian libjemalloc-dev) as the executable's allocator: glibc's malloc, with
+        // messages made on one thread and freed on another, spent a third of the engine's time in
+        // its arena locks and heap growth (bench/README.md). Vector ships jemalloc on Linux too.
+        .systemLibrary(name: "CJemalloc", path: "Core/CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
         .target(
             name: "EnchufeCLI",
             dependencies: [
@@ -118,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "enchufe-bench",
             dependencies: [
-                "EnchufeCore", "Postgres", "MQTT", "Simulator", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                "EnchufeCore", "Postgres", "MQTT", "Simulator", "TestSupport", "CJemalloc", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "bench/Sources/enchufe-bench"),

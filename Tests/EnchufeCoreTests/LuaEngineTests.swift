@@ -225,3 +225,78 @@ struct LuaEngineTests {
         #expect(log.lines == ["info lua: seen\t1500\tnil"])
     }
 }
+
+/// The `lua` node reads a returned message table field by field where it can (`directMessage`);
+/// what it reads must be exactly what the general reader (the table's JSON form, then a message)
+/// makes of the same table. Checked on generated tables: well-formed messages and readings, and
+/// fields missing, null, of the wrong type, unknown, not finite or not parseable.
+@Suite struct LuaMessageReaderTests {
+    struct Tables {
+        var random: SplitMix
+
+        mutating func pick(_ choices: [String]) -> String { choices.randomElement(using: &random)! }
+        mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &random) < p }
+
+        mutating func text(good: String) -> String {
+            chance(0.85) ? "\"\(good)\"" : pick(["null", "42", "true", "{}", "0/0"])
+        }
+
+        mutating func reading() -> String {
+            var fields: [String] = []
+            if chance(0.95) { fields.append("series = \(text(good: "device:inv-\(Int.random(in: 1...9, using: &random))"))") }
+            if chance(0.95) { fields.append("quantity = \(text(good: "power"))") }
+            if chance(0.95) {
+                fields.append("ts = " + pick(["\"2025-03-30T01:00:00Z\"", "\"2025-10-26T00:45:00.250Z\"", "1735689600", "1735689600.5", "\"yesterday\"", "null", "0/0", "true"]))
+            }
+            if chance(0.95) { fields.append("value = " + pick(["1", "-2.5", "1e300", "0", "0/0", "1/0", "\"7\"", "null", "math.maxinteger"])) }
+            if chance(0.5) { fields.append("resolution = \(text(good: "PT15M"))") }
+            if chance(0.5) { fields.append("unit = \(text(good: "kW"))") }
+            if chance(0.4) { fields.append("quality = " + pick(["\"measured\"", "\"forecast\"", "\"guess\"", "null", "3"])) }
+            if chance(0.3) { fields.append("tenant = \(text(good: "coop"))") }
+            if chance(0.3) { fields.append("source = \(text(good: "f/n"))") }
+            if chance(0.1) { fields.append("tags = " + pick(["{}", "array()", "{ period = \"P1\" }", "null", "\"P1\""])) }
+            if chance(0.05) { fields.append(pick(["extra = 1", "extra = 0/0", "extra = print", "[1] = 2"])) }
+            fields.shuffle(using: &random)
+            return "{ " + fields.joined(separator: ", ") + " }"
+        }
+
+        mutating func message() -> String {
+            var fields: [String] = []
+            if chance(0.7) { fields.append("payload = " + pick(["{ w = 1500, on = true, name = \"inv\" }", "{ 1, 2, 3 }", "null", "42", "{ bad = 0/0 }", "\"text\""])) }
+            if chance(0.6) { fields.append("topic = \(text(good: "site/inv-1/power"))") }
+            if chance(0.3) { fields.append("attributes = " + pick(["{ device = \"inv-1\", n = 3 }", "{}", "array()", "null", "\"x\"", "{ gone = null }"])) }
+            if chance(0.8) {
+                let readings = (0..<Int.random(in: 0...3, using: &random)).map { _ in reading() }
+                fields.append("readings = " + pick(["{ " + readings.joined(separator: ", ") + " }", "null", "{ a = 1 }", "\"none\""]))
+            }
+            if chance(0.05) { fields.append(pick(["extra = 1", "extra = print", "[1] = 2"])) }
+            fields.shuffle(using: &random)
+            return "{ " + fields.joined(separator: ", ") + " }"
+        }
+    }
+
+    @Test func theFieldByFieldReaderAgreesWithTheGeneralOne() throws {
+        let lua = try LuaEngine()
+        var tables = Tables(random: SplitMix(seed: 2026_12_03))
+        var direct = 0, general = 0
+        for _ in 0..<5_000 {
+            let table = tables.message()
+            let function = try lua.compileExpression(LuaSource(text: table, file: "gen.yaml"))
+            let (fast, slow) = try lua.call(function, message: Message()) {
+                (lua.directMessage(at: -1), Result { try lua.generalMessages(at: -1) })
+            }
+            guard let fast else {
+                general += 1
+                continue
+            }
+            direct += 1
+            switch slow {
+            case .success(let messages):
+                #expect(messages.count == 1 && messages.first?.json == fast.json, "\(table)")
+            case .failure(let error):
+                Issue.record("the general reader refuses what the direct one read: \(error) for \(table)")
+            }
+        }
+        #expect(direct > 1_000 && general > 1_000, "direct \(direct), general \(general)")
+    }
+}

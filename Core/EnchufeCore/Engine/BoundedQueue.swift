@@ -29,7 +29,8 @@ final class BoundedQueue<Element: Sendable>: Sendable {
 
     /// What a send found, decided under the lock; the continuations are resumed after it.
     private enum Registration {
-        case sent(consumer: (CheckedContinuation<Next, Never>, [Element])?)
+        /// Taken in; the consumer, if it was waiting, is to be handed what `offer` put in `handed`.
+        case sent(consumer: CheckedContinuation<Next, Never>?)
         case cancelled
         case waiting
     }
@@ -86,13 +87,15 @@ final class BoundedQueue<Element: Sendable>: Sendable {
             return (taken, resumed)
         }
 
-        /// Takes `batch` in if there is room, handing the consumer (if it waits) what it asked for.
-        mutating func offer(_ batch: [Element], capacity: Int) -> Registration? {
+        /// Takes `batch` in (moving it out) if there is room; if the consumer waits, what it asked for
+        /// is moved to `handed` (so that, handed on, the consumer holds the only reference to it).
+        mutating func offer(_ batch: inout [Element], capacity: Int, handing handed: inout [Element]) -> Registration? {
             guard count < capacity else { return nil }
-            admit(batch)
+            admit(BoundedQueue.take(&batch))
             guard let waiting = consumer, let (taken, _) = take(waiting.limit, capacity: capacity) else { return .sent(consumer: nil) }
             consumer = nil
-            return .sent(consumer: (waiting.continuation, taken))
+            handed = taken
+            return .sent(consumer: waiting.continuation)
         }
     }
 
@@ -115,42 +118,68 @@ final class BoundedQueue<Element: Sendable>: Sendable {
     /// Adds a batch whole, waiting while the queue is full. Throws `CancellationError` if the task
     /// is cancelled while waiting; the batch was then not added.
     func send(_ batch: [Element]) async throws {
+        var batch = batch
+        try await send(&batch)
+    }
+
+    /// Adds a batch whole, moving it out of `batch` (left empty), so the consumer gets the only
+    /// reference to it and can change it where it lies. Waits while the queue is full. Throws
+    /// `CancellationError` if the task is cancelled while waiting; `batch` is then as it was.
+    func send(_ batch: inout [Element]) async throws {
         guard !batch.isEmpty else { return }
         let capacity = self.capacity
-        if case .sent(let consumer)? = state.withLock({ $0.offer(batch, capacity: capacity) }) {
-            if let (c, taken) = consumer { c.resume(returning: .batch(taken)) }
+        var handed: [Element] = []
+        if case .sent(let consumer)? = state.withLock({ $0.offer(&batch, capacity: capacity, handing: &handed) }) {
+            consumer?.resume(returning: .batch(Self.take(&handed)))
             return
         }
         let id = state.withLock { s -> UInt64 in
             s.nextID += 1
             return s.nextID
         }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
-                let registration = state.withLock { s -> Registration in
-                    if let sent = s.offer(batch, capacity: capacity) { return sent }
-                    // Checked under the lock: a cancellation after this point finds the waiter.
-                    if Task.isCancelled { return .cancelled }
-                    s.senders.append(Waiter(id: id, batch: batch, continuation: c))
-                    return .waiting
+        do {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
+                    let registration = state.withLock { s -> Registration in
+                        if let sent = s.offer(&batch, capacity: capacity, handing: &handed) { return sent }
+                        // Checked under the lock: a cancellation after this point finds the waiter.
+                        if Task.isCancelled { return .cancelled }
+                        s.senders.append(Waiter(id: id, batch: Self.take(&batch), continuation: c))
+                        return .waiting
+                    }
+                    switch registration {
+                    case .sent(let consumer):
+                        consumer?.resume(returning: .batch(Self.take(&handed)))
+                        c.resume()
+                    case .cancelled:
+                        c.resume(throwing: CancellationError())
+                    case .waiting:
+                        break
+                    }
                 }
-                switch registration {
-                case .sent(let consumer):
-                    if let (waiting, taken) = consumer { waiting.resume(returning: .batch(taken)) }
-                    c.resume()
-                case .cancelled:
-                    c.resume(throwing: CancellationError())
-                case .waiting:
-                    break
+            } onCancel: {
+                let waiter = state.withLock { s -> Waiter? in
+                    guard let i = s.senders.firstIndex(where: { $0.id == id }) else { return nil }
+                    return s.senders.remove(at: i)
                 }
+                waiter?.continuation.resume(throwing: Withdrawn(batch: waiter!.batch))
             }
-        } onCancel: {
-            let waiter = state.withLock { s -> Waiter? in
-                guard let i = s.senders.firstIndex(where: { $0.id == id }) else { return nil }
-                return s.senders.remove(at: i)
-            }
-            waiter?.continuation.resume(throwing: CancellationError())
+        } catch let withdrawn as Withdrawn {
+            batch = withdrawn.batch
+            throw CancellationError()
         }
+    }
+
+    /// A waiting sender's batch, given back when its task is cancelled.
+    private struct Withdrawn: Error {
+        var batch: [Element]
+    }
+
+    /// The elements of `batch`, leaving it empty: the only reference moves, none is added.
+    static func take(_ batch: inout [Element]) -> [Element] {
+        var moved: [Element] = []
+        swap(&moved, &batch)
+        return moved
     }
 
     /// Up to `limit` elements (at least one, waiting for it); `.finished` once every producer

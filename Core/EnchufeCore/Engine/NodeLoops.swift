@@ -11,28 +11,29 @@ extension FlowRunner {
     /// Sends messages out of `port`, as one batch. Each holds one claim on its delivery, which
     /// passes to the copies sent (or is released if the port is not wired). When the flow is
     /// stopping, the claims of what could not be sent are released as failed.
-    func route(_ messages: [Message], from node: RunningNode, port: String) async throws {
+    func route(_ messages: consuming [Message], from node: RunningNode, port: String) async throws {
         guard !messages.isEmpty else { return }
-        var messages = messages
         if messages.contains(where: needsStamp) {
             for i in messages.indices { stampReadings(&messages[i], from: node) }
         }
         if node.tap.isWatched {
-            for m in messages { node.tap.publish(m, port: port) }
+            for i in messages.indices { node.tap.publish(messages[i], port: port) }
         }
         let targets = node.outputs[port] ?? []
         guard !targets.isEmpty else {
-            for m in messages { m.delivery?.release() }
+            for i in messages.indices { messages[i].delivery?.release() }
             return
         }
         if targets.count > 1 {
-            for m in messages { m.delivery?.retain(targets.count - 1) }
+            for i in messages.indices { messages[i].delivery?.retain(targets.count - 1) }
         }
         for (i, queue) in targets.enumerated() {
+            // The last target gets the batch itself (its only reference), the others copies.
+            var sending = i == targets.count - 1 ? BoundedQueue.take(&messages) : copy messages
             do {
-                try await queue.send(messages)
+                try await queue.send(&sending)
             } catch {
-                for m in messages {
+                for m in sending {
                     for _ in i..<targets.count { m.delivery?.release(failure: "the flow stopped before the message was delivered") }
                 }
                 throw error
@@ -70,9 +71,9 @@ extension FlowRunner {
             } else {
                 next = await input.next(upTo: Self.transformBatch)
             }
-            switch next {
+            switch consume next {  // the batch taken whole: changed where it lies, not copied first
             case .batch(let messages):
-                await process(messages, with: transform, node)
+                await process(consume messages, with: transform, node)
             case .interrupted:
                 if Task.isCancelled { break reading }
                 await flush(transform, node, final: false)
@@ -86,10 +87,15 @@ extension FlowRunner {
     }
 
     /// Runs a batch through a transform and routes what it made, port by port, in order. A node
-    /// that takes whole batches (`BatchTransformNode`) gets it at once; if that fails, or for any
-    /// other node, each message is processed alone, and one that fails takes the slow way (retries,
-    /// then the errors port or the dead letters) without holding up the rest.
-    func process(_ batch: [Message], with transform: any TransformNode, _ node: RunningNode) async {
+    /// that changes messages where they lie (`InPlaceTransformNode`) or takes whole batches
+    /// (`BatchTransformNode`) gets the batch at once; if that fails, or for any other node, each
+    /// message is processed alone, and one that fails takes the slow way (retries, then the errors
+    /// port or the dead letters) without holding up the rest.
+    func process(_ batch: consuming [Message], with transform: any TransformNode, _ node: RunningNode) async {
+        if let inPlace = transform as? any InPlaceTransformNode, !batch.contains(where: { $0.lease != nil }) {
+            await process(consume batch, inPlace: inPlace, node)
+            return
+        }
         node.metrics.countIn(batch.count)
         let started = ContinuousClock.now
         var outputs = RoutedOutputs()
@@ -107,29 +113,65 @@ extension FlowRunner {
                 let made = try await withLease(message.lease) { try await transform.process(message, node.context) }
                 outputs.add(made, madeFrom: message)
             } catch {
-                // The first attempt failed: the retries go on from there (a node's state is not
-                // changed twice by one attempt).
-                var first: (any Error)? = error
-                let retried = await withRetries(node, {
-                    if let e = first {
-                        first = nil
-                        throw e
-                    }
-                    return try await self.withLease(message.lease) { try await transform.process(message, node.context) }
-                }) { error, attempts in
-                    await self.fail(message, error: error, attempts: attempts, node: node)
-                }
-                if let retried {
-                    outputs.add(retried, madeFrom: message)
-                } else if Task.isCancelled {
-                    message.delivery?.release(failure: "the flow stopped before the message was committed")
-                }
+                await retry(message, failedWith: error, transform, node, into: &outputs)
             }
         }
         node.metrics.processing.recordNanoseconds((ContinuousClock.now - started).nanosecondsTotal)
         node.metrics.status.succeeded()
         node.metrics.countOut(outputs.count)
-        for (port, messages) in outputs.byPort { try? await route(messages, from: node, port: port) }
+        for (port, messages) in outputs.take() { try? await route(messages, from: node, port: port) }
+    }
+
+    /// Runs a batch through a node that changes messages where they lie: no message is copied, the
+    /// ones dropped are done, the ones kept go out in order, and one that failed takes the slow way
+    /// after the others have been gone through.
+    private func process(_ batch: consuming [Message], inPlace transform: any InPlaceTransformNode, _ node: RunningNode) async {
+        node.metrics.countIn(batch.count)
+        let started = ContinuousClock.now
+        var kept = 0
+        var failures: [(message: Message, error: any Error)] = []
+        for i in batch.indices {
+            do {
+                guard try transform.apply(&batch[i], node.context) else {
+                    batch[i].delivery?.release()
+                    continue
+                }
+                if kept != i { batch.swapAt(kept, i) }
+                kept += 1
+            } catch {
+                failures.append((batch[i], error))
+            }
+        }
+        batch.removeLast(batch.count - kept)
+        var outputs = RoutedOutputs(out: consume batch)
+        for failure in failures { await retry(failure.message, failedWith: failure.error, transform, node, into: &outputs) }
+        node.metrics.processing.recordNanoseconds((ContinuousClock.now - started).nanosecondsTotal)
+        node.metrics.status.succeeded()
+        node.metrics.countOut(outputs.count)
+        for (port, messages) in outputs.take() { try? await route(messages, from: node, port: port) }
+    }
+
+    /// The slow way for a message whose first attempt failed with `error`: the retries go on from
+    /// there (a node's state is not changed twice by one attempt), then the errors port or the dead letters.
+    private func retry(
+        _ message: Message, failedWith error: any Error, _ transform: any TransformNode, _ node: RunningNode,
+        into outputs: inout RoutedOutputs
+    ) async {
+        var first: (any Error)? = error
+        let retried = await withRetries(node, {
+            if let e = first {
+                first = nil
+                throw e
+            }
+            return try await self.withLease(message.lease) { try await transform.process(message, node.context) }
+        }) { error, attempts in
+            await self.fail(message, error: error, attempts: attempts, node: node)
+        }
+        if let retried {
+            outputs.add(retried, madeFrom: message)
+        } else if Task.isCancelled {
+            message.delivery?.release(failure: "the flow stopped before the message was committed")
+        }
     }
 
     /// Runs `body` under `lease` (a singleton source's), if there is one.
@@ -152,7 +194,7 @@ extension FlowRunner {
         node.metrics.countOut(made.count)
         var outputs = RoutedOutputs()
         for output in made { outputs.append(output.message, port: output.port) }
-        for (port, messages) in outputs.byPort { try? await route(messages, from: node, port: port) }
+        for (port, messages) in outputs.take() { try? await route(messages, from: node, port: port) }
     }
 
     // MARK: Sinks
@@ -260,6 +302,14 @@ struct RoutedOutputs {
     private(set) var byPort: [(port: String, messages: [Message])] = []
     private(set) var count = 0
 
+    init() {}
+
+    /// Starts with messages going out of `out` that already hold their claims.
+    init(out messages: consuming [Message]) {
+        count = messages.count
+        if !messages.isEmpty { byPort = [(NodeDefinition.outPort, messages)] }
+    }
+
     /// Adds what was made from `input`. An output that carries no delivery of its own (or the
     /// input's) derives from the input: the input's claim passes to the first such output and
     /// each further one takes a claim of its own; with none, the input's claim is released.
@@ -275,6 +325,15 @@ struct RoutedOutputs {
             append(m, port: output.port)
         }
         if !claimed { input.delivery?.release() }
+    }
+
+    /// The batches per port, moved out (each the only reference to its messages), leaving this empty.
+    mutating func take() -> some Sequence<(port: String, messages: [Message])> {
+        var ports: [(port: String, messages: [Message])] = []
+        swap(&ports, &byPort)
+        count = 0
+        ports.reverse()
+        return sequence(state: ports) { $0.popLast() }
     }
 
     mutating func append(_ message: Message, port: String) {

@@ -59,6 +59,25 @@ public protocol BatchTransformNode: TransformNode {
     func process(batch: [Message], _ context: NodeContext) async throws -> [[Output]]
 }
 
+/// A transform that changes each message where it lies, or drops it, and never makes more than one
+/// message of one (`map`, `filter`). The engine runs a whole batch through `apply` without copying
+/// a message: one that goes on leaves by `out`, in order.
+///
+/// `apply` returns whether the message goes on. If it throws, it must have left the message as it
+/// was: the engine then takes that message the slow way (`process`, retries, the errors port, the
+/// dead letters) and the rest of the batch goes on without it. Messages carrying a singleton
+/// source's lease go through `process` one at a time.
+public protocol InPlaceTransformNode: TransformNode {
+    func apply(_ message: inout Message, _ context: NodeContext) throws -> Bool
+}
+
+extension InPlaceTransformNode {
+    public func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
+        var message = message
+        return try apply(&message, context) ? [.out(message)] : []
+    }
+}
+
 /// A node that commits messages somewhere, in batches. When `write` returns the batch is durable;
 /// only then are the sources told.
 public protocol SinkNode: Sendable {
@@ -143,10 +162,11 @@ public struct NodeContext: Sendable {
 /// A source's context: a node context plus the way to send messages into the flow.
 public struct SourceContext: Sendable {
     public var node: NodeContext
-    let emitter: @Sendable ([Message]) async throws -> Void
+    /// Sends a batch on, moving it out of the array it is given.
+    let emitter: @Sendable (inout [Message]) async throws -> Void
     let room: @Sendable () -> Int
 
-    init(node: NodeContext, emitter: @escaping @Sendable ([Message]) async throws -> Void, room: @escaping @Sendable () -> Int = { .max }) {
+    init(node: NodeContext, emitter: @escaping @Sendable (inout [Message]) async throws -> Void, room: @escaping @Sendable () -> Int = { .max }) {
         self.node = node
         self.emitter = emitter
         self.room = room
@@ -159,10 +179,10 @@ public struct SourceContext: Sendable {
     /// Sends messages that derive from one input into the flow, as one batch, waiting while the first
     /// node's queue is full (backpressure). The returned delivery settles once all of them are committed.
     @discardableResult
-    public func emit(_ messages: [Message]) async throws -> Delivery {
+    public func emit(_ messages: consuming [Message]) async throws -> Delivery {
         let delivery = Delivery()
         defer { delivery.seal() }
-        try await send(messages, tracking: { _ in delivery })
+        try await send(consume messages, tracking: { _ in delivery })
         return delivery
     }
 
@@ -173,23 +193,24 @@ public struct SourceContext: Sendable {
 
     /// Sends messages of as many inputs (a burst of MQTT messages, the rows of a file) into the flow
     /// as one batch; each has its own delivery, in order, which settles once it is committed.
-    public func emit(each messages: [Message]) async throws -> [Delivery] {
+    public func emit(each messages: consuming [Message]) async throws -> [Delivery] {
         let deliveries = messages.map { _ in Delivery() }
         defer { for d in deliveries { d.seal() } }
-        try await send(messages, tracking: { deliveries[$0] })
+        try await send(consume messages, tracking: { deliveries[$0] })
         return deliveries
     }
 
-    private func send(_ messages: [Message], tracking delivery: (Int) -> Delivery) async throws {
+    /// Sends `messages` on: the flow's first queue gets the only reference to the batch, so the
+    /// first node can change its messages where they lie.
+    private func send(_ messages: consuming [Message], tracking delivery: (Int) -> Delivery) async throws {
         guard !messages.isEmpty else { return }
-        var messages = messages
         for i in messages.indices {
             let d = delivery(i)
             messages[i].delivery = d
             d.retain()
         }
         // When the flow is stopping, what could not be sent is released as failed by the engine.
-        try await emitter(messages)
+        try await emitter(&messages)
     }
 
     public var clock: any HubClock { node.clock }

@@ -18,11 +18,10 @@ extension FlowRunner {
             emitter: { [self] messages in
                 node.metrics.countOut(messages.count)
                 node.metrics.status.sent(messages)
-                var messages = messages
                 if let lease = Lease.current {
                     for i in messages.indices { messages[i].lease = lease }
                 }
-                try await self.route(messages, from: node, port: NodeDefinition.outPort)
+                try await self.route(BoundedQueue.take(&messages), from: node, port: NodeDefinition.outPort)
             },
             room: { queues.map { max(0, $0.capacity - $0.count) }.min() ?? .max })
         if let adopting = source as? any AdoptingSource {

@@ -2,27 +2,116 @@ import Foundation
 
 /// What travels along a wire: a plain object a person can read (Node-RED's `msg`), plus the
 /// canonical readings it carries, if any.
+///
+/// Its fields live in one shared box, copied on the first change of a copy that is not alone
+/// (copy on write): a message passed from node to node or held in a batch costs one reference,
+/// not one for each of its fields, and a node that changes the only copy changes it where it lies.
 public struct Message: Sendable {
-    public var payload: JSONValue
-    public var topic: String?
-    public var attributes: [String: String]
-    public var readings: [Reading]
+    private var box: Box
+
+    public var payload: JSONValue {
+        get { box.payload }
+        _modify {
+            unshare()
+            yield &box.payload
+        }
+        set {
+            unshare()
+            box.payload = newValue
+        }
+    }
+
+    public var topic: String? {
+        get { box.topic }
+        _modify {
+            unshare()
+            yield &box.topic
+        }
+        set {
+            unshare()
+            box.topic = newValue
+        }
+    }
+
+    public var attributes: [String: String] {
+        get { box.attributes }
+        _modify {
+            unshare()
+            yield &box.attributes
+        }
+        set {
+            unshare()
+            box.attributes = newValue
+        }
+    }
+
+    public var readings: [Reading] {
+        get { box.readings }
+        _modify {
+            unshare()
+            yield &box.readings
+        }
+        set {
+            unshare()
+            box.readings = newValue
+        }
+    }
+
     /// Tracks the source input this message derives from, so the source learns when it is committed.
-    public internal(set) var delivery: Delivery?
+    public internal(set) var delivery: Delivery? {
+        get { box.delivery }
+        set {
+            unshare()
+            box.delivery = newValue
+        }
+    }
+
     /// The lease of the singleton source it derives from: what nodes do with it (a pull's
     /// checkpoints) is fenced with it, so an instance that lost the lease commits none of it.
-    public internal(set) var lease: Lease?
+    public internal(set) var lease: Lease? {
+        get { box.lease }
+        set {
+            unshare()
+            box.lease = newValue
+        }
+    }
 
     public init(
         payload: JSONValue = .null, topic: String? = nil, attributes: [String: String] = [:],
         readings: [Reading] = []
     ) {
-        self.payload = payload
-        self.topic = topic
-        self.attributes = attributes
-        self.readings = readings
-        self.delivery = nil
-        self.lease = nil
+        box = Box(payload: payload, topic: topic, attributes: attributes, readings: readings, delivery: nil, lease: nil)
+    }
+
+    private mutating func unshare() {
+        if !isKnownUniquelyReferenced(&box) { box = box.copy() }
+    }
+
+    /// The fields. Changed only through a `Message` that holds the only reference (`unshare`),
+    /// so no two threads ever see a change to one box.
+    private final class Box: @unchecked Sendable {
+        var payload: JSONValue
+        var topic: String?
+        var attributes: [String: String]
+        var readings: [Reading]
+        var delivery: Delivery?
+        var lease: Lease?
+
+        init(
+            payload: JSONValue, topic: String?, attributes: [String: String], readings: [Reading], delivery: Delivery?,
+            lease: Lease?
+        ) {
+            self.payload = payload
+            self.topic = topic
+            self.attributes = attributes
+            self.readings = readings
+            self.delivery = delivery
+            self.lease = lease
+        }
+
+        func copy() -> Box {
+            Box(payload: payload, topic: topic, attributes: attributes, readings: readings, delivery: delivery, lease: lease)
+        }
     }
 
     /// A new message derived from this one: it keeps this one's delivery, so a source's

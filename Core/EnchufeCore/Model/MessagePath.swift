@@ -54,10 +54,13 @@ public struct MessagePath: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Sets `value` at `keys` inside `target`, changing its arrays and objects where they lie: each
+    /// is taken out of `target` first (leaving `null` for a moment), so a payload not shared is not copied.
     private static func set(_ value: JSONValue?, at keys: ArraySlice<String>, in target: inout JSONValue) {
         guard let key = keys.first else { return }
         let rest = keys.dropFirst()
         if case .array(var items) = target, let i = Int(key), items.indices.contains(i) {
+            target = .null
             if rest.isEmpty {
                 items[i] = value ?? .null
             } else {
@@ -68,12 +71,11 @@ public struct MessagePath: Sendable, Hashable, CustomStringConvertible {
         }
         var fields = target.objectValue ?? [:]
         if value == nil, fields[key] == nil { return }
+        target = .null
         if rest.isEmpty {
             fields[key] = value
         } else {
-            var child = fields[key] ?? .object([:])
-            set(value, at: rest, in: &child)
-            fields[key] = child
+            set(value, at: rest, in: &fields[key, default: .object([:])])
         }
         target = .object(fields)
     }

@@ -42,20 +42,26 @@ extension LuaEngine {
 
     func push(_ reading: Reading) {
         lua_createtable(state, 0, 9)
-        for (key, value) in [
-            ("series", reading.series), ("quantity", reading.quantity), ("ts", ISO8601.string(reading.ts)),
-            ("resolution", reading.resolution), ("unit", reading.unit), ("quality", reading.quality.rawValue),
-            ("tenant", reading.tenant), ("source", reading.source),
-        ] {
-            push(value)
-            lua_setfield(state, -2, key)
-        }
+        setField("series", reading.series)
+        setField("quantity", reading.quantity)
+        setField("ts", ISO8601.string(reading.ts))
+        setField("resolution", reading.resolution)
+        setField("unit", reading.unit)
+        setField("quality", reading.quality.rawValue)
+        setField("tenant", reading.tenant)
+        setField("source", reading.source)
         push(JSONValue.number(reading.value))
         lua_setfield(state, -2, "value")
         if !reading.tags.isEmpty {
             push(JSONValue.object(reading.tags.mapValues(JSONValue.string)))
             lua_setfield(state, -2, "tags")
         }
+    }
+
+    private func setField(_ key: StaticString, _ text: String) {
+        push(text)
+        // A literal's text ends with a NUL; its address stays the same, so Lua finds the key in its string cache.
+        lua_setfield(state, -2, UnsafeRawPointer(key.utf8Start).assumingMemoryBound(to: CChar.self))
     }
 
     func push(_ value: JSONValue, depth: Int = 0) {
@@ -188,6 +194,8 @@ extension LuaEngine {
         return .object(fields)
     }
 
+    func isNullValue(at index: Int32) -> Bool { isNull(at: lua_absindex(state, index)) }
+
     private func isNull(at index: Int32) -> Bool {
         lua_rawgeti(state, Self.registry, lua_Integer(nullRef))
         defer { enchufe_lua_pop(state, 1) }
@@ -205,6 +213,12 @@ extension LuaEngine {
 
     /// What a `process(msg)` function returned: nil (no message), a message, or a list of messages.
     func messages(at index: Int32) throws -> [Message] {
+        if let message = directMessage(at: index) { return [message] }
+        return try generalMessages(at: index)
+    }
+
+    /// `messages(at:)` through the JSON form of the whole result, for every shape and with the errors.
+    func generalMessages(at index: Int32) throws -> [Message] {
         let index = lua_absindex(state, index)
         switch lua_type(state, index) {
         case LUA_TNIL:

@@ -7,18 +7,25 @@ import Synchronization
 
 /// Sends `count` messages, each with one power reading, as fast as the flow takes them, in bursts
 /// of `burst` messages (each its own input with its own delivery, as a burst of MQTT messages is).
-struct Generator: SourceNode {
-    let count: Int
-    var burst = 256
-    func run(_ context: SourceContext) async throws {
+/// The messages are made before the clock starts (the benchmark measures the engine and its
+/// transforms, not the making of test data) and handed over as a real source's are: the generator
+/// keeps no reference to what it sent.
+final class Generator: SourceNode {
+    let bursts: Mutex<[[Message]]>
+
+    init(count: Int, burst: Int = 256) {
         let start = Date(timeIntervalSince1970: 1_735_689_600)
-        for first in stride(from: 0, to: count, by: burst) {
-            let messages = (first..<min(count, first + burst)).map { i in
-                Message(
-                    payload: ["device": .string("inv-\(i % 50)"), "w": .number(Double(i % 5000))], topic: "site/inv-\(i % 50)/power",
-                    readings: [Reading(series: "device:inv-\(i % 50)", quantity: "power", ts: start.addingTimeInterval(Double(i)), resolution: "PT0S", value: Double(i % 5000), unit: "W")])
-            }
-            try await context.emit(each: messages)
+        let messages = (0..<count).map { i in
+            Message(
+                payload: ["device": .string("inv-\(i % 50)"), "w": .number(Double(i % 5000))], topic: "site/inv-\(i % 50)/power",
+                readings: [Reading(series: "device:inv-\(i % 50)", quantity: "power", ts: start.addingTimeInterval(Double(i)), resolution: "PT0S", value: Double(i % 5000), unit: "W")])
+        }
+        bursts = Mutex(stride(from: 0, to: count, by: burst).reversed().map { Array(messages[$0..<min(count, $0 + burst)]) })
+    }
+
+    func run(_ context: SourceContext) async throws {
+        while let burst = bursts.withLock({ $0.popLast() }) {
+            try await context.emit(each: burst)
         }
     }
 }
@@ -32,51 +39,36 @@ final class Counter: SinkNode {
     }
 }
 
-func flow(withLua: Bool) -> String {
-    """
-    flow: bench
-    nodes:
-      - id: source
-        type: bench.generator
-        to: [to-kw]
-      - id: to-kw
-        type: map
-        set:
-          payload.kw: "=msg.payload.w / 1000"
-          attributes.device: "{topic.2}"
-      - id: producing
-        type: filter
-        when: msg.payload.w % 10 ~= 0
-    \(withLua ? """
-      - id: script
-        type: lua
-        script: |
-          function process(msg)
-            for _, r in ipairs(msg.readings) do
-              r.value = r.value / 1000
-              r.unit = "kW"
-            end
-            return msg
-          end
-        to: [group]
-    """ : "")
-      - id: group
-        type: batch
-        count: 500
-        to: [count]
-      - id: count
-        type: bench.counter
-    """
-    .replacingOccurrences(of: "type: map\n", with: "type: map\n    to: [producing]\n")
-    .replacingOccurrences(of: "~= 0\n", with: withLua ? "~= 0\n    to: [script]\n" : "~= 0\n    to: [group]\n")
+/// The flow: the generator, then `nodes` in a row, then the counter. `map` computes a field with an
+/// expression and one from a topic template, `filter` drops a tenth, `lua` rescales every reading
+/// of the message, `batch` groups 500, `pass` is a filter that keeps everything.
+func chainFlow(_ nodes: [String]) -> String {
+    var text = "flow: bench\nnodes:\n  - id: source\n    type: bench.generator\n    to: [n0]\n"
+    let bodies = [
+        "map": "    type: map\n    set:\n      payload.kw: \"=msg.payload.w / 1000\"\n      attributes.device: \"{topic.2}\"\n",
+        "filter": "    type: filter\n    when: msg.payload.w % 10 ~= 0\n",
+        "pass": "    type: filter\n    when: \"true\"\n",
+        "batch": "    type: batch\n    count: 500\n",
+        "lua": "    type: lua\n    script: |\n      function process(msg)\n        for _, r in ipairs(msg.readings) do\n          r.value = r.value / 1000\n          r.unit = \"kW\"\n        end\n        return msg\n      end\n",
+    ]
+    for (i, n) in nodes.enumerated() {
+        text += "  - id: n\(i)\n" + bodies[n]! + "    to: [n\(i + 1)]\n"
+    }
+    return text + "  - id: n\(nodes.count)\n    type: bench.counter\n"
 }
 
-func runTransforms(messages: Int, withLua: Bool) async throws -> Double {
+/// Readings per second through `map → filter → lua → batch` (or without `lua`), and the CPU time
+/// (all threads) per message sent, in µs. `ENCHUFE_BENCH_NODES=map,lua` runs another row of nodes
+/// instead, to measure (or profile) one node type at a time.
+func runTransforms(messages: Int, withLua: Bool) async throws -> (rate: Double, cpu: Double) {
+    let nodes = ProcessInfo.processInfo.environment["ENCHUFE_BENCH_NODES"]?.split(separator: ",").map(String.init)
+        ?? (withLua ? ["map", "filter", "lua", "batch"] : ["map", "filter", "batch"])
     let counter = Counter()
+    let generator = Generator(count: messages)
     var registry = NodeRegistry(CoreNodes.specs)
-    registry.register(NodeSpec(type: "bench.generator", kind: .source, summary: "", options: [], example: "", make: { _ in .source(Generator(count: messages)) }))
+    registry.register(NodeSpec(type: "bench.generator", kind: .source, summary: "", options: [], example: "", make: { _ in .source(generator) }))
     registry.register(NodeSpec(type: "bench.counter", kind: .sink, summary: "", options: [], example: "", make: { _ in .sink(counter) }))
-    let (definition, problems) = FlowLoader(registry: registry, environment: [:]).load(text: flow(withLua: withLua), file: "bench.yaml")
+    let (definition, problems) = FlowLoader(registry: registry, environment: [:]).load(text: chainFlow(nodes), file: "bench.yaml")
     guard let definition, problems.isEmpty else { throw CocoaError(.featureUnsupported, userInfo: ["problems": "\(problems)"]) }
     let store = try SQLiteStore(path: ":memory:")
     try await store.migrate()
@@ -84,13 +76,15 @@ func runTransforms(messages: Int, withLua: Bool) async throws -> Double {
         flows: [definition], registry: registry,
         environment: EngineEnvironment(store: store, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }))
     let started = ContinuousClock.now
+    let cpuBefore = cpuSeconds(getpid())
     await hub.runFlows()
     let elapsed = (ContinuousClock.now - started).seconds
-    let expected = (0..<messages).filter { ($0 % 5000) % 10 != 0 }.count
+    let cpu = cpuSeconds(getpid()) - cpuBefore
+    let expected = nodes.contains("filter") ? (0..<messages).filter { ($0 % 5000) % 10 != 0 }.count : messages
     guard counter.readings.load(ordering: .relaxed) == expected else {
         throw CocoaError(.coderInvalidValue, userInfo: ["counted": counter.readings.load(ordering: .relaxed), "expected": expected])
     }
-    return Double(expected) / elapsed
+    return (Double(expected) / elapsed, cpu / Double(messages) * 1e6)
 }
 
 extension Duration {
@@ -99,14 +93,26 @@ extension Duration {
 
 func transformsBenchmark(messages: Int, rounds: Int = 3) async throws {
     print("transforms: \(messages) messages of 1 reading each; best of \(rounds) rounds")
+    if let nodes = ProcessInfo.processInfo.environment["ENCHUFE_BENCH_NODES"] {
+        var best = (rate: 0.0, cpu: Double.infinity)
+        for round in 1...rounds {
+            let run = try await runTransforms(messages: messages, withLua: false)
+            best = (max(best.rate, run.rate), min(best.cpu, run.cpu))
+            print(String(format: "  round %d: %.0f readings/s (%.2f µs CPU per message)", round, run.rate, run.cpu))
+        }
+        print(String(format: "%@: %.0f readings/s, %.2f µs CPU per message", nodes, best.rate, best.cpu))
+        return
+    }
     var best: (with: Double, without: Double) = (0, 0)
+    var leastCPU: (with: Double, without: Double) = (.infinity, .infinity)
     for round in 1...rounds {
         let without = try await runTransforms(messages: messages, withLua: false)
         let with = try await runTransforms(messages: messages, withLua: true)
-        best = (max(best.with, with), max(best.without, without))
-        print(String(format: "  round %d: map→filter→batch %.0f readings/s, map→filter→lua→batch %.0f readings/s", round, without, with))
+        best = (max(best.with, with.rate), max(best.without, without.rate))
+        leastCPU = (min(leastCPU.with, with.cpu), min(leastCPU.without, without.cpu))
+        print(String(format: "  round %d: map→filter→batch %.0f readings/s (%.2f µs CPU per message), map→filter→lua→batch %.0f readings/s (%.2f µs)", round, without.rate, without.cpu, with.rate, with.cpu))
     }
-    print(String(format: "map→filter→lua→batch: %.0f readings/s", best.with))
-    print(String(format: "map→filter→batch (peer, no Lua): %.0f readings/s", best.without))
+    print(String(format: "map→filter→lua→batch: %.0f readings/s, %.2f µs CPU per message", best.with, leastCPU.with))
+    print(String(format: "map→filter→batch (peer, no Lua): %.0f readings/s, %.2f µs CPU per message", best.without, leastCPU.without))
     print(String(format: "ratio with/without Lua: %.2f (the Lua step costs %.1f µs per reading)", best.with / best.without, (1 / best.with - 1 / best.without) * 1e6))
 }

@@ -6,6 +6,7 @@
 //   enchufe-bench webhook-ingest [SECONDS]    webhook.in → store against SQLite's C API, and the hub's JSON reader against JSONDecoder, with wrk (default 10 s each)
 //   enchufe-bench export [READINGS]           CSV over HTTP from PostgreSQL against psql \\copy TO STDOUT (default 1000000)
 @preconcurrency import Glibc
+import CJemalloc  // the hub's allocator (Package.swift), so the engine runs here as it runs in `enchufe`
 import Foundation
 
 setvbuf(stdout, nil, _IOLBF, 0)  // each figure as soon as it is measured, also into a pipe

@@ -1,7 +1,7 @@
 import Foundation
 
 /// `filter`: passes the messages for which a Lua expression is true.
-struct FilterNode: TransformNode {
+struct FilterNode: InPlaceTransformNode {
     static let spec = NodeSpec(
         type: "filter", kind: .transform,
         summary: "Passes only the messages for which a Lua expression is true",
@@ -26,7 +26,7 @@ struct FilterNode: TransformNode {
 
     let condition: BoundTemplate
 
-    func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
-        try condition.isTrue(for: message) ? [.out(message)] : []
+    func apply(_ message: inout Message, _ context: NodeContext) throws -> Bool {
+        try condition.isTrue(for: message)
     }
 }

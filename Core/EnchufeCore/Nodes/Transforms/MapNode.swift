@@ -1,7 +1,7 @@
 import Foundation
 
 /// `map`: sets, renames and deletes message fields (Node-RED's change node).
-struct MapNode: TransformNode {
+struct MapNode: InPlaceTransformNode {
     static let spec = NodeSpec(
         type: "map", kind: .transform,
         summary: "Sets, renames and deletes message fields; values may be templates or Lua expressions",
@@ -53,16 +53,23 @@ struct MapNode: TransformNode {
         deletions = try (options.strings("delete") ?? []).map(MessagePath.init)
     }
 
-    func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
-        let values = try assignments.map { path, template in (path, try template.value(for: message)) }
-        var out = message
-        for (path, value) in values { path.set(value.isNull ? nil : value, in: &out) }
-        for (from, to) in renames {
-            guard let value = from.value(in: out) else { continue }
-            from.set(nil, in: &out)
-            to.set(value, in: &out)
+    func apply(_ message: inout Message, _ context: NodeContext) throws -> Bool {
+        // Every value is computed from the incoming message before anything is changed (and a
+        // failure leaves the message as it was).
+        if assignments.count == 1 {
+            let (path, template) = assignments[0]
+            let value = try template.value(for: message)
+            path.set(value.isNull ? nil : value, in: &message)
+        } else {
+            let values = try assignments.map { path, template in (path, try template.value(for: message)) }
+            for (path, value) in values { path.set(value.isNull ? nil : value, in: &message) }
         }
-        for path in deletions { path.set(nil, in: &out) }
-        return [.out(out)]
+        for (from, to) in renames {
+            guard let value = from.value(in: message) else { continue }
+            from.set(nil, in: &message)
+            to.set(value, in: &message)
+        }
+        for path in deletions { path.set(nil, in: &message) }
+        return true
     }
 }

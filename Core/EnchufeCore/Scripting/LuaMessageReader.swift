@@ -1,0 +1,126 @@
+import CLua
+import Foundation
+
+/// The message a `process(msg)` function returned, read from its table field by field, without
+/// first making a `JSONValue` of the whole table and a message of that (which was most of a `lua`
+/// node's time). Only the common, well-formed shape is read this way; anything else (a list of
+/// messages, a field of an unexpected type, tags, a value JSON cannot hold) gives `nil`, and the
+/// caller reads the result the general way, which accepts the same messages and names what is wrong.
+/// A table with a field the general way would also read (and might refuse) is left to it too.
+extension LuaEngine {
+    /// The message table at `index`, or nil where the general reader must decide.
+    func directMessage(at index: Int32) -> Message? {
+        let index = lua_absindex(state, index)
+        guard lua_type(state, index) == LUA_TTABLE else { return nil }
+        lua_checkstack(state, 6)
+        let top = lua_gettop(state)
+        defer { lua_settop(state, top) }
+
+        let payload = lua_getfield(state, index, "payload")
+        let topic = lua_getfield(state, index, "topic")
+        let attributes = lua_getfield(state, index, "attributes")
+        let readings = lua_getfield(state, index, "readings")
+        let present = [payload, topic, attributes, readings].filter { $0 != LUA_TNIL }.count
+        guard present > 0, entries(at: index) == present else { return nil }
+
+        var message = Message()
+        if payload != LUA_TNIL {
+            guard let value = try? json(at: top + 1, path: "result.payload") else { return nil }
+            message.payload = value
+        }
+        if topic != LUA_TNIL, !isNullValue(at: top + 2) {
+            guard topic == LUA_TSTRING, let text = string(at: top + 2) else { return nil }
+            message.topic = text
+        }
+        if attributes != LUA_TNIL, !isNullValue(at: top + 3) {
+            guard attributes == LUA_TTABLE, case .object(let fields)? = try? json(at: top + 3, path: "result.attributes") else { return nil }
+            for (key, value) in fields where !value.isNull { message.attributes[key] = value.templateText }
+        }
+        if readings != LUA_TNIL, !isNullValue(at: top + 4) {
+            guard readings == LUA_TTABLE, let list = directReadings(at: top + 4) else { return nil }
+            message.readings = list
+        }
+        return message
+    }
+
+    /// The readings of a list, or nil if it is not a plain list of well-formed reading tables.
+    private func directReadings(at index: Int32) -> [Reading]? {
+        let count = Int(lua_rawlen(state, index))
+        guard entries(at: index) == count else { return nil }
+        var list: [Reading] = []
+        list.reserveCapacity(count)
+        for i in 0..<count {
+            lua_rawgeti(state, index, lua_Integer(i + 1))
+            defer { enchufe_lua_pop(state, 1) }
+            guard let reading = directReading(at: lua_gettop(state)) else { return nil }
+            list.append(reading)
+        }
+        return list
+    }
+
+    /// The number of entries in the table at `index`.
+    private func entries(at index: Int32) -> Int {
+        var count = 0
+        lua_pushnil(state)
+        while lua_next(state, index) != 0 {
+            count += 1
+            enchufe_lua_pop(state, 1)
+        }
+        return count
+    }
+
+    private func directReading(at index: Int32) -> Reading? {
+        guard lua_type(state, index) == LUA_TTABLE, !isNullValue(at: index) else { return nil }
+        let top = lua_gettop(state)
+        defer { lua_settop(state, top) }
+        var present = 0
+        // A field that is absent or null is `.some(nil)`; one that is not text gives up (nil).
+        func text(_ key: String) -> String?? {
+            let type = lua_getfield(state, index, key)
+            defer { enchufe_lua_pop(state, 1) }
+            if type != LUA_TNIL { present += 1 }
+            if type == LUA_TNIL || isNullValue(at: -1) { return .some(nil) }
+            guard type == LUA_TSTRING, let s = string(at: -1) else { return nil }
+            return .some(s)
+        }
+        func number(_ key: String) -> Double? {
+            defer { enchufe_lua_pop(state, 1) }
+            guard lua_getfield(state, index, key) == LUA_TNUMBER else { return nil }
+            present += 1
+            let n = lua_isinteger(state, -1) != 0 ? Double(lua_tointegerx(state, -1, nil)) : lua_tonumberx(state, -1, nil)
+            return n.isFinite ? n : nil
+        }
+        guard let series = text("series") ?? nil, let quantity = text("quantity") ?? nil,
+            let value = number("value"),
+            let resolution = text("resolution"), let unit = text("unit"), let qualityText = text("quality"),
+            let tenant = text("tenant"), let source = text("source")
+        else { return nil }
+        let ts: Date
+        switch lua_getfield(state, index, "ts") {
+        case LUA_TSTRING:
+            guard let s = string(at: -1), let d = ISO8601.date(s) else { return nil }
+            ts = d
+            present += 1
+        case LUA_TNUMBER:
+            guard let n = number("ts") else { return nil }
+            ts = Date(timeIntervalSince1970: n)
+        default:
+            return nil
+        }
+        var quality = Quality.measured
+        if let qualityText {
+            guard let q = Quality(rawValue: qualityText) else { return nil }
+            quality = q
+        }
+        // Tags: none (absent, null or an empty table), or the general reader.
+        let tags = lua_getfield(state, index, "tags")
+        if tags != LUA_TNIL {
+            present += 1
+            guard isNullValue(at: -1) || (tags == LUA_TTABLE && entries(at: lua_gettop(state)) == 0) else { return nil }
+        }
+        guard entries(at: index) == present else { return nil }
+        return Reading(
+            tenant: tenant ?? "", series: series, quantity: quantity, ts: ts, resolution: resolution ?? "PT0S", value: value,
+            unit: unit ?? "", quality: quality, source: source ?? "")
+    }
+}
