@@ -324,6 +324,35 @@ struct RecordingSink: SinkNode {
         #expect(probe.outcomes.count == 40 && probe.outcomes.allSatisfy { $0 == .committed })
     }
 
+    /// `filter` and `map` change a burst where it lies (`InPlaceTransformNode`): what the filter
+    /// drops is done, what it keeps goes on in order, and a message `map` cannot compute (integer
+    /// division by zero for n = 13) is dead-lettered alone, unchanged, while the others go on.
+    @Test func inPlaceTransformsKeepOrderDropWhatTheyDropAndIsolateAFailure() async throws {
+        let probe = Probe(total: 40)
+        let (hub, store, _) = try await hub("""
+            flow: in-place
+            tenant: sol
+            nodes:
+              - { id: src, type: test.burst, to: [thirds] }
+              - { id: thirds, type: filter, when: "msg.payload.n % 3 ~= 0", to: [scale] }
+              - id: scale
+                type: map
+                set: { payload.m: "=msg.payload.n // (msg.payload.n - 13)" }
+                retry: { attempts: 1 }
+                to: [sink]
+              - { id: sink, type: test.sink }
+            """, probe: probe)
+        await hub.runFlows()
+        let kept = (0..<40).filter { $0 % 3 != 0 && $0 != 13 }
+        #expect(probe.written.map { $0["n"] } == kept.map { .number(Double($0)) })
+        let floorDivision = kept.map { n -> JSONValue? in .number((Double(n) / Double(n - 13)).rounded(.down)) }
+        #expect(probe.written.map { $0["m"] } == floorDivision)
+        let letters = try await store.deadLetters(tenant: "sol", limit: 10)
+        let letter = try #require(letters.first)
+        #expect(letters.count == 1 && letter.message["payload"]?["n"] == 13 && letter.message["payload"]?["m"] == nil, "\(letters)")
+        #expect(probe.outcomes.count == 40 && probe.outcomes.allSatisfy { $0 == .committed })
+    }
+
     /// A message store.readings can never store (no readings, from a node wired in by mistake) was
     /// logged as failing "after 6 attempt(s)": it is dead-lettered after the attempts really made,
     /// with no retry.
