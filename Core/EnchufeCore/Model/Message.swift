@@ -15,10 +15,6 @@ public struct Message: Sendable {
             unshare()
             yield &box.payload
         }
-        set {
-            unshare()
-            box.payload = newValue
-        }
     }
 
     public var topic: String? {
@@ -26,10 +22,6 @@ public struct Message: Sendable {
         _modify {
             unshare()
             yield &box.topic
-        }
-        set {
-            unshare()
-            box.topic = newValue
         }
     }
 
@@ -39,10 +31,6 @@ public struct Message: Sendable {
             unshare()
             yield &box.attributes
         }
-        set {
-            unshare()
-            box.attributes = newValue
-        }
     }
 
     public var readings: [Reading] {
@@ -50,10 +38,6 @@ public struct Message: Sendable {
         _modify {
             unshare()
             yield &box.readings
-        }
-        set {
-            unshare()
-            box.readings = newValue
         }
     }
 

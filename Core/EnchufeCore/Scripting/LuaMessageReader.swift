@@ -28,15 +28,15 @@ extension LuaEngine {
             guard let value = try? json(at: top + 1, path: "result.payload") else { return nil }
             message.payload = value
         }
-        if topic != LUA_TNIL, !isNullValue(at: top + 2) {
+        if topic != LUA_TNIL, !isNull(at: top + 2) {
             guard topic == LUA_TSTRING, let text = string(at: top + 2) else { return nil }
             message.topic = text
         }
-        if attributes != LUA_TNIL, !isNullValue(at: top + 3) {
+        if attributes != LUA_TNIL, !isNull(at: top + 3) {
             guard attributes == LUA_TTABLE, case .object(let fields)? = try? json(at: top + 3, path: "result.attributes") else { return nil }
             for (key, value) in fields where !value.isNull { message.attributes[key] = value.templateText }
         }
-        if readings != LUA_TNIL, !isNullValue(at: top + 4) {
+        if readings != LUA_TNIL, !isNull(at: top + 4) {
             guard readings == LUA_TTABLE, let list = directReadings(at: top + 4) else { return nil }
             message.readings = list
         }
@@ -70,7 +70,7 @@ extension LuaEngine {
     }
 
     private func directReading(at index: Int32) -> Reading? {
-        guard lua_type(state, index) == LUA_TTABLE, !isNullValue(at: index) else { return nil }
+        guard lua_type(state, index) == LUA_TTABLE, !isNull(at: index) else { return nil }
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
         var present = 0
@@ -79,7 +79,7 @@ extension LuaEngine {
             let type = lua_getfield(state, index, key)
             defer { enchufe_lua_pop(state, 1) }
             if type != LUA_TNIL { present += 1 }
-            if type == LUA_TNIL || isNullValue(at: -1) { return .some(nil) }
+            if type == LUA_TNIL || isNull(at: -1) { return .some(nil) }
             guard type == LUA_TSTRING, let s = string(at: -1) else { return nil }
             return .some(s)
         }
@@ -116,7 +116,7 @@ extension LuaEngine {
         let tags = lua_getfield(state, index, "tags")
         if tags != LUA_TNIL {
             present += 1
-            guard isNullValue(at: -1) || (tags == LUA_TTABLE && entries(at: lua_gettop(state)) == 0) else { return nil }
+            guard isNull(at: -1) || (tags == LUA_TTABLE && entries(at: lua_gettop(state)) == 0) else { return nil }
         }
         guard entries(at: index) == present else { return nil }
         return Reading(

@@ -194,9 +194,9 @@ extension LuaEngine {
         return .object(fields)
     }
 
-    func isNullValue(at index: Int32) -> Bool { isNull(at: lua_absindex(state, index)) }
-
-    private func isNull(at index: Int32) -> Bool {
+    /// Whether the value at `index` is JSON null (the global `null`).
+    func isNull(at index: Int32) -> Bool {
+        let index = lua_absindex(state, index)
         lua_rawgeti(state, Self.registry, lua_Integer(nullRef))
         defer { enchufe_lua_pop(state, 1) }
         return lua_rawequal(state, index, -1) != 0

@@ -56,14 +56,8 @@ struct MapNode: InPlaceTransformNode {
     func apply(_ message: inout Message, _ context: NodeContext) throws -> Bool {
         // Every value is computed from the incoming message before anything is changed (and a
         // failure leaves the message as it was).
-        if assignments.count == 1 {
-            let (path, template) = assignments[0]
-            let value = try template.value(for: message)
-            path.set(value.isNull ? nil : value, in: &message)
-        } else {
-            let values = try assignments.map { path, template in (path, try template.value(for: message)) }
-            for (path, value) in values { path.set(value.isNull ? nil : value, in: &message) }
-        }
+        let values = try assignments.map { path, template in (path, try template.value(for: message)) }
+        for (path, value) in values { path.set(value.isNull ? nil : value, in: &message) }
         for (from, to) in renames {
             guard let value = from.value(in: message) else { continue }
             from.set(nil, in: &message)
