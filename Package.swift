@@ -124,6 +124,7 @@ let package = Package(
             dependencies: [
                 "EnchufeCore", "Postgres", "MQTT", "Simulator", "TestSupport", "CJemalloc", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "bench/Sources/enchufe-bench"),
 

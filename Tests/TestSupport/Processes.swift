@@ -24,11 +24,23 @@ public enum Commands {
     public static func run(_ executable: String, _ arguments: [String], check: Bool = true) throws -> CommandResult {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("enchufe-cmd-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: log) }
+        let exitCode = wait(try spawn(executable, arguments, output: log))
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let result = CommandResult(status: exitCode, output: text.trimmingCharacters(in: .whitespacesAndNewlines))
+        if check && result.status != 0 {
+            throw CommandError(command: ([executable] + arguments).joined(separator: " "), result: result)
+        }
+        return result
+    }
+
+    /// Starts `executable` with `arguments` (stdin from /dev/null, stdout and stderr into the file
+    /// `output`) and returns its process id without waiting.
+    public static func spawn(_ executable: String, _ arguments: [String], output: String) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let env = ProcessInfo.processInfo.environment.map { "\($0)=\($1)" }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
@@ -38,7 +50,8 @@ public enum Commands {
             for p in envp { free(p) }
         }
         // A clean signal mask and default handlers: the test process's threads block signals, and a
-        // daemon started from here (mosquitto -d) would otherwise never see its SIGTERM.
+        // program started from here (mosquitto -d, perf record) would otherwise never see its SIGTERM
+        // or SIGINT (Foundation's Process passes the blocked mask on).
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -56,15 +69,15 @@ public enum Commands {
         guard spawned == 0 else {
             throw CommandError(command: executable, result: CommandResult(status: spawned, output: String(cString: strerror(spawned))))
         }
+        return pid
+    }
+
+    /// Waits for a process started by `spawn` to end; its exit status (128 + the signal that ended it).
+    @discardableResult
+    public static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let exitCode = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        let result = CommandResult(status: exitCode, output: text.trimmingCharacters(in: .whitespacesAndNewlines))
-        if check && result.status != 0 {
-            throw CommandError(command: ([executable] + arguments).joined(separator: " "), result: result)
-        }
-        return result
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 
     /// The first of `candidates` that exists and is executable.

@@ -11,9 +11,14 @@ import Foundation
 import Logging
 import MQTT
 import Postgres
+import PostgresNIO
 import TestSupport
 
 func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: String) async throws {
+    // ENCHUFE_BENCH_STAGES=backlog runs the backlog stage (f) alone; ENCHUFE_BENCH_PERF=FILE records
+    // `perf record -a -g` (the whole machine) while `enchufe run` drains the backlog (fc) into FILE.
+    let environment = ProcessInfo.processInfo.environment
+    let stages = environment["ENCHUFE_BENCH_STAGES"].map { Set($0.split(separator: ",").map(String.init)) } ?? ["live", "backlog"]
     let enchufe = try releasedEnchufe()
     let pg = try PostgresServer.start(durable: true)
     defer { pg.destroy() }
@@ -86,7 +91,13 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
           - { id: store, type: store.readings, batch_size: 2000, flush_interval: 100ms }
         """
     }
+    /// Waits until TABLE holds `expected` rows of telemetry: first, every 20 ms over one connection,
+    /// until the last message published has its row (a primary-key lookup: consumers store in the
+    /// order of arrival, and a `count(*)` every few milliseconds, or a `psql` started for each, took
+    /// a tenth of the machine from the consumers), then until the count is right.
     func waitForRows(_ table: String, _ expected: Int, database: String = database, where condition: String = "true") async throws {
+        let last = "tenant = 'demo' AND series = 'device:dev-\((expected - 1) % 500)' AND quantity = 'power' AND ts = to_timestamp(\(1_774_742_400 + expected - 1))"
+        try await RowProbe.wait(port: pg.port, database: database, sql: "SELECT count(*) FROM \(table) WHERE \(last)", every: .milliseconds(20))
         let deadline = ContinuousClock.now + .seconds(600)
         while rows(table, database: database, where: condition) < expected {
             guard ContinuousClock.now < deadline else {
@@ -96,100 +107,105 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
         }
     }
 
-    // (a) The broker alone: a persistent session made first, so nothing published is missed.
-    try Commands.run("/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-c", "-i", "bench-sub", "-q", "1", "-t", "a/#", "-E"])
-    let subscriber = Process()
-    subscriber.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_sub")
-    subscriber.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-c", "-i", "bench-sub", "-q", "1", "-t", "a/#", "-C", "\(total)"]
-    subscriber.standardOutput = FileHandle.nullDevice
-    try subscriber.run()
-    var started = ContinuousClock.now
-    try await publishAll("a")
-    await Task.detached { subscriber.waitUntilExit() }.value
-    let brokerRate = Double(total) / (ContinuousClock.now - started).seconds
-    print(String(format: "  (a) mosquitto_sub -q 1 > /dev/null: %.0f messages/s", brokerRate))
-
-    // (b) The Python peer.
-    let peer = Process()
-    peer.executableURL = URL(fileURLWithPath: python)
     let dsn = "host=127.0.0.1 port=\(pg.port) user=postgres dbname=\(database)"
-    peer.arguments = [peerScript, "127.0.0.1", "\(broker.port)", "b/+/telemetry", "bench-python", dsn, "python_readings", "\(total)"]
-    peer.standardOutput = FileHandle.nullDevice
-    try peer.run()
-    try await probe("b") { rows("python_readings") > 0 }
-    started = ContinuousClock.now
-    try await publishAll("b")
-    try await waitForRows("python_readings", total, where: telemetry)
-    let pythonRate = Double(total) / (ContinuousClock.now - started).seconds
-    peer.terminate()
-    print(String(format: "  (b) Python peer (paho-mqtt + psycopg COPY): %.0f messages/s", pythonRate))
+    if stages.contains("live") {
+        // (a) The broker alone: a persistent session made first, so nothing published is missed.
+        try Commands.run("/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-c", "-i", "bench-sub", "-q", "1", "-t", "a/#", "-E"])
+        let subscriber = Process()
+        subscriber.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_sub")
+        subscriber.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-c", "-i", "bench-sub", "-q", "1", "-t", "a/#", "-C", "\(total)"]
+        subscriber.standardOutput = FileHandle.nullDevice
+        try subscriber.run()
+        var started = ContinuousClock.now
+        try await publishAll("a")
+        await Task.detached { subscriber.waitUntilExit() }.value
+        let brokerRate = Double(total) / (ContinuousClock.now - started).seconds
+        print(String(format: "  (a) mosquitto_sub -q 1 > /dev/null: %.0f messages/s", brokerRate))
 
-    // (c) Enchufe.
-    let journal = pg.directory.appendingPathComponent("journal")
-    let registry = NodeRegistry(CoreNodes.specs + MQTTModule.specs)
-    let yaml = flow(root: "c", journal: journal.path)
-    let (definition, problems) = FlowLoader(registry: registry, environment: [:]).load(text: yaml, file: "bench.yaml")
-    guard let definition, problems.isEmpty else { throw CocoaError(.featureUnsupported, userInfo: ["problems": "\(problems)"]) }
-    let hub = Hub(flows: [definition], registry: registry, environment: EngineEnvironment(store: store, logger: quiet))
-    let running = Task { await hub.runFlows() }
-    try await probe("c") { rows("readings") > 0 }
-    started = ContinuousClock.now
-    try await publishAll("c")
-    try await waitForRows("readings", total, where: telemetry)
-    let hubRate = Double(total) / (ContinuousClock.now - started).seconds
-    hub.stop()
-    await running.value
-    try await store.close()
-    print(String(format: "  (c) Enchufe mqtt.in → store.readings: %.0f messages/s", hubRate))
+        // (b) The Python peer.
+        let peer = Process()
+        peer.executableURL = URL(fileURLWithPath: python)
+        peer.arguments = [peerScript, "127.0.0.1", "\(broker.port)", "b/+/telemetry", "bench-python", dsn, "python_readings", "\(total)"]
+        peer.standardOutput = FileHandle.nullDevice
+        try peer.run()
+        defer { kill(peer.processIdentifier, SIGKILL) }
+        try await probe("b") { rows("python_readings") > 0 }
+        started = ContinuousClock.now
+        try await publishAll("b")
+        try await waitForRows("python_readings", total, where: telemetry)
+        let pythonRate = Double(total) / (ContinuousClock.now - started).seconds
+        print(String(format: "  (b) Python peer (paho-mqtt + psycopg COPY): %.0f messages/s", pythonRate))
 
-    print(String(format: "Enchufe / Python peer: %.2f", hubRate / pythonRate))
-    print(String(format: "Enchufe / broker's own delivery: %.2f", hubRate / brokerRate))
+        // (c) Enchufe.
+        let journal = pg.directory.appendingPathComponent("journal")
+        let registry = NodeRegistry(CoreNodes.specs + MQTTModule.specs)
+        let yaml = flow(root: "c", journal: journal.path)
+        let (definition, problems) = FlowLoader(registry: registry, environment: [:]).load(text: yaml, file: "bench.yaml")
+        guard let definition, problems.isEmpty else { throw CocoaError(.featureUnsupported, userInfo: ["problems": "\(problems)"]) }
+        let hub = Hub(flows: [definition], registry: registry, environment: EngineEnvironment(store: store, logger: quiet))
+        let running = Task { await hub.runFlows() }
+        try await probe("c") { rows("readings") > 0 }
+        started = ContinuousClock.now
+        try await publishAll("c")
+        try await waitForRows("readings", total, where: telemetry)
+        let hubRate = Double(total) / (ContinuousClock.now - started).seconds
+        hub.stop()
+        await running.value
+        try await store.close()
+        print(String(format: "  (c) Enchufe mqtt.in → store.readings: %.0f messages/s", hubRate))
 
-    /// `enchufe run` processes sharing `ROOT/+/telemetry` (one flow file, one working folder), on a
-    /// database of the stage's own; returns the rate, each instance's share, the CPU time the
-    /// instances spent per message, and how busy the machine's cores were meanwhile.
-    func instances(_ count: Int, root: String) async throws -> (rate: Double, shares: [Int], cpuMicroseconds: Double, busy: Double) {
-        let url = try pg.createDatabase(prefix: "bench")
-        let database = PostgresServer.database(in: url)
-        let folder = pg.directory.appendingPathComponent("run-\(root)")
-        try FileManager.default.createDirectory(at: folder.appendingPathComponent("pipelines"), withIntermediateDirectories: true)
-        try flow(root: root, sharedGroup: "bench").write(to: folder.appendingPathComponent("pipelines/telemetry.yaml"), atomically: true, encoding: .utf8)
-        var hubs: [RunningHub] = []
-        defer { for hub in hubs { hub.terminate() } }
-        for n in 1...count {
-            // One after the other: the first creates the tables.
-            hubs.append(try RunningHub(binary: enchufe, ["run", "--http", "127.0.0.1:0", "--instance", "bench-\(n)"], in: folder, environment: ["ENCHUFE_STORE": url]))
+        print(String(format: "Enchufe / Python peer: %.2f", hubRate / pythonRate))
+        print(String(format: "Enchufe / broker's own delivery: %.2f", hubRate / brokerRate))
+
+        /// `enchufe run` processes sharing `ROOT/+/telemetry` (one flow file, one working folder), on a
+        /// database of the stage's own; returns the rate, each instance's share, the CPU time the
+        /// instances spent per message, and how busy the machine's cores were meanwhile.
+        func instances(_ count: Int, root: String) async throws -> (rate: Double, shares: [Int], cpuMicroseconds: Double, busy: Double) {
+            let url = try pg.createDatabase(prefix: "bench")
+            let database = PostgresServer.database(in: url)
+            let folder = pg.directory.appendingPathComponent("run-\(root)")
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent("pipelines"), withIntermediateDirectories: true)
+            try flow(root: root, sharedGroup: "bench").write(to: folder.appendingPathComponent("pipelines/telemetry.yaml"), atomically: true, encoding: .utf8)
+            var hubs: [RunningHub] = []
+            defer { for hub in hubs { hub.terminate() } }
+            for n in 1...count {
+                // One after the other: the first creates the tables.
+                hubs.append(try RunningHub(binary: enchufe, ["run", "--http", "127.0.0.1:0", "--instance", "bench-\(n)"], in: folder, environment: ["ENCHUFE_STORE": url]))
+            }
+            /// Messages an instance received, from its metrics.
+            func received(_ hub: RunningHub) async throws -> Int {
+                let metrics = try await get(hub.base + "/metrics").body
+                return metrics.split(separator: "\n").first { $0.hasPrefix("enchufe_mqtt_messages_received_total") }
+                    .flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }.map(Int.init) ?? 0
+            }
+            // Every instance subscribed: each received a probe.
+            try await probe(root) { try await !hubs.asyncContains { try await received($0) == 0 } }
+            let before = try await hubs.asyncMap(received)
+            let cpuBefore = hubs.map { cpuSeconds($0.process.processIdentifier) }.reduce(0, +)
+            let machineBefore = machineTicks()
+            let started = ContinuousClock.now
+            try await publishAll(root)
+            try await waitForRows("readings", total, database: database, where: telemetry)
+            let rate = Double(total) / (ContinuousClock.now - started).seconds
+            let cpu = hubs.map { cpuSeconds($0.process.processIdentifier) }.reduce(0, +) - cpuBefore
+            let machineAfter = machineTicks()
+            let busy = 1 - Double(machineAfter.idle - machineBefore.idle) / Double(machineAfter.total - machineBefore.total)
+            let shares = zip(try await hubs.asyncMap(received), before).map { $0 - $1 }
+            for hub in hubs { _ = hub.stop() }
+            guard rows("readings", database: database, where: telemetry) == total else { throw BenchError("readings holds more rows than were published") }
+            return (rate, shares, cpu / Double(total) * 1e6, busy)
         }
-        /// Messages an instance received, from its metrics.
-        func received(_ hub: RunningHub) async throws -> Int {
-            let metrics = try await get(hub.base + "/metrics").body
-            return metrics.split(separator: "\n").first { $0.hasPrefix("enchufe_mqtt_messages_received_total") }
-                .flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }.map(Int.init) ?? 0
-        }
-        // Every instance subscribed: each received a probe.
-        try await probe(root) { try await !hubs.asyncContains { try await received($0) == 0 } }
-        let before = try await hubs.asyncMap(received)
-        let cpuBefore = hubs.map { cpuSeconds($0.process.processIdentifier) }.reduce(0, +)
-        let machineBefore = machineTicks()
-        let started = ContinuousClock.now
-        try await publishAll(root)
-        try await waitForRows("readings", total, database: database, where: telemetry)
-        let rate = Double(total) / (ContinuousClock.now - started).seconds
-        let cpu = hubs.map { cpuSeconds($0.process.processIdentifier) }.reduce(0, +) - cpuBefore
-        let machineAfter = machineTicks()
-        let busy = 1 - Double(machineAfter.idle - machineBefore.idle) / Double(machineAfter.total - machineBefore.total)
-        let shares = zip(try await hubs.asyncMap(received), before).map { $0 - $1 }
-        for hub in hubs { _ = hub.stop() }
-        guard rows("readings", database: database, where: telemetry) == total else { throw BenchError("readings holds more rows than were published") }
-        return (rate, shares, cpu / Double(total) * 1e6, busy)
+        let one = try await instances(1, root: "d")
+        print(String(format: "  (d) one enchufe run process: %.0f messages/s (hub CPU %.1f µs/message; machine %.0f%% busy)", one.rate, one.cpuMicroseconds, one.busy * 100))
+        let two = try await instances(2, root: "e")
+        print(String(format: "  (e) two enchufe run processes, shared subscription: %.0f messages/s (hub CPU %.1f µs/message; machine %.0f%% busy; received %@)",
+            two.rate, two.cpuMicroseconds, two.busy * 100, two.shares.map(String.init).joined(separator: " / ")))
+        print(String(format: "two instances / one: %.2f", two.rate / one.rate))
+
     }
-    let one = try await instances(1, root: "d")
-    print(String(format: "  (d) one enchufe run process: %.0f messages/s (hub CPU %.1f µs/message; machine %.0f%% busy)", one.rate, one.cpuMicroseconds, one.busy * 100))
-    let two = try await instances(2, root: "e")
-    print(String(format: "  (e) two enchufe run processes, shared subscription: %.0f messages/s (hub CPU %.1f µs/message; machine %.0f%% busy; received %@)",
-        two.rate, two.cpuMicroseconds, two.busy * 100, two.shares.map(String.init).joined(separator: " / ")))
-    print(String(format: "two instances / one: %.2f", two.rate / one.rate))
 
+    guard stages.contains("backlog") else { return }
+    var started: ContinuousClock.Instant
     // (f) A backlog: each consumer's session is made first, then every message is published while
     // it is away, then it starts and drains what the broker queued (timed from its start).
     print("backlog: \(total) messages queued for each consumer's session before it starts")
@@ -199,11 +215,13 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     drain.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_sub")
     drain.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-c", "-i", "bench-backlog", "-q", "1", "-t", "fa/#", "-C", "\(total)"]
     drain.standardOutput = FileHandle.nullDevice
+    let childrenBefore = childrenCPUSeconds()
     started = ContinuousClock.now
     try drain.run()
     await Task.detached { drain.waitUntilExit() }.value
     let brokerBacklog = Double(total) / (ContinuousClock.now - started).seconds
-    print(String(format: "  (fa) mosquitto_sub -q 1 > /dev/null: %.0f messages/s", brokerBacklog))
+    let subscriberCPU = (childrenCPUSeconds() - childrenBefore) / Double(total) * 1e6
+    print(String(format: "  (fa) mosquitto_sub -q 1 > /dev/null: %.0f messages/s (its CPU %.1f µs/message: libmosquitto receiving and acknowledging)", brokerBacklog, subscriberCPU))
 
     try pg.psql("CREATE TABLE python_backlog (LIKE readings INCLUDING ALL)", database: database)
     func pythonPeer(count: Int) throws -> Process {
@@ -220,9 +238,9 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     try await publishAll("fb")
     started = ContinuousClock.now
     let second = try pythonPeer(count: total + 1000)  // late probes may come first
+    defer { kill(second.processIdentifier, SIGKILL) }  // paho's threads outlive a SIGTERM
     try await waitForRows("python_backlog", total, where: telemetry)
     let pythonBacklog = Double(total) / (ContinuousClock.now - started).seconds
-    second.terminate()
     print(String(format: "  (fb) Python peer: %.0f messages/s", pythonBacklog))
 
     let backlogURL = try pg.createDatabase(prefix: "bench")
@@ -237,7 +255,14 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     started = ContinuousClock.now
     let draining = try RunningHub(binary: enchufe, ["run", "--http", "127.0.0.1:0"], in: folder, environment: ["ENCHUFE_STORE": backlogURL])
     defer { draining.terminate() }
+    let profiler = try environment["ENCHUFE_BENCH_PERF"].map { file in
+        try Commands.spawn("/usr/bin/perf", ["record", "-a", "-g", "-F", "999", "-q", "-o", file], output: file + ".log")
+    }
     try await waitForRows("readings", total, database: backlogDatabase, where: telemetry)
+    if let profiler {
+        kill(profiler, SIGINT)
+        await Task.detached { Commands.wait(profiler) }.value
+    }
     let hubBacklog = Double(total) / (ContinuousClock.now - started).seconds
     let cpu = cpuSeconds(draining.process.processIdentifier)
     print(String(format: "  (fc) enchufe run: %.0f messages/s (hub CPU %.1f µs/message, start-up included)", hubBacklog, cpu / Double(total) * 1e6))
@@ -258,6 +283,14 @@ func cpuSeconds(_ pid: Int32) -> Double {
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
+/// User and system CPU time of this process's children that have ended and been waited for.
+func childrenCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
 /// The machine's CPU time so far, all cores, in ticks: idle (with I/O wait) and total, from /proc/stat.
 func machineTicks() -> (idle: Int, total: Int) {
     guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8), let line = stat.split(separator: "\n").first else { return (0, 1) }
@@ -276,5 +309,25 @@ extension Array {
     func asyncContains(where predicate: (Element) async throws -> Bool) async rethrows -> Bool {
         for element in self where try await predicate(element) { return true }
         return false
+    }
+}
+
+/// Polls a PostgreSQL database over one connection until a `count(*)` query answers more than 0.
+enum RowProbe {
+    static func wait(port: Int, database: String, sql: String, every interval: Duration) async throws {
+        let configuration = PostgresClient.Configuration(host: "127.0.0.1", port: port, username: "postgres", password: nil, database: database, tls: .disable)
+        let client = PostgresClient(configuration: configuration)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            let deadline = ContinuousClock.now + .seconds(600)
+            while true {
+                var found = 0
+                for try await n in try await client.query(PostgresQuery(unsafeSQL: sql)).decode(Int.self) { found = n }
+                if found > 0 { return }
+                guard ContinuousClock.now < deadline else { throw BenchError("no row for `\(sql)` in 10 minutes") }
+                try await Task.sleep(for: interval)
+            }
+        }
     }
 }
