@@ -205,7 +205,7 @@ struct MQTTInNode: TestInputSource {
             var seq: UInt64 = 0
             if message.qos > 0 {
                 do {
-                    seq = try journal.append(JournaledMessage.encode(message))
+                    seq = try journal.append { JournaledMessage.encode(message, into: &$0) }
                 } catch {
                     // Not durable: libmosquitto will still acknowledge it. Say so loudly.
                     logger.critical("message on \(message.topic) could not be journaled before its acknowledgement: \(error)")
@@ -226,9 +226,10 @@ struct MQTTInNode: TestInputSource {
         var seqs: [UInt64] = []
         messages.reserveCapacity(burst.count)
         seqs.reserveCapacity(burst.count)
+        var receipt = Receipt(at: context.clock.now())
         for entry in burst {
             do {
-                messages.append(try message(entry.message, receivedAt: context.clock.now()))
+                messages.append(try message(entry.message, receipt: &receipt))
                 seqs.append(entry.seq)
             } catch {
                 await deadLetter(entry, reason: "\(error)", journal: journal, context)
@@ -283,6 +284,30 @@ struct MQTTInNode: TestInputSource {
 
     /// An MQTT message as a flow message, in `format`, with its readings if mapped.
     func message(_ mqtt: MQTTMessage, receivedAt: Date) throws -> Message {
+        var receipt = Receipt(at: receivedAt)
+        return try message(mqtt, receipt: &receipt)
+    }
+
+    /// The attributes of the messages of a burst, taken at one instant: `qos`, `retain` and
+    /// `received_at`, one dictionary for each QoS and retain flag, shared (copy-on-write) by the
+    /// messages instead of three insertions and an ISO-8601 text for each.
+    struct Receipt {
+        let receivedAt: String
+        private var made: [[String: String]?] = Array(repeating: nil, count: 6)
+
+        init(at date: Date) { receivedAt = ISO8601.string(date) }
+
+        mutating func attributes(qos: Int, retain: Bool) -> [String: String] {
+            let i = (0...2).contains(qos) ? qos * 2 + (retain ? 1 : 0) : nil
+            if let i, let known = made[i] { return known }
+            let attributes = ["qos": String(qos), "retain": String(retain), "received_at": receivedAt]
+            guard let i else { return attributes }
+            made[i] = attributes
+            return attributes
+        }
+    }
+
+    func message(_ mqtt: MQTTMessage, receipt: inout Receipt) throws -> Message {
         let payload: JSONValue
         switch format {
         case "raw":
@@ -310,10 +335,7 @@ struct MQTTInNode: TestInputSource {
                 payload = .string(text)
             }
         }
-        var message = Message(payload: payload, topic: mqtt.topic)
-        message.attributes["qos"] = String(mqtt.qos)
-        message.attributes["retain"] = String(mqtt.retain)
-        message.attributes["received_at"] = ISO8601.string(receivedAt)
+        var message = Message(payload: payload, topic: mqtt.topic, attributes: receipt.attributes(qos: mqtt.qos, retain: mqtt.retain))
         if let mapping { message.readings = try mapping.readings(from: message) }
         return message
     }
@@ -322,16 +344,21 @@ struct MQTTInNode: TestInputSource {
 /// How an MQTT message is kept in the journal: topic, QoS, retain flag and payload.
 enum JournaledMessage {
     static func encode(_ m: MQTTMessage) -> [UInt8] {
-        let topic = Array(m.topic.utf8)
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(4 + topic.count + m.payload.count)
-        bytes.append(UInt8(truncatingIfNeeded: topic.count >> 8))
-        bytes.append(UInt8(truncatingIfNeeded: topic.count))
-        bytes += topic
+        encode(m, into: &bytes)
+        return bytes
+    }
+
+    /// Appends the message's record to `bytes`.
+    static func encode(_ m: MQTTMessage, into bytes: inout [UInt8]) {
+        let topicLength = m.topic.utf8.count
+        bytes.reserveCapacity(bytes.count + 4 + topicLength + m.payload.count)
+        bytes.append(UInt8(truncatingIfNeeded: topicLength >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: topicLength))
+        bytes += m.topic.utf8
         bytes.append(UInt8(m.qos))
         bytes.append(m.retain ? 1 : 0)
         bytes += m.payload
-        return bytes
     }
 
     static func decode(_ bytes: [UInt8]) -> MQTTMessage? {

@@ -6,7 +6,9 @@ import Foundation
 ///
 /// Bounded by the messages in flight, from `put` until `release` (settled in the flow): at
 /// `capacity`, `put` blocks libmosquitto's thread on a condition variable (no polling), so it stops
-/// reading and the broker holds the rest.
+/// reading and the broker holds the rest. It is woken once a quarter of `capacity` has settled, not
+/// at every settled message: draining a backlog at capacity, a wake-up per message cost two thread
+/// switches a message.
 final class MessageInbox: @unchecked Sendable {
     struct Entry: Sendable {
         /// The message's journal record (0: not journaled, QoS 0).
@@ -15,22 +17,35 @@ final class MessageInbox: @unchecked Sendable {
     }
 
     let capacity: Int
+    /// A `put` waiting at `capacity` goes on once the messages in flight are down to this.
+    let resumeAt: Int
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var pending: [Entry] = []
     private var inFlight = 0
     private var closed = false
+    private var producerWaiting = false
+    /// How many times `put` has waited for room, and `release` has woken it (for tests).
+    private var waits = 0
+    private var wakeUps = 0
     private var consumer: CheckedContinuation<[Entry]?, Never>?
 
     init(capacity: Int) {
         self.capacity = max(1, capacity)
+        resumeAt = self.capacity - max(1, self.capacity / 4)
     }
 
-    /// Adds a message, waiting while `capacity` are in flight; false once the inbox is closed.
+    /// Adds a message, waiting while `capacity` are in flight (until `resumeAt`); false once the inbox
+    /// is closed. Called from one thread (libmosquitto's).
     @discardableResult
     func put(_ entry: Entry) -> Bool {
         condition.lock()
-        while inFlight >= capacity && !closed { condition.wait() }
+        if inFlight >= capacity && !closed {
+            producerWaiting = true
+            waits += 1
+            repeat { condition.wait() } while inFlight > resumeAt && !closed
+            producerWaiting = false
+        }
         guard !closed else {
             condition.unlock()
             return false
@@ -78,8 +93,19 @@ final class MessageInbox: @unchecked Sendable {
     func release(_ count: Int = 1) {
         condition.lock()
         inFlight = max(0, inFlight - count)
-        condition.broadcast()
+        if producerWaiting && inFlight <= resumeAt {
+            wakeUps += 1
+            condition.signal()
+        }
         condition.unlock()
+    }
+
+    /// Whether a `put` is waiting for room, how many times one has, and how many times `release`
+    /// woke one (for tests).
+    var waiting: (now: Bool, times: Int, wokenUp: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (producerWaiting, waits, wakeUps)
     }
 
     /// Lets every waiter go: `put` refuses, `take` answers nil once what is pending has been taken.

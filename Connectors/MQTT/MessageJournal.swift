@@ -46,6 +46,8 @@ public final class MessageJournal: Sendable {
         var segments: [(start: UInt64, path: String)] = []
         /// Holds an exclusive `flock` on the folder's `lock` file while the journal is open.
         var lockFD: Int32 = -1
+        /// The record being appended (kept, so an append allocates nothing once it has grown).
+        var frame: [UInt8] = []
     }
 
     private let state = Mutex(State())
@@ -106,17 +108,27 @@ public final class MessageJournal: Sendable {
 
     /// Appends a record (durable as `sync` says before it returns) and returns its sequence number.
     public func append(_ data: [UInt8]) throws -> UInt64 {
+        try append { $0 += data }
+    }
+
+    /// Appends the record that `encode` writes at the end of the buffer it is given (without an array
+    /// of its own), with one `write(2)`; returns its sequence number.
+    public func append(encoding encode: (inout [UInt8]) -> Void) throws -> UInt64 {
         try state.withLock { s in
             if s.fd < 0 || s.segmentSize >= segmentBytes { try openSegment(&s) }
             let seq = s.nextSeq
-            var frame = [UInt8]()
-            frame.reserveCapacity(16 + data.count)
-            Self.put(UInt32(data.count), into: &frame)
-            Self.put(CRC32.checksum(data, seed: seq), into: &frame)
-            Self.put(seq, into: &frame)
-            frame += data
-            try Self.writeAll(s.fd, frame)
-            s.segmentSize += frame.count
+            s.frame.removeAll(keepingCapacity: true)
+            s.frame.append(contentsOf: repeatElement(0, count: 16))
+            encode(&s.frame)
+            let length = s.frame.count - 16
+            let crc = s.frame.withUnsafeBufferPointer { CRC32.checksum(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[16...])), seed: seq) }
+            s.frame.withUnsafeMutableBytes { header in
+                header.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 0, as: UInt32.self)
+                header.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
+                header.storeBytes(of: seq.littleEndian, toByteOffset: 8, as: UInt64.self)
+            }
+            try Self.writeAll(s.fd, s.frame)
+            s.segmentSize += s.frame.count
             s.nextSeq += 1
             s.pending.add(seq)
             switch sync {
@@ -305,10 +317,16 @@ enum CRC32 {
     }
 
     static func checksum(_ data: [UInt8], seed: UInt64) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        func add(_ byte: UInt8) { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
-        withUnsafeBytes(of: seed.littleEndian) { for b in $0 { add(b) } }
-        for b in data { add(b) }
-        return crc ^ 0xFFFF_FFFF
+        data.withUnsafeBytes { checksum($0, seed: seed) }
+    }
+
+    static func checksum(_ data: UnsafeRawBufferPointer, seed: UInt64) -> UInt32 {
+        table.withUnsafeBufferPointer { table in
+            var crc: UInt32 = 0xFFFF_FFFF
+            func add(_ byte: UInt8) { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+            withUnsafeBytes(of: seed.littleEndian) { for b in $0 { add(b) } }
+            for b in data { add(b) }
+            return crc ^ 0xFFFF_FFFF
+        }
     }
 }

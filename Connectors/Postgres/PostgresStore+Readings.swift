@@ -130,6 +130,12 @@ extension PostgresStore {
     static func copyText(_ readings: [Reading]) -> ([ByteBuffer], [Int]) {
         struct Key: Hashable {
             var tenant: String, series: String, quantity: String, ts: Int64
+            // Hashes the time and the series (what tells a batch's readings apart; a batch rarely
+            // holds two tenants or quantities of one series at one time): half the hashing.
+            func hash(into hasher: inout Hasher) {
+                hasher.combine(ts)
+                hasher.combine(series)
+            }
         }
         var occurrences: [Key: Int] = [:]
         occurrences.reserveCapacity(readings.count)
@@ -351,8 +357,23 @@ extension ByteBuffer {
         }
     }
 
-    /// An integer in decimal digits (ByteBuffer's own writeInteger writes binary).
+    /// An integer in decimal digits (ByteBuffer's own writeInteger writes binary), without making a
+    /// `String` of it first.
     mutating func writeDecimal<I: BinaryInteger>(_ value: I) {
-        writeString(String(value))
+        guard let wide = Int64(exactly: value), wide != .min else {
+            writeString(String(value))
+            return
+        }
+        var magnitude = wide.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var start = digits.count
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if wide < 0 { writeStaticString("-") }
+            writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: digits[start...])))
+        }
     }
 }

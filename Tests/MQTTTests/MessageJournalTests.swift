@@ -33,6 +33,28 @@ import Testing
         journal.close()
     }
 
+    /// Records are framed in one buffer the journal keeps: a long record and a short one after it, and
+    /// a message encoded straight into the frame, read back as they were written.
+    @Test func recordsOfAnyLengthAreReadBackAsWrittenThoughTheFrameIsReused() throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var journal = try MessageJournal(directory: dir)
+        _ = try journal.recover()
+        let long = (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let message = MQTTMessage(topic: "site/ñandú/power", payload: bytes(#"{"w": 5}"#), qos: 1, retain: true)
+        _ = try journal.append(long)
+        _ = try journal.append(bytes("short"))
+        _ = try journal.append { JournaledMessage.encode(message, into: &$0) }
+        _ = try journal.append([])
+        journal.close()
+        journal = try MessageJournal(directory: dir)
+        let records = try journal.recover()
+        #expect(records.map(\.data) == [long, bytes("short"), JournaledMessage.encode(message), []])
+        let decoded = JournaledMessage.decode(records[2].data)
+        #expect(decoded?.topic == message.topic && decoded?.payload == message.payload && decoded?.qos == 1 && decoded?.retain == true)
+        journal.close()
+    }
+
     /// The pending sequences in order give what a set and its minimum gave, commits in any order.
     @Test func pendingSequencesAgreeWithASet() {
         var random = SystemRandomNumberGenerator()

@@ -24,7 +24,8 @@ public enum ReadingLimits {
     static func problem(name text: String, bytes: Int, empty: Bool = false) -> String? {
         if text.isEmpty && !empty { return "is empty" }
         if text.utf8.count > bytes { return "is longer than \(bytes) bytes" }
-        if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "contains a control character" }
+        // C0 controls and DEL are single bytes in UTF-8, and no byte of a longer sequence is below 0x80.
+        if text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return "contains a control character" }
         return nil
     }
 }
