@@ -1,54 +1,87 @@
 import Foundation
 
+/// What the running hub shows of itself (`/api/v1/flows`, the status page), taken at one instant.
+/// A typed value: the HTTP layer renders it (`StatusJSON`), the engine only gathers it.
+public struct HubStatus: Sendable {
+    /// The running flows, in the order they were started.
+    public var flows: [FlowStatus]
+    /// Flows not run and flow files refused, with why (shown to the operator, not to a tenant).
+    public var skipped: [Skipped]
+    /// The last reload, if any (shown to the operator, not to a tenant).
+    public var lastReload: Hub.ReloadReport?
+    /// When it was taken (a source's lag is measured to this instant).
+    public var at: Date
+
+    public enum Skipped: Sendable {
+        /// A flow that could not start, at one of its nodes.
+        case flow(String, node: String, reason: String)
+        /// A flow file that was refused, with every problem found in it.
+        case file(String, reasons: [String])
+    }
+}
+
+/// One running flow: its nodes' status and its wires; the flow's state is its worst node's.
+public struct FlowStatus: Sendable {
+    public enum State: String, Sendable {
+        case stopped, running, waiting, failing
+    }
+
+    public struct Node: Sendable {
+        public var id: String
+        public var type: String
+        public var kind: String
+        /// Its line in the flow file.
+        public var line: Int
+        public var status: NodeStatus.Snapshot
+        /// Messages in its input queue and the queue's size (nodes with an input).
+        public var queue: (depth: Int, size: Int)?
+    }
+
+    public struct Wire: Sendable {
+        public var from: String
+        public var port: String
+        public var to: String
+    }
+
+    public var id: String
+    public var file: String
+    public var tenant: String
+    public var description: String?
+    public var state: State
+    public var startedAt: Date?
+    /// Why the last change of its file was refused (it runs as it was), if it was.
+    public var reloadErrors: [String]?
+    public var nodes: [Node]
+    public var wires: [Wire]
+}
+
 // The status of a running flow, for `/api/v1/flows`, the status page and `/metrics`.
 extension FlowRunner {
-    /// The flow's status for `/api/v1/flows`: its nodes (state, counters, queue, last error, next
-    /// run, newest data of sources) and wires; the flow's status is its worst node's.
-    func statusJSON(now: Date) -> [String: JSONValue] {
+    /// The flow's nodes (state, counters, queue, last error, next run, newest data of sources) and
+    /// wires; the flow's state is its worst node's, a source waiting for its next turn counting as running.
+    func status(startedAt: Date?, reloadErrors: [String]?) -> FlowStatus {
+        let rank: [FlowStatus.State] = [.stopped, .running, .waiting, .failing]
         var worst = 0
-        let rank: [NodeStatus.State: Int] = [.stopped: 0, .running: 1, .waiting: 2, .failing: 3]
         var allStopped = true
-        var nodesJSON: [JSONValue] = []
-        var wires: [JSONValue] = []
+        var nodeStatuses: [FlowStatus.Node] = []
+        var wires: [FlowStatus.Wire] = []
         for node in nodes {
             let st = node.metrics.status.snapshot
             if st.state != .stopped { allStopped = false }
             // A source waiting for its next turn is as it should be; waiting for a server is not.
-            worst = max(worst, st.state == .waiting && st.nextRun != nil ? 1 : rank[st.state] ?? 0)
-            var o: [String: JSONValue] = [
-                "id": .string(node.definition.id), "type": .string(node.definition.type), "status": .string(st.state.rawValue),
-                "kind": .string(node.kind),
-                "messages_in": .number(Double(st.messagesIn)), "messages_out": .number(Double(st.messagesOut)),
-                "errors": .number(Double(st.errors)), "retries": .number(Double(st.retries)), "dead_letters": .number(Double(st.deadLetters)),
-                "line": .number(Double(node.definition.location.line)),
-            ]
-            if let input = node.input {
-                o["queue_depth"] = .number(Double(input.count))
-                o["queue_size"] = .number(Double(input.capacity))
-            }
-            if let e = st.lastError, let at = st.lastErrorAt { o["last_error"] = ["message": .string(e), "at": .string(ISO8601.string(at))] }
-            if let next = st.nextRun { o["next_run"] = .string(ISO8601.string(next)) }
-            if st.underLease { o["lease"] = st.leaseFence.map { ["held_here": true, "fence": .number(Double($0))] } ?? ["held_here": false] }
-            if let newest = st.newestData {
-                o["newest_data"] = .string(ISO8601.string(newest))
-                o["lag_seconds"] = .number(max(0, now.timeIntervalSince(newest)).rounded())
-            }
-            nodesJSON.append(.object(o))
+            let state: FlowStatus.State = st.state == .waiting && st.nextRun != nil ? .running : FlowStatus.State(rawValue: st.state.rawValue) ?? .stopped
+            worst = max(worst, rank.firstIndex(of: state) ?? 0)
+            nodeStatuses.append(FlowStatus.Node(
+                id: node.definition.id, type: node.definition.type, kind: node.kind, line: node.definition.location.line, status: st,
+                queue: node.input.map { ($0.count, $0.capacity) }))
             for (port, targets) in node.definition.wires.sorted(by: { $0.key < $1.key }) {
-                for t in targets { wires.append(["from": .string(node.definition.id), "port": .string(port), "to": .string(t.node)]) }
+                for t in targets { wires.append(FlowStatus.Wire(from: node.definition.id, port: port, to: t.node)) }
             }
         }
-        let status = allStopped && !nodes.isEmpty ? "stopped" : ["stopped", "running", "waiting", "failing"][worst]
-        return [
-            "id": .string(definition.id), "file": .string(definition.file), "tenant": .string(definition.tenant),
-            "description": definition.description.map(JSONValue.string) ?? .null, "status": .string(status),
-            "nodes": .array(nodesJSON), "wires": .array(wires),
-        ]
-    }
-
-    /// Every node's status and queue depth, in the flow file's order.
-    func nodeStatuses() -> [(definition: NodeDefinition, status: NodeStatus.Snapshot, queueDepth: Int?, queueSize: Int?)] {
-        nodes.map { ($0.definition, $0.metrics.status.snapshot, $0.input?.count, $0.input?.capacity) }
+        return FlowStatus(
+            id: definition.id, file: definition.file, tenant: definition.tenant, description: definition.description,
+            state: allStopped && !nodes.isEmpty ? .stopped : rank[worst], startedAt: startedAt, reloadErrors: reloadErrors,
+            nodes: nodeStatuses, wires: wires)
     }
 
     /// Depth of every node's input queue, for `/metrics`.

@@ -271,43 +271,20 @@ public final class Hub: Service, Sendable {
 
     // MARK: Status
 
-    /// Every flow with its nodes' status, then the flows that are not run and why.
-    public func status(tenant: String?) -> JSONValue {
+    /// Every flow with its nodes' status, then the flows that are not run and why; with a tenant,
+    /// only that tenant's flows (and nothing of what was skipped or reloaded).
+    public func status(tenant: String?) -> HubStatus {
         let (runners, notStarted, problems, startedAt, lastReload, now) = state.withLock {
             ($0.runners, $0.notStarted, $0.fileProblems, $0.startedAt, $0.lastReload, $0.environment.clock.now())
         }
-        var flows: [JSONValue] = []
-        for runner in runners where tenant == nil || runner.definition.tenant == tenant {
-            var flow = runner.statusJSON(now: now)
-            flow["started_at"] = startedAt[runner.definition.id].map { .string(ISO8601.string($0)) } ?? .null
-            if let refused = problems[runner.definition.file] {
-                flow["reload_error"] = .array(refused.map(JSONValue.string))
-            }
-            flows.append(.object(flow))
+        let flows = runners.filter { tenant == nil || $0.definition.tenant == tenant }.map { runner in
+            runner.status(startedAt: startedAt[runner.definition.id], reloadErrors: problems[runner.definition.file])
         }
-        var skipped: [JSONValue] = []
-        for error in notStarted {
-            skipped.append(["flow": .string(error.flow), "node": .string(error.node), "status": "skipped", "reason": .string(error.reason)])
-        }
+        guard tenant == nil else { return HubStatus(flows: flows, skipped: [], lastReload: nil, at: now) }
         let runningFiles = Set(runners.map(\.definition.file))
-        for (file, reasons) in problems.sorted(by: { $0.key < $1.key }) where !runningFiles.contains(file) {
-            skipped.append(["file": .string(file), "status": "skipped", "reason": .string(reasons.first ?? "the file has errors"), "errors": .array(reasons.map(JSONValue.string))])
-        }
-        var answer: [String: JSONValue] = ["flows": .array(flows), "skipped": tenant == nil ? .array(skipped) : .array([])]
-        if let lastReload, tenant == nil { answer["last_reload"] = Self.json(lastReload) }
-        return .object(answer)
-    }
-
-    /// The report as JSON; with a tenant, only what concerns that tenant's flows.
-    static func json(_ r: ReloadReport, tenant: String? = nil) -> JSONValue {
-        func mine(_ flow: String) -> Bool { tenant == nil || r.tenants[flow]?.contains(tenant!) == true }
-        func ids(_ list: [String]) -> JSONValue { .array(list.filter(mine).map(JSONValue.string)) }
-        return [
-            "at": .string(ISO8601.string(r.at)),
-            "started": ids(r.started), "restarted": ids(r.restarted), "stopped": ids(r.stopped), "unchanged": ids(r.unchanged),
-            "refused": .object(r.refused.filter { mine($0.key) }.mapValues { .array($0.map(JSONValue.string)) }),
-            "not_started": .array(r.notStarted.filter { mine($0.flow) }.map { ["flow": .string($0.flow), "node": .string($0.node), "reason": .string($0.reason)] }),
-        ]
+        let skipped = notStarted.map { HubStatus.Skipped.flow($0.flow, node: $0.node, reason: $0.reason) }
+            + problems.sorted(by: { $0.key < $1.key }).filter { !runningFiles.contains($0.key) }.map { HubStatus.Skipped.file($0.key, reasons: $0.value) }
+        return HubStatus(flows: flows, skipped: skipped, lastReload: lastReload, at: now)
     }
 
     /// The Prometheus text with only the samples of `tenant`'s flows, and those about no flow.

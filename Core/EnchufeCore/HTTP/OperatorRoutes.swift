@@ -37,16 +37,17 @@ extension HTTPServer {
     static func addOperatorRoutes(_ router: Router<HubRequestContext>, hub: Hub, access: LocalAccess) {
         router.get("/api/v1/flows") { request, context -> Response in
             try await asOperator(request, context, hub: hub, access: access) { who in
-                json(.ok, hub.status(tenant: who.tenant))
+                json(.ok, hub.status(tenant: who.tenant).json)
             }
         }
         router.get("/api/v1/flows/:flow") { request, context -> Response in
             try await asOperator(request, context, hub: hub, access: access) { who in
                 let id = context.parameters.get("flow") ?? ""
-                guard let flow = hub.status(tenant: who.tenant)["flows"]?.arrayValue?.first(where: { $0["id"]?.stringValue == id }) else {
+                let status = hub.status(tenant: who.tenant)
+                guard let flow = status.flows.first(where: { $0.id == id }) else {
                     return problem(.notFound, title: "No such flow", detail: "no running flow '\(id)'\(who.tenant.map { " of tenant '\($0)'" } ?? "")")
                 }
-                return json(.ok, flow)
+                return json(.ok, flow.json(at: status.at))
             }
         }
         router.post("/api/v1/flows/reload") { request, context -> Response in
@@ -58,7 +59,7 @@ extension HTTPServer {
                     return problem(.conflict, title: "Not reloaded", detail: hub.environment.redactor.redact("\(error)"))
                 }
                 // A tenant's admin sees what the reload did to its own flows only.
-                let seen = Hub.json(report, tenant: who.tenant)
+                let seen = report.json(tenant: who.tenant)
                 try? await hub.environment.store.appendAudit(
                     tenant: who.tenant ?? "*", actor: who.actor, action: "flows.reload", detail: seen, at: hub.environment.clock.now())
                 return json(.ok, seen)
