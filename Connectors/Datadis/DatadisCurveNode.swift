@@ -143,39 +143,40 @@ struct DatadisCurveNode: TransformNode {
 
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
         let now = context.clock.now()
-        let current = Month(containing: LocalDay(containing: now))
-        let earliest = current.adding(-23)
+        let planner = DatadisPlanner(now: now, from: from, olderEvery: olderEvery)
         let ledger = DatadisLedger(store: context.store, tenant: context.tenant, username: username)
         var run = PullRun(context: context, maxRequests: maxRequests)
         for supply in try await DatadisModule.supplies(for: message, cups: cups, context: context) {
             guard let distributor = supply.distributorCode else { continue }
             let zone = DatadisAnswer.timeZone(zone: supply.zone ?? "peninsula")
-            let first = max(from ?? current.adding(-12), earliest)
-            var months: [Month] = [current, current.adding(-1)].filter { $0 >= first }
-            var m = first
-            while m < current.adding(-1) {
-                months.append(m)
-                m = m.adding(1)
+            func periodOf(_ month: Month) -> String {
+                "\(kind == .consumption ? "datadis.consumption" : "datadis.max_power")/\(supply.cups)/\(month.text)" + (quarterHourly ? "/qh" : "")
             }
-            var nextDue: Date?
-            for month in months {
-                let recent = month >= current.adding(-1)
-                let period = "\(kind == .consumption ? "datadis.consumption" : "datadis.max_power")/\(supply.cups)/\(month.text)" + (quarterHourly ? "/qh" : "")
-                if try await run.isRecorded(period) { continue }
+            func queryOf(_ month: Month) -> [(String, String)] {
                 var query = [("cups", supply.cups), ("distributorCode", distributor), ("startDate", month.query), ("endDate", month.query)]
                 if kind == .consumption { query += [("measurementType", quarterHourly ? "1" : "0"), ("pointType", String(supply.pointType ?? 5))] }
-                let key = DatadisLedger.key(endpoint, query + (client.authorizedNIF.map { [("authorizedNif", $0)] } ?? []))
-                if let due = try await ledger.notBefore(key, now: now, every: recent ? DatadisLedger.window : olderEvery) {
-                    nextDue = min(nextDue ?? due, due)
-                    continue
-                }
+                return query
+            }
+            func keyOf(_ month: Month) -> String {
+                DatadisLedger.key(endpoint, queryOf(month) + (client.authorizedNIF.map { [("authorizedNif", $0)] } ?? []))
+            }
+            // What the store knows of each month, then the plan (DatadisPlanner), then the requests.
+            var known: [Month: DatadisPlanner.Known] = [:]
+            for month in planner.months {
+                let recorded = try await run.isRecorded(periodOf(month))
+                known[month] = DatadisPlanner.Known(recorded: recorded, lastAsked: recorded ? nil : try await ledger.entry(keyOf(month))?.askedAt)
+            }
+            let plan = planner.plan(known, budget: run.remaining)
+            for _ in plan.deferred { _ = run.mayRequest() }  // counted as left for the next trigger
+            var nextDue = plan.nextDue
+            for month in plan.requests {
                 guard run.mayRequest() else {
                     nextDue = now
                     continue
                 }
+                let recent = planner.isRecent(month)
+                let query = queryOf(month), key = keyOf(month), period = periodOf(month)
                 try await ledger.record(key, at: now, outcome: "sent")
-                let again = now.addingTimeInterval(recent ? DatadisLedger.window : max(olderEvery, DatadisLedger.window))
-                nextDue = min(nextDue ?? again, again)
                 let name = "\(DatadisModule.masked(supply.cups)) \(month.text)"
                 do {
                     let answer = try DatadisAnswer.rows(try await client.get(endpoint, query: query, context: context), key: kind == .consumption ? "timeCurve" : "maxPower")

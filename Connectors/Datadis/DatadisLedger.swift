@@ -46,13 +46,6 @@ public struct DatadisLedger: Sendable {
         return Entry(askedAt: at, outcome: json["outcome"]?.stringValue ?? "")
     }
 
-    /// When `key` may be sent again: nil if now.
-    public func notBefore(_ key: String, now: Date, every interval: TimeInterval = DatadisLedger.window) async throws -> Date? {
-        guard let entry = try await entry(key) else { return nil }
-        let due = entry.askedAt.addingTimeInterval(max(interval, Self.window))
-        return due > now ? due : nil
-    }
-
     public func record(_ key: String, at: Date, outcome: String) async throws {
         let value: JSONValue = ["asked_at": .string(ISO8601.string(at)), "outcome": .string(outcome)]
         try await store.saveCheckpoint(checkpointKey(key), value: value.jsonText())

@@ -48,6 +48,9 @@ public struct PullRun: Sendable {
         try await context.checkpoint(Self.checkpointKey(period)) != nil
     }
 
+    /// How many more requests may go in this pull.
+    public var remaining: Int { stopped ? 0 : max(0, maxRequests - requests) }
+
     /// Whether one more request may go now (for a request covering several periods whose records
     /// the caller checked itself).
     public mutating func mayRequest() -> Bool {
