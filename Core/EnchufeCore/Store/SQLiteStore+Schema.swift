@@ -1,0 +1,126 @@
+import Foundation
+import GRDB
+
+// The SQLite store's tables and their migrations.
+extension SQLiteStore {
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("001-initial") { db in
+            try db.execute(sql: """
+                CREATE TABLE readings (
+                    tenant TEXT NOT NULL,
+                    series TEXT NOT NULL,
+                    quantity TEXT NOT NULL,
+                    ts INTEGER NOT NULL,              -- milliseconds since the epoch, UTC
+                    resolution TEXT NOT NULL,
+                    value REAL NOT NULL,
+                    unit TEXT NOT NULL,
+                    quality TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    revision INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, series, quantity, ts)
+                ) WITHOUT ROWID;
+                CREATE INDEX readings_changes ON readings (tenant, seq);
+                CREATE TABLE sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                INSERT INTO sequences (name, value) VALUES ('readings', 0);
+                CREATE TABLE supplies (
+                    tenant TEXT NOT NULL,
+                    cups TEXT NOT NULL,
+                    valid_from TEXT NOT NULL,         -- '' when open
+                    valid_to TEXT,
+                    tariff TEXT,
+                    zone TEXT,
+                    distributor_code TEXT,
+                    point_type INTEGER,
+                    contracted_power_kw TEXT NOT NULL, -- JSON array, one per period
+                    coefficient REAL,
+                    community TEXT,
+                    raw TEXT,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, cups, valid_from)
+                );
+                CREATE TABLE checkpoints (
+                    tenant TEXT NOT NULL,
+                    flow TEXT NOT NULL,
+                    node TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, flow, node, key)
+                );
+                CREATE TABLE dead_letters (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tenant TEXT NOT NULL,
+                    flow TEXT NOT NULL,
+                    node TEXT NOT NULL,
+                    error TEXT NOT NULL,
+                    message TEXT NOT NULL,            -- JSON
+                    attempts INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    replayed_at INTEGER
+                );
+                CREATE TABLE api_keys (
+                    id TEXT PRIMARY KEY,
+                    tenant TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    scopes TEXT NOT NULL,             -- space-separated
+                    hash TEXT NOT NULL UNIQUE,
+                    created_at INTEGER NOT NULL,
+                    revoked_at INTEGER,
+                    last_used_at INTEGER
+                );
+                CREATE TABLE audit_log (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at INTEGER NOT NULL,
+                    tenant TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    detail TEXT NOT NULL              -- JSON
+                );
+                """)
+        }
+        migrator.registerMigration("002-instances") { db in
+            try db.execute(sql: """
+                CREATE TABLE leases (
+                    name TEXT PRIMARY KEY,
+                    holder TEXT NOT NULL,
+                    fence INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL
+                );
+                CREATE TABLE instances (
+                    id TEXT PRIMARY KEY,
+                    host TEXT NOT NULL,
+                    pid INTEGER NOT NULL,
+                    http TEXT NOT NULL,
+                    started_at INTEGER NOT NULL,
+                    heartbeat_at INTEGER NOT NULL
+                );
+                """)
+        }
+        migrator.registerMigration("003-request-marks") { db in
+            try db.execute(sql: """
+                CREATE TABLE request_marks (
+                    tenant TEXT NOT NULL,
+                    flow TEXT NOT NULL,
+                    node TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, flow, node, key)
+                );
+                CREATE INDEX request_marks_expiry ON request_marks (expires_at);
+                """)
+        }
+        return migrator
+    }
+
+    @discardableResult
+    public func migrate() async throws -> [String] {
+        let migrator = Self.migrator
+        let before = try await writer.read { try migrator.appliedIdentifiers($0) }
+        try migrator.migrate(writer)
+        return migrator.migrations.filter { !before.contains($0) }
+    }
+}
