@@ -4,11 +4,6 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// The node types of this module that are not pull connectors.
-public enum HTTPModule {
-    public static let specs: [NodeSpec] = [HTTPRequestNode.spec]
-}
-
 /// `http.request`: each message sent to a third-party system (POST or PUT, JSON or CSV).
 struct HTTPRequestNode: RecordingSink {
     static let spec = NodeSpec(

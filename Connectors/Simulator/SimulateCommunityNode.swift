@@ -2,11 +2,6 @@ import EnchufeCore
 import Foundation
 import Synchronization
 
-/// The node types of this module, for the composition root.
-public enum Simulator {
-    public static let specs: [NodeSpec] = [SimulateCommunityNode.spec]
-}
-
 /// `simulate.community`: a source of realistic readings for N households, one interval per tick.
 /// Its position (the next interval and the batteries' charge) is checkpointed only once the readings
 /// before it are committed, so a restarted hub resumes without gaps.

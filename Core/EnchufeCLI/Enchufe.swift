@@ -40,7 +40,7 @@ struct Enchufe: AsyncParsableCommand {
         return registry
     }
 
-    static let builtIn = CoreNodes.specs + Simulator.specs + PostgresModule.specs + MQTTModule.specs + REDataModule.specs
+    static let builtIn = CoreNodes.specs + SimulatorModule.specs + PostgresModule.specs + MQTTModule.specs + REDataModule.specs
         + AEMETModule.specs + DatadisModule.specs + HTTPModule.specs
 
     static let extraNodeTypes = Mutex<[NodeSpec]>([])

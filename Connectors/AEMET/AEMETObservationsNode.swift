@@ -1,0 +1,57 @@
+import EnchufeCore
+import Foundation
+import HTTPPull
+
+/// `aemet.observations`: the last hours of conventional observations of stations.
+struct AEMETObservationsNode: TransformNode {
+    static let spec = NodeSpec(
+        type: "aemet.observations", kind: .transform,
+        summary: "Pulls AEMET hourly station observations (temperature, humidity, precipitation, wind, sunshine)",
+        doc: AEMETModule.twoStepDoc + """
+
+
+            Per station, the observations of about the last 12 hours, series `aemet:IDEMA`, UTC times:
+            `temperature` (degC), `humidity` (%), `pressure` (hPa), `wind_speed` (m/s), `wind_direction` (deg)
+            at the observation time (`PT0S`); `precipitation` (mm), `temperature_max`/`_min`, `wind_gust`
+            (m/s) and `sunshine` (h) over the hour before it (`PT1H`). Asked again, the same hours are
+            upserts: nothing is stored twice.
+            """,
+        options: [
+            OptionSpec("stations", .list(.string), required: true, doc: "Station ids (idema), as strings: leading zeros matter.", example: ["3195"])
+        ] + AEMETModule.commonOptions(days: false),
+        example: """
+            - id: observations
+              type: aemet.observations
+              api_key: ${env:AEMET_API_KEY}
+              stations: ["3195"]
+              to: [store]
+            """,
+        make: { build in .transform(try AEMETObservationsNode(build)) })
+
+    let client: AEMETClient
+    let stations: [String]
+    let parse: AEMETReadings
+    let maxRequests: Int
+
+    init(_ build: NodeBuildContext) throws {
+        client = try AEMETModule.client(build, type: "aemet.observations")
+        stations = build.options["stations"]?.arrayValue?.map(\.templateText) ?? []
+        parse = AEMETModule.readings(build)
+        maxRequests = build.options.int("max_requests") ?? 60
+    }
+
+    func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
+        var run = PullRun(context: context, maxRequests: maxRequests)
+        for station in stations {
+            let period = "aemet.observations/\(station)"
+            guard try await run.shouldFetch(period) else { continue }
+            do {
+                let data = try await client.data("observacion/convencional/datos/estacion/\(station)", context: context)
+                run.fetched(period, readings: try parse.observations(data), complete: false)
+            } catch let error as PullError {
+                guard run.failed(period, error) else { break }
+            }
+        }
+        return try run.finish()
+    }
+}

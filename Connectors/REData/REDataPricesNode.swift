@@ -1,0 +1,127 @@
+import EnchufeCore
+import Foundation
+import HTTPPull
+
+/// `redata.prices`: PVPC (1001) and the day-ahead spot price (600) for a day or a range.
+struct REDataPricesNode: TransformNode {
+    static let spec = NodeSpec(
+        type: "redata.prices", kind: .transform,
+        summary: "Pulls PVPC and spot prices from REData for today, tomorrow or a date range",
+        doc: """
+            Each message it receives is a trigger (wire a `schedule` into it, e.g. every evening for
+            `tomorrow`). Series `ree:1001:GEO` (PVPC, hourly) and `ree:600:GEO` (day-ahead spot: hourly
+            until September 2025, quarter-hourly since October 2025, kept at PT15M), GEO being `geo_ids`
+            (default 8741, the peninsula; REData leaves the spot price out when `geo_ids` is given), in
+            EUR/MWh. Times are stored in UTC with their DST offsets (23 and 25 hours).
+            A day's PVPC is published around 20:15-20:50 Madrid time the day before: asked earlier, the
+            answer has only the spot price, which is "not yet", not an error — the spot prices are sent on
+            and PVPC is asked again every `not_yet_retry` up to `not_yet_attempts` times, then at the next
+            trigger. A day with every price is recorded once committed and not asked again.
+            With `source: archive` it reads ESIOS' public PVPC archive instead (no token; series
+            `esios:archive70:PCB` and `esios:archive70:CYM`, `archive_url` default https://api.esios.ree.es).
+            """,
+        options: [
+            OptionSpec("source", .enumeration(["redata", "archive"]), default: "redata", doc: "REData (PVPC and spot) or ESIOS' public PVPC archive (PVPC only)."),
+            OptionSpec("archive_url", .string, default: "https://api.esios.ree.es", doc: "Where the PVPC archive is, with `source: archive`."),
+            OptionSpec("geo_ids", .string, doc: "System id: 8741 peninsula (default), 8744 Ceuta, 8745 Melilla...", example: "8741"),
+            OptionSpec("lang", .enumeration(["es", "en"]), default: "es", doc: "Language of the request path."),
+            OptionSpec("not_yet_retry", .duration, default: "15m", doc: "Wait before asking again for prices not published yet."),
+            OptionSpec("not_yet_attempts", .integer, default: 8, doc: "How many times to ask again for prices not published yet, per trigger."),
+        ] + PullNodeOptions.specs(baseURL: "https://apidatos.ree.es", requestsPerMinute: 60),
+        example: """
+            - id: prices
+              type: redata.prices
+              day: tomorrow
+              to: [store]
+            """,
+        check: { DayWindow.problems($0) },
+        make: { build in .transform(try REDataPricesNode(build)) })
+
+    let client: PullClient
+    let base: String
+    let archive: String?
+    let geoID: String?
+    let lang: String
+    let window: DayWindow
+    let maxRequests: Int
+    let notYetRetry: Duration
+    let notYetAttempts: Int
+
+    init(_ build: NodeBuildContext) throws {
+        let o = build.options
+        client = PullNodeOptions.client(build, type: "redata.prices", requestsPerMinute: 60, errorBody: REDataAnswer.errorBody)
+        base = PullNodeOptions.baseURL(o, default: "https://apidatos.ree.es")
+        archive = o.string("source") == "archive" ? PullNodeOptions.baseURL(NodeOptions(values: ["base_url": o["archive_url"] ?? "https://api.esios.ree.es"]), default: "") : nil
+        geoID = o["geo_ids"]?.templateText
+        lang = o.string("lang") ?? "es"
+        window = DayWindow(options: o)
+        maxRequests = o.int("max_requests") ?? 60
+        notYetRetry = o.duration("not_yet_retry") ?? .seconds(900)
+        notYetAttempts = o.int("not_yet_attempts") ?? 8
+    }
+
+    var geo: String { geoID ?? "8741" }
+
+    /// The series a complete day has.
+    var wanted: [String] {
+        if archive != nil { return PVPCArchive.columns.map { "esios:archive70:\($0)" } }
+        return geoID == nil ? ["ree:1001:\(geo)", "ree:600:\(geo)"] : ["ree:1001:\(geo)"]
+    }
+
+    func url(_ day: LocalDay) throws -> URL {
+        if let archive {
+            return try PullNodeOptions.url(archive, "/archives/70/download_json", query: [("locale", "es"), ("date", day.description)])
+        }
+        var query = [("start_date", day.startParameter), ("end_date", day.endParameter), ("time_trunc", "hour")]
+        if let geoID { query.append(("geo_ids", geoID)) }
+        return try PullNodeOptions.url(base, "/\(lang)/datos/mercados/precios-mercados-tiempo-real", query: query)
+    }
+
+    func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
+        let days = try window.overridden(by: message.payload).days(today: LocalDay(containing: context.clock.now()))
+        var run = PullRun(context: context, maxRequests: maxRequests)
+        for day in days {
+            let period = archive == nil ? "redata.prices/\(geo)/\(day)" : "redata.prices/archive70/\(day)"
+            guard try await run.shouldFetch(period) else { continue }
+            do {
+                let (readings, complete) = try await fetch(day, context)
+                run.fetched(period, readings: readings, complete: complete)
+            } catch let error as PullError {
+                guard run.failed(period, error) else { break }
+            }
+        }
+        return try run.finish()
+    }
+
+    /// One day's prices, asking again while PVPC is not published yet.
+    func fetch(_ day: LocalDay, _ context: NodeContext) async throws -> ([Reading], Bool) {
+        let pvpc = wanted[0]
+        var attempt = 0
+        while true {
+            var readings: [Reading] = []
+            var notPublished: PullError?
+            do {
+                let (archive, geo) = (self.archive, self.geo)
+                readings = try await client.json(try url(day), headers: ["Accept": "application/json"], context: context) { json in
+                    archive == nil ? try REDataAnswer.readings(json, options: .init(geoID: geo)) : try PVPCArchive.readings(json)
+                }
+            } catch let error as PullError where error.kind == .noData {
+                notPublished = error
+            }
+            if readings.contains(where: { $0.series == pvpc }) || day <= LocalDay(containing: context.clock.now()) {
+                if let notPublished, readings.isEmpty { throw notPublished }
+                // Complete: every hour of every series there, or the day is over and each series came.
+                let over = day.end() <= context.clock.now() && wanted.allSatisfy { name in readings.contains { $0.series == name } }
+                return (readings, over || isFullDay(readings, day: day, series: wanted))
+            }
+            // A day still ahead without PVPC: not published yet.
+            attempt += 1
+            guard attempt <= notYetAttempts else {
+                context.logger.notice("PVPC for \(day) is not published yet; asked \(attempt) times, the next trigger asks again")
+                return (readings, false)
+            }
+            context.logger.info("PVPC for \(day) is not published yet; asking again in \(DurationText.format(notYetRetry))")
+            try await context.clock.sleep(for: notYetRetry)
+        }
+    }
+}
