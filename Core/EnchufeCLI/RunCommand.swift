@@ -69,21 +69,19 @@ struct RunCommand: AsyncParsableCommand {
         }
         if let password = Self.password(in: storeOptions.url) { HubLogHandler.redactor.withLock { $0.add([password]) } }
         let instanceID = instance ?? InstanceHeartbeat.defaultID
-        if let sqlite = store as? SQLiteStore {
-            do {
-                try sqlite.claimForOneInstance(instanceID)
-            } catch {
-                try? await store.close()
-                throw CommandFailure("\(error)")
-            }
+        do {
+            try store.claimForOneInstance(instanceID)
+        } catch {
+            try? await store.close()
+            throw CommandFailure("\(error)")
         }
         let heartbeat = InstanceHeartbeat(id: instanceID, store: store, logger: logger)
 
         var environment = EngineEnvironment(store: store, logger: logger)
         environment.instance = instanceID
-        // A store several instances can share: singleton sources run under leases. (A SQLite file
-        // serves one instance, claimed above: nothing to share.)
-        environment.leases = !(store is SQLiteStore)
+        // A store several instances can share: singleton sources run under leases. (A store that
+        // serves one instance was claimed above: nothing to share.)
+        environment.leases = store.isShared
         if environment.leases {
             if let instance {
                 environment.nodeInstance = instance

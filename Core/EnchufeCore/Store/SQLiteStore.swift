@@ -43,6 +43,9 @@ public final class SQLiteStore: Store {
     }
 
 
+    /// A SQLite file serves one instance (`claimForOneInstance`).
+    public var isShared: Bool { false }
+
     /// Makes this process the one instance running on the file: a second `enchufe run` on it is
     /// refused, saying which instance has it (several instances need PostgreSQL). The claim lasts
     /// as long as the process (an exclusive lock on `PATH.lock`, released by the system when the

@@ -337,6 +337,12 @@ public protocol Store: Sendable {
     func close() async throws
     /// Facts about the store worth a line at startup (engine features in use).
     func startupNotes() async -> [String]
+    /// Whether several hub instances can share the store (PostgreSQL: singleton sources then run
+    /// under leases) or it serves one instance (a SQLite file).
+    var isShared: Bool { get }
+    /// Makes this process the one instance on a store that serves one (refused, saying which
+    /// instance has it, while another runs); nothing to do on a shared store.
+    func claimForOneInstance(_ instance: String) throws
 
     /// Inserts or updates readings, unique on (tenant, series, quantity, ts): the same value and
     /// quality changes nothing; a changed value bumps `revision`; a lower-quality value (estimated,
@@ -411,4 +417,6 @@ public protocol Store: Sendable {
 
 extension Store {
     public func startupNotes() async -> [String] { [] }
+    public var isShared: Bool { true }
+    public func claimForOneInstance(_ instance: String) throws {}
 }
