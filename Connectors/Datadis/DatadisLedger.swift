@@ -22,12 +22,7 @@ public struct DatadisLedger: Sendable {
     public init(store: any Store, tenant: String, username: String) {
         self.store = store
         self.tenant = tenant
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
-        for byte in username.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        account = String(hash, radix: 16)
+        account = String(StableHash.of(username.utf8), radix: 16)
     }
 
     /// The canonical text of a query: the endpoint and its parameters, sorted.

@@ -310,16 +310,3 @@ struct FlowReader {
         return options
     }
 }
-
-/// FNV-1a, 64 bits: a stable fingerprint of a flow's text (not for security).
-struct StableHash {
-    private var state: UInt64 = 0xcbf2_9ce4_8422_2325
-    mutating func add(_ text: String) {
-        for byte in text.utf8 {
-            state ^= UInt64(byte)
-            state = state &* 0x100_0000_01b3
-        }
-        state ^= 0xff
-    }
-    var hex: String { String(state, radix: 16) }
-}
