@@ -167,7 +167,7 @@ struct DatadisCurveNode: TransformNode {
                 known[month] = DatadisPlanner.Known(recorded: recorded, lastAsked: recorded ? nil : try await ledger.entry(keyOf(month))?.askedAt)
             }
             let plan = planner.plan(known, budget: run.remaining)
-            for _ in plan.deferred { _ = run.mayRequest() }  // counted as left for the next trigger
+            run.leave(plan.deferred.count)
             var nextDue = plan.nextDue
             for month in plan.requests {
                 guard run.mayRequest() else {

@@ -51,6 +51,10 @@ public struct PullRun: Sendable {
     /// How many more requests may go in this pull.
     public var remaining: Int { stopped ? 0 : max(0, maxRequests - requests) }
 
+    /// `count` periods that may be fetched but not in this pull (no requests left): counted as left
+    /// for the next trigger.
+    public mutating func leave(_ count: Int) { left += count }
+
     /// Whether one more request may go now (for a request covering several periods whose records
     /// the caller checked itself).
     public mutating func mayRequest() -> Bool {

@@ -297,10 +297,6 @@ public final class MessageJournal: Sendable {
         return (records, offset, bytes.count)
     }
 
-    static func put<I: FixedWidthInteger>(_ value: I, into bytes: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
-    }
-
     static func get<I: FixedWidthInteger>(_: I.Type, _ bytes: [UInt8], _ offset: Int) -> I {
         var value: I = 0
         for i in 0..<MemoryLayout<I>.size { value |= I(bytes[offset + i]) << (8 * i) }

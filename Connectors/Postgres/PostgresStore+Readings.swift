@@ -130,8 +130,8 @@ extension PostgresStore {
     static func copyText(_ readings: [Reading]) -> ([ByteBuffer], [Int]) {
         struct Key: Hashable {
             var tenant: String, series: String, quantity: String, ts: Int64
-            // Hashes the time and the series (what tells a batch's readings apart; a batch rarely
-            // holds two tenants or quantities of one series at one time): half the hashing.
+            // Hashes two of the four fields, the time and the series (what tells a batch's readings
+            // apart; a batch rarely holds two tenants or quantities of one series at one time).
             func hash(into hasher: inout Hasher) {
                 hasher.combine(ts)
                 hasher.combine(series)
@@ -360,7 +360,7 @@ extension ByteBuffer {
     /// An integer in decimal digits (ByteBuffer's own writeInteger writes binary), without making a
     /// `String` of it first.
     mutating func writeDecimal<I: BinaryInteger>(_ value: I) {
-        guard let wide = Int64(exactly: value), wide != .min else {
+        guard let wide = Int64(exactly: value) else {
             writeString(String(value))
             return
         }

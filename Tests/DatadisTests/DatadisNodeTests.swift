@@ -117,6 +117,21 @@ extension FakeDatadis {
         #expect(fake.served429 == 0, "Datadis never had to refuse a repeated query")
     }
 
+    /// At most `max_requests` a trigger: the first months of the plan go, the rest wait for the next
+    /// trigger (and are not counted against this one's budget before it is spent).
+    @Test func maxRequestsSendsTheFirstMonthsAndLeavesTheRestForTheNextTrigger() async throws {
+        let fake = FakeDatadis(answers: Self.autumnDay)
+        let server = try await FixtureServer.start(fake.handle)
+        defer { server.stop() }
+        let store = try await Self.store()
+        let yaml = Self.flow(server, curve: "type: datadis.consumption\nfrom: 2023-08\nmax_requests: 2")
+        try await Self.run(yaml, store: store, at: "2023-11-05T10:00:00Z", fake: fake)
+        #expect(Self.months(server) == ["2023/11", "2023/10"])
+        try await Self.run(yaml, store: store, at: "2023-11-05T10:05:00Z", fake: fake)
+        #expect(Self.months(server) == ["2023/11", "2023/10", "2023/08", "2023/09"])
+        #expect(fake.served429 == 0)
+    }
+
     @Test func badCredentialsAreAnAuthFailureThatNamesNoSecret() async throws {
         let fake = FakeDatadis()
         let server = try await FixtureServer.start(fake.handle)
