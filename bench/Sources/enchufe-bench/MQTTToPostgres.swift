@@ -94,8 +94,8 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     }
     /// Waits until TABLE holds `expected` rows of telemetry: first, every 20 ms over one connection,
     /// until the last message published has its row (a primary-key lookup: consumers store in the
-    /// order of arrival, and a `count(*)` every few milliseconds, or a `psql` started for each, took
-    /// a tenth of the machine from the consumers), then until the count is right.
+    /// order of arrival; a `psql` started every 50 ms for a `count(*)` took over 5% of the machine
+    /// from the consumers), then until the count is right.
     func waitForRows(_ table: String, _ expected: Int, database: String = database, where condition: String = "true") async throws {
         let last = "tenant = 'demo' AND series = 'device:dev-\((expected - 1) % 500)' AND quantity = 'power' AND ts = to_timestamp(\(1_774_742_400 + expected - 1))"
         try await RowProbe.wait(port: pg.port, database: database, sql: "SELECT count(*) FROM \(table) WHERE \(last)", every: .milliseconds(20))
@@ -124,12 +124,10 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
         print(String(format: "  (a) mosquitto_sub -q 1 > /dev/null: %.0f messages/s", brokerRate))
 
         // (b) The Python peer.
-        let peer = Process()
-        peer.executableURL = URL(fileURLWithPath: python)
-        peer.arguments = [peerScript, "127.0.0.1", "\(broker.port)", "b/+/telemetry", "bench-python", dsn, "python_readings", "\(total)"]
-        peer.standardOutput = FileHandle.nullDevice
-        try peer.run()
-        defer { kill(peer.processIdentifier, SIGKILL) }
+        // Started with a clean signal mask (Commands.spawn), so its SIGTERM at the end arrives.
+        let peer = try Commands.spawn(
+            python, [peerScript, "127.0.0.1", "\(broker.port)", "b/+/telemetry", "bench-python", dsn, "python_readings", "\(total)"], output: "/dev/null")
+        defer { stop(peer) }
         try await probe("b") { rows("python_readings") > 0 }
         started = ContinuousClock.now
         try await publishAll("b")
@@ -228,21 +226,18 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     var pythonBacklog = Double.nan
     if !stages.contains("no-peer") {
         try pg.psql("CREATE TABLE python_backlog (LIKE readings INCLUDING ALL)", database: database)
-        func pythonPeer(count: Int) throws -> Process {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: python)
-            p.arguments = [peerScript, "127.0.0.1", "\(broker.port)", "fb/+/telemetry", "bench-python-backlog", dsn, "python_backlog", "\(count)", "3600"]
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            return p
+        func pythonPeer(count: Int) throws -> pid_t {
+            try Commands.spawn(
+                python, [peerScript, "127.0.0.1", "\(broker.port)", "fb/+/telemetry", "bench-python-backlog", dsn, "python_backlog", "\(count)", "3600"],
+                output: "/dev/null")
         }
         let first = try pythonPeer(count: 1)  // makes the session; ends after one probe's row
         try await probe("fb") { rows("python_backlog") > 0 }
-        await Task.detached { first.waitUntilExit() }.value
+        await Task.detached { Commands.wait(first) }.value
         try await publishAll("fb")
         started = ContinuousClock.now
         let second = try pythonPeer(count: total + 1000)  // late probes may come first
-        defer { kill(second.processIdentifier, SIGKILL) }  // started by Foundation's Process, it has SIGTERM blocked
+        defer { stop(second) }
         try await waitForRows("python_backlog", total, where: telemetry)
         pythonBacklog = Double(total) / (ContinuousClock.now - started).seconds
         print(String(format: "  (fb) Python peer: %.0f messages/s", pythonBacklog))
@@ -283,6 +278,12 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
             rate, cpu / Double(total) * 1e6, startCPU * 1000))
     }
     print(String(format: "backlog: Enchufe / broker's own delivery: %.2f; Enchufe / Python peer: %.2f", hubBacklog / brokerBacklog, hubBacklog / pythonBacklog))
+}
+
+/// Ends a peer started with `Commands.spawn` (SIGTERM; it may have ended already) and reaps it.
+func stop(_ pid: pid_t) {
+    kill(pid, SIGTERM)
+    Commands.wait(pid)
 }
 
 /// Stops the benchmark with `reason` unless `condition` holds.
