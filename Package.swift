@@ -144,7 +144,9 @@ let package = Package(
             name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance", "TestSupport"], path: "Tests/EnchufeCoreTests",
             exclude: ["Flows", "Curves", "Tariffs", "Coefficients", "Plugins"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", .product(name: "Logging", package: "swift-log")], path: "Tests/SimulatorTests"),
-        .testTarget(name: "CLITests", dependencies: ["enchufe", "MQTT", "TestSupport"], path: "Tests/CLITests"),
+        .testTarget(
+            name: "CLITests", dependencies: ["enchufe", "EnchufeCLI", "MQTT", "TestSupport", .product(name: "Yams", package: "Yams")],
+            path: "Tests/CLITests"),
         .testTarget(name: "HTTPPullTests", dependencies: ["HTTPPull", "TestSupport"], path: "Tests/HTTPPullTests"),
         .testTarget(
             name: "REDataTests", dependencies: ["REData", "TestSupport"], path: "Tests/REDataTests",

@@ -4,6 +4,11 @@ import HTTPPull
 
 /// `aemet.climatology`: daily values of a station over a date range.
 struct AEMETClimatologyNode: TransformNode {
+    enum Key {
+        static let station = RequiredOptionKey<String>("station", doc: "Station id (indicativo), as a string.", example: "3194U")
+        static let lag = OptionKey<Duration>("lag", default: .seconds(5 * 86_400), doc: "How long after a day AEMET's values for it are final.")
+    }
+
     static let spec = NodeSpec(
         type: "aemet.climatology", kind: .transform,
         summary: "Pulls AEMET daily climatological values of a station for a date range",
@@ -20,8 +25,8 @@ struct AEMETClimatologyNode: TransformNode {
             days still missing.
             """,
         options: [
-            OptionSpec("station", .string, required: true, doc: "Station id (indicativo), as a string.", example: "3194U"),
-            OptionSpec("lag", .duration, default: "5d", doc: "How long after a day AEMET's values for it are final."),
+            Key.station.spec,
+            Key.lag.spec,
         ] + AEMETModule.commonOptions(days: true),
         example: """
             - id: climate
@@ -45,11 +50,11 @@ struct AEMETClimatologyNode: TransformNode {
     init(_ build: NodeBuildContext) throws {
         let o = build.options
         client = try AEMETModule.client(build, type: "aemet.climatology")
-        station = o["station"]?.templateText ?? ""
+        station = try o.required(Key.station)
         parse = AEMETModule.readings(build)
-        window = o.has("day") || o.has("from") || o.has("until") ? DayWindow(options: o) : DayWindow(from: "-30d", to: "-5d")
-        lag = o.duration("lag") ?? .seconds(5 * 86_400)
-        maxRequests = o.int("max_requests") ?? 60
+        window = DayWindow(options: o, none: DayWindow(from: "-30d", to: "-5d"))
+        lag = o[Key.lag]
+        maxRequests = o[AEMETModule.pull.maxRequests]
     }
 
     func period(_ day: LocalDay) -> String { "aemet.climatology/\(station)/\(day)" }

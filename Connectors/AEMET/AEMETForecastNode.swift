@@ -4,6 +4,11 @@ import HTTPPull
 
 /// `aemet.forecast`: a municipality's hourly (about 48 h) or daily (7 days) forecast.
 struct AEMETForecastNode: TransformNode {
+    enum Key {
+        static let municipality = RequiredOptionKey<String>("municipality", doc: "INE municipality code, 5 digits, as a string.", example: "28065")
+        static let kind = OptionKey<String>("kind", .enumeration(["hourly", "daily"]), default: "hourly", doc: "Hourly (about 48 h ahead) or daily (7 days).")
+    }
+
     static let spec = NodeSpec(
         type: "aemet.forecast", kind: .transform,
         summary: "Pulls AEMET's hourly or daily forecast for a municipality (temperature, precipitation, sky, wind)",
@@ -20,8 +25,8 @@ struct AEMETForecastNode: TransformNode {
             Each new forecast replaces the previous one's values (upserts).
             """,
         options: [
-            OptionSpec("municipality", .string, required: true, doc: "INE municipality code, 5 digits, as a string.", example: "28065"),
-            OptionSpec("kind", .enumeration(["hourly", "daily"]), default: "hourly", doc: "Hourly (about 48 h ahead) or daily (7 days)."),
+            Key.municipality.spec,
+            Key.kind.spec,
         ] + AEMETModule.commonOptions(days: false),
         example: """
             - id: forecast
@@ -40,8 +45,8 @@ struct AEMETForecastNode: TransformNode {
 
     init(_ build: NodeBuildContext) throws {
         client = try AEMETModule.client(build, type: "aemet.forecast")
-        municipality = build.options["municipality"]?.templateText ?? ""
-        hourly = build.options.string("kind") != "daily"
+        municipality = try build.options.required(Key.municipality)
+        hourly = build.options[Key.kind] != "daily"
         parse = AEMETModule.readings(build)
     }
 

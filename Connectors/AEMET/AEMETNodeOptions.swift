@@ -4,30 +4,34 @@ import HTTPPull
 
 /// What every AEMET node type shares: its options, its client, its readings, its documentation.
 extension AEMETModule {
-    static let base = "https://opendata.aemet.es"
+    /// The per-minute limit (both steps count) and a minute's wait after a 429 (AEMET sends no Retry-After).
+    static let dayPull = PullNodeOptions(
+        baseURL: "https://opendata.aemet.es", requestsPerMinute: 40, timeout: .seconds(60), backoff: .seconds(60), days: true)
+    static let pull = PullNodeOptions(
+        baseURL: "https://opendata.aemet.es", requestsPerMinute: 40, timeout: .seconds(60), backoff: .seconds(60), days: false)
 
-    /// The options every AEMET node has: the key, the per-minute limit (both steps count), a minute's
-    /// wait after a 429 (AEMET sends no Retry-After), and what a trace of precipitation is stored as.
+    static let apiKey = OptionKey<Secret?>(
+        "api_key", secret: true, doc: "AEMET OpenData API key (sent in the api_key header, never in URLs or logs).",
+        example: "${env:AEMET_API_KEY}")
+    static let traceMM = OptionKey<Double>(
+        "trace_mm", default: 0.05, doc: "What a trace of precipitation (`Ip`, under 0.1 mm) is stored as; 0 to count it as dry.")
+
+    /// The options every AEMET node has: the key, what a trace of precipitation is stored as, and the
+    /// pull options (with `day`/`from`/`until` when `days`).
     static func commonOptions(days: Bool) -> [OptionSpec] {
-        [
-            OptionSpec("api_key", .string, secret: true, doc: "AEMET OpenData API key (sent in the api_key header, never in URLs or logs).", example: "${env:AEMET_API_KEY}"),
-            OptionSpec("trace_mm", .number, default: 0.05, doc: "What a trace of precipitation (`Ip`, under 0.1 mm) is stored as; 0 to count it as dry."),
-        ] + PullNodeOptions.specs(baseURL: base, requestsPerMinute: 40, timeout: "60s", backoff: "60s", days: days)
+        [apiKey.spec, traceMM.spec] + (days ? dayPull : pull).specs
     }
 
     /// The client of a node; refuses to start without a key, except in flow tests.
     static func client(_ build: NodeBuildContext, type: String) throws -> AEMETClient {
-        let key = build.options.secret("api_key").flatMap { $0.reveal().isEmpty ? nil : $0 }
-        if key == nil, !build.testing {
-            throw PermanentError("needs an AEMET OpenData API key: set `api_key` (e.g. api_key: ${env:AEMET_API_KEY}); request one at https://opendata.aemet.es/centrodedescargas/altaUsuario")
-        }
-        return AEMETClient(
-            client: PullNodeOptions.client(build, type: type, requestsPerMinute: 40, backoff: .seconds(60), errorBody: AEMETClient.errorBody),
-            base: PullNodeOptions.baseURL(build.options, default: base), apiKey: key)
+        let key = try build.credential(
+            apiKey,
+            missing: "needs an AEMET OpenData API key: set `api_key` (e.g. api_key: ${env:AEMET_API_KEY}); request one at https://opendata.aemet.es/centrodedescargas/altaUsuario")
+        return AEMETClient(client: pull.client(build, type: type, errorBody: AEMETClient.errorBody), base: pull.base(build.options), apiKey: key)
     }
 
     static func readings(_ build: NodeBuildContext) -> AEMETReadings {
-        AEMETReadings(traceMM: build.options.double("trace_mm") ?? 0.05)
+        AEMETReadings(traceMM: build.options[traceMM])
     }
 
     static let twoStepDoc = """

@@ -4,6 +4,9 @@ import HTTPPull
 
 /// `aemet.observations`: the last hours of conventional observations of stations.
 struct AEMETObservationsNode: TransformNode {
+    static let stationsKey = RequiredOptionKey<[String]>(
+        "stations", doc: "Station ids (idema), as strings: leading zeros matter.", example: ["3195"])
+
     static let spec = NodeSpec(
         type: "aemet.observations", kind: .transform,
         summary: "Pulls AEMET hourly station observations (temperature, humidity, precipitation, wind, sunshine)",
@@ -17,7 +20,7 @@ struct AEMETObservationsNode: TransformNode {
             upserts: nothing is stored twice.
             """,
         options: [
-            OptionSpec("stations", .list(.string), required: true, doc: "Station ids (idema), as strings: leading zeros matter.", example: ["3195"])
+            stationsKey.spec,
         ] + AEMETModule.commonOptions(days: false),
         example: """
             - id: observations
@@ -35,9 +38,9 @@ struct AEMETObservationsNode: TransformNode {
 
     init(_ build: NodeBuildContext) throws {
         client = try AEMETModule.client(build, type: "aemet.observations")
-        stations = build.options["stations"]?.arrayValue?.map(\.templateText) ?? []
+        stations = try build.options.required(Self.stationsKey)
         parse = AEMETModule.readings(build)
-        maxRequests = build.options.int("max_requests") ?? 60
+        maxRequests = build.options[AEMETModule.pull.maxRequests]
     }
 
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {

@@ -30,7 +30,7 @@ struct DatadisContractsNode: TransformNode {
 
     init(_ build: NodeBuildContext) throws {
         client = try DatadisModule.client(build, type: "datadis.contracts")
-        cups = build.options.strings("cups") ?? []
+        cups = build.options[DatadisModule.cups] ?? []
     }
 
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {

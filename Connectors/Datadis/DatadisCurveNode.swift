@@ -72,11 +72,7 @@ struct DatadisCurveNode: TransformNode {
             `02:00` row, split into two `estimated` halves) on the autumn day; stray `00:00` rows are
             rejected one by one with a warning, never aborting the rest.
             """,
-        options: DatadisModule.options(extra: [
-            OptionSpec("measurement", .enumeration(["hourly", "quarter_hourly"]), default: "hourly", doc: "Hourly (measurementType 0) or quarter-hourly (1, large supplies)."),
-            OptionSpec("from", .string, doc: "First month to ask for, YYYY-MM (default: 12 months back; Datadis keeps 24).", example: "2025-01"),
-            OptionSpec("older_every", .duration, default: "7d", doc: "How often a month before the previous one, not complete yet, is asked again."),
-        ]),
+        options: DatadisModule.options(extra: [Key.measurement.spec, Key.from.spec, Key.olderEvery.spec]),
         example: """
             - id: consumption
               type: datadis.consumption
@@ -97,10 +93,7 @@ struct DatadisCurveNode: TransformNode {
             Readings `max_power` in kW (Datadis' documentation says W; real answers are kW) at the local
             quarter-hour the maximum happened, `PT15M`, series = the CUPS.
             """,
-        options: DatadisModule.options(extra: [
-            OptionSpec("from", .string, doc: "First month to ask for, YYYY-MM (default: 12 months back; Datadis keeps 24).", example: "2025-01"),
-            OptionSpec("older_every", .duration, default: "7d", doc: "How often a month before the previous one, not complete yet, is asked again."),
-        ]),
+        options: DatadisModule.options(extra: [Key.from.spec, Key.olderEvery.spec]),
         example: """
             - id: max-power
               type: datadis.max_power
@@ -111,8 +104,18 @@ struct DatadisCurveNode: TransformNode {
         check: { Self.problems($0) },
         make: { build in .transform(try DatadisCurveNode(build, kind: .maxPower)) })
 
+    enum Key {
+        static let measurement = OptionKey<String>(
+            "measurement", .enumeration(["hourly", "quarter_hourly"]), default: "hourly",
+            doc: "Hourly (measurementType 0) or quarter-hourly (1, large supplies).")
+        static let from = OptionKey<String?>(
+            "from", doc: "First month to ask for, YYYY-MM (default: 12 months back; Datadis keeps 24).", example: "2025-01")
+        static let olderEvery = OptionKey<Duration>(
+            "older_every", default: .seconds(7 * 86_400), doc: "How often a month before the previous one, not complete yet, is asked again.")
+    }
+
     static func problems(_ options: NodeOptions) -> [OptionProblem] {
-        if let from = options.string("from"), Month(from) == nil {
+        if let from = options[Key.from], Month(from) == nil {
             return [OptionProblem(option: "from", "'\(from)' is not a month: use YYYY-MM")]
         }
         return []
@@ -131,12 +134,12 @@ struct DatadisCurveNode: TransformNode {
         let o = build.options
         self.kind = kind
         client = try DatadisModule.client(build, type: kind == .consumption ? "datadis.consumption" : "datadis.max_power")
-        cups = o.strings("cups") ?? []
-        quarterHourly = o.string("measurement") == "quarter_hourly"
-        from = o.string("from").flatMap(Month.init)
-        olderEvery = (o.duration("older_every") ?? .seconds(7 * 86_400)).seconds
-        maxRequests = o.int("max_requests") ?? 12
-        username = o.string("username") ?? ""
+        cups = o[DatadisModule.cups] ?? []
+        quarterHourly = o[Key.measurement] == "quarter_hourly"
+        from = o[Key.from].flatMap(Month.init)
+        olderEvery = o[Key.olderEvery].seconds
+        maxRequests = o[DatadisModule.pull.maxRequests]
+        username = o[DatadisModule.username]?.reveal() ?? ""
     }
 
     var endpoint: String { client.endpoint(kind == .consumption ? "get-consumption-data" : "get-max-power") }

@@ -5,42 +5,44 @@ import HTTPPull
 /// What every Datadis node type shares: its options, its client (one login per account), the
 /// supplies it works on and how they are kept in the store.
 extension DatadisModule {
-    static let base = "https://datadis.es"
+    /// Datadis answers slowly and refuses a request repeated within 24 h: few requests, long waits.
+    static let pull = PullNodeOptions(
+        baseURL: "https://datadis.es", requestsPerMinute: 6, timeout: .seconds(180), backoff: .seconds(30), days: false, maxRequests: 12)
+
+    /// The NIF/NIE is personal data: held as a `Secret`, so that it never prints either.
+    static let username = OptionKey<Secret?>("username", doc: "The account's NIF/NIE, with its letter.", example: "${env:DATADIS_USER}")
+    static let password = OptionKey<Secret?>("password", secret: true, doc: "The account's password.", example: "${env:DATADIS_PASSWORD}")
+    static let authorizedNIF = OptionKey<String?>(
+        "authorized_nif", doc: "The holder's NIF, to read supplies a third party authorised this account for (never your own).")
+    static let cups = OptionKey<[String]?>("cups", doc: "Only these supplies (default: every supply of the account).")
+    static let api = OptionKey<String>(
+        "api", .enumeration(["v2", "v1"]), default: "v2",
+        doc: "Datadis endpoints: v2 (`get-...-v2`, which report a failing distributor) or v1 (bare lists).")
 
     static func options(extra: [OptionSpec]) -> [OptionSpec] {
-        [
-            OptionSpec("username", .string, doc: "The account's NIF/NIE, with its letter.", example: "${env:DATADIS_USER}"),
-            OptionSpec("password", .string, secret: true, doc: "The account's password.", example: "${env:DATADIS_PASSWORD}"),
-            OptionSpec("authorized_nif", .string, doc: "The holder's NIF, to read supplies a third party authorised this account for (never your own)."),
-            OptionSpec("cups", .list(.string), doc: "Only these supplies (default: every supply of the account)."),
-            OptionSpec(
-                "api", .enumeration(["v2", "v1"]), default: "v2",
-                doc: "Datadis endpoints: v2 (`get-...-v2`, which report a failing distributor) or v1 (bare lists)."),
-        ] + extra + PullNodeOptions.specs(baseURL: base, requestsPerMinute: 6, timeout: "180s", backoff: "30s", days: false, maxRequests: 12)
+        [username.spec, password.spec, authorizedNIF.spec, cups.spec, api.spec] + extra + pull.specs
     }
 
     /// The client of a node; refuses to start without credentials, except in flow tests.
     static func client(_ build: NodeBuildContext, type: String) throws -> DatadisClient {
         let o = build.options
-        let username = o.string("username") ?? ""
-        let password = o.secret("password") ?? Secret("")
-        if (username.isEmpty || password.reveal().isEmpty), !build.testing {
-            throw PermanentError("needs Datadis credentials: set `username` and `password` (e.g. ${env:DATADIS_USER} and ${env:DATADIS_PASSWORD})")
-        }
-        let base = PullNodeOptions.baseURL(o, default: Self.base)
-        let timeout = o.duration("timeout") ?? .seconds(180)
-        let rate = o.double("requests_per_minute") ?? 6
+        let missing = "needs Datadis credentials: set `username` and `password` (e.g. ${env:DATADIS_USER} and ${env:DATADIS_PASSWORD})"
+        let username = try build.credential(Self.username, missing: missing)?.reveal() ?? ""
+        let password = try build.credential(Self.password, missing: missing) ?? Secret("")
+        let base = pull.base(o)
+        let timeout = o[pull.timeout]
+        let rate = o[pull.requestsPerMinute]
         // Data calls are sent once: a retry would be refused for 24 h (and a timeout may have counted).
         let data = PullClient(
             flow: build.flow, node: build.node, type: type, metrics: build.metrics, timeout: timeout,
             retry: RetryPolicy(attempts: 1), requestsPerMinute: rate, retriesRateLimits: false)
         let login = PullClient(
             flow: build.flow, node: build.node + "/login", type: type, metrics: build.metrics, timeout: min(timeout, .seconds(60)),
-            retry: RetryPolicy(attempts: o.int("request_attempts") ?? 3, backoff: o.duration("request_backoff") ?? .seconds(30), maxBackoff: .seconds(300)),
+            retry: RetryPolicy(attempts: o[pull.requestAttempts], backoff: o[pull.requestBackoff], maxBackoff: .seconds(300)),
             requestsPerMinute: rate, errorBody: DatadisClient.loginErrorBody)
         return DatadisClient(
             data: data, login: login, session: DatadisSession.shared(base: base, username: username, password: password), base: base,
-            authorizedNIF: o.string("authorized_nif").flatMap { $0.isEmpty ? nil : $0 }, v2: o.string("api") != "v1")
+            authorizedNIF: o[authorizedNIF].flatMap { $0.isEmpty ? nil : $0 }, v2: o[api] != "v1")
     }
 
     /// A CUPS as logs show it: the distributor prefix and the last characters.

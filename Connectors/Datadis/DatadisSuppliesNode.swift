@@ -32,7 +32,7 @@ struct DatadisSuppliesNode: TransformNode {
 
     init(_ build: NodeBuildContext) throws {
         client = try DatadisModule.client(build, type: "datadis.supplies")
-        cups = build.options.strings("cups") ?? []
+        cups = build.options[DatadisModule.cups] ?? []
     }
 
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {

@@ -9,19 +9,33 @@ public struct DayWindow: Sendable {
     public var from: String
     public var to: String
 
+    public enum Key {
+        public static let day = OptionKey<String?>("day", doc: "One day: today, tomorrow, yesterday, -7d / +1d, or YYYY-MM-DD.", example: "tomorrow")
+        public static let from = OptionKey<String?>("from", doc: "First day of a range (same forms as `day`).", example: "-7d")
+        public static let until = OptionKey<String?>(
+            "until", doc: "Last day of the range, inclusive (default: today). (`to` is the key that wires a node, so the end of a range is `until`.)",
+            example: "today")
+    }
+
     public init(from: String, to: String) {
         self.from = from
         self.to = to
     }
 
+    /// Today, the window of a node that names none.
+    public static let today = DayWindow(from: "today", to: "today")
+
     /// The window from a node's options: `day`, or `from`/`until` (`until` defaulting to today, `from`
-    /// to `until`; both to `fallback`).
-    public init(options: NodeOptions, fallback: String = "today") {
-        if let day = options.string("day") {
+    /// to `until`), or `none` when the node names no day.
+    public init(options: NodeOptions, none: DayWindow = .today) {
+        if let day = options[Key.day] {
             self.init(from: day, to: day)
+        } else if let from = options[Key.from] {
+            self.init(from: from, to: options[Key.until] ?? "today")
+        } else if let until = options[Key.until] {
+            self.init(from: until, to: until)
         } else {
-            let from = options.string("from") ?? options.string("until") ?? fallback
-            self.init(from: from, to: options.string("until") ?? (options.has("from") ? "today" : from))
+            self = none
         }
     }
 
@@ -50,12 +64,12 @@ public struct DayWindow: Sendable {
     /// Option problems of `day`/`from`/`to` for a spec's `check`.
     public static func problems(_ options: NodeOptions) -> [OptionProblem] {
         var problems: [OptionProblem] = []
-        for name in ["day", "from", "until"] {
-            if let text = options.string(name), !LocalDay.isValid(text) {
-                problems.append(OptionProblem(option: name, "'\(text)' is not a day: use today, tomorrow, yesterday, -7d, +1d or YYYY-MM-DD"))
+        for key in [Key.day, Key.from, Key.until] {
+            if let text = options[key], !LocalDay.isValid(text) {
+                problems.append(OptionProblem(option: key.name, "'\(text)' is not a day: use today, tomorrow, yesterday, -7d, +1d or YYYY-MM-DD"))
             }
         }
-        if options.has("day"), options.has("from") || options.has("until") {
+        if options.has(Key.day), options.has(Key.from) || options.has(Key.until) {
             problems.append(OptionProblem(option: "day", "give either 'day' or 'from'/'until', not both"))
         }
         return problems

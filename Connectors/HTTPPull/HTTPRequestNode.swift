@@ -6,6 +6,15 @@ import NIOHTTP1
 
 /// `http.request`: each message sent to a third-party system (POST or PUT, JSON or CSV).
 struct HTTPRequestNode: RecordingSink {
+    enum Key {
+        static let url = RequiredOptionKey<JSONValue>("url", .template, doc: "Where to send (a template).", example: "https://billing.example/api/readings")
+        static let method = OptionKey<String>("method", .enumeration(["POST", "PUT"]), default: "POST", doc: "HTTP method.")
+        static let headers = OptionKey<JSONValue?>("headers", .templates, doc: "Headers, each a template; use ${env:NAME} for secrets.", example: ["Authorization": "Bearer ${env:BILLING_TOKEN}"])
+        static let body = OptionKey<String>("body", .enumeration(["payload", "readings"]), default: "payload", doc: "What to send: the payload, or the readings.")
+        static let format = OptionKey<String>("format", .enumeration(["json", "csv"]), default: "json", doc: "JSON, or CSV (readings only).")
+        static let timeout = OptionKey<Duration>("timeout", default: .seconds(30), doc: "Longest wait for the whole answer.")
+    }
+
     static let spec = NodeSpec(
         type: "http.request", kind: .sink,
         summary: "Sends each message to another system over HTTP (POST/PUT, JSON or CSV), with retries",
@@ -19,12 +28,12 @@ struct HTTPRequestNode: RecordingSink {
             (or the dead letters) with the status and the start of the answer.
             """,
         options: [
-            OptionSpec("url", .template, required: true, doc: "Where to send (a template).", example: "https://billing.example/api/readings"),
-            OptionSpec("method", .enumeration(["POST", "PUT"]), default: "POST", doc: "HTTP method."),
-            OptionSpec("headers", .templates, doc: "Headers, each a template; use ${env:NAME} for secrets.", example: ["Authorization": "Bearer ${env:BILLING_TOKEN}"]),
-            OptionSpec("body", .enumeration(["payload", "readings"]), default: "payload", doc: "What to send: the payload, or the readings."),
-            OptionSpec("format", .enumeration(["json", "csv"]), default: "json", doc: "JSON, or CSV (readings only)."),
-            OptionSpec("timeout", .duration, default: "30s", doc: "Longest wait for the whole answer."),
+            Key.url.spec,
+            Key.method.spec,
+            Key.headers.spec,
+            Key.body.spec,
+            Key.format.spec,
+            Key.timeout.spec,
         ],
         example: """
             - id: billing
@@ -35,7 +44,7 @@ struct HTTPRequestNode: RecordingSink {
             """,
         external: true,
         check: { o in
-            o.string("format") == "csv" && o.string("body") != "readings"
+            o[Key.format] == "csv" && o[Key.body] != "readings"
                 ? [OptionProblem(option: "format", "format: csv sends readings: add body: readings")] : []
         },
         make: { build in .sink(try HTTPRequestNode(build)) })
@@ -50,14 +59,14 @@ struct HTTPRequestNode: RecordingSink {
     init(_ build: NodeBuildContext) throws {
         let o = build.options
         let expressions = NodeExpressions(limits: LuaLimits(options: o))
-        url = try expressions.bind(ValueTemplate.option("url", o["url"] ?? "", in: o))
-        headers = try (o["headers"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { name, value in
+        url = try expressions.bind(ValueTemplate.option("url", try o.required(Key.url), in: o))
+        headers = try (o[Key.headers]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { name, value in
             (name, try expressions.bind(ValueTemplate.option("headers.\(name)", value, in: o)))
         }
-        method = o.string("method") == "PUT" ? .PUT : .POST
-        readingsBody = o.string("body") == "readings"
-        csv = o.string("format") == "csv"
-        timeout = o.duration("timeout") ?? .seconds(30)
+        method = o[Key.method] == "PUT" ? .PUT : .POST
+        readingsBody = o[Key.body] == "readings"
+        csv = o[Key.format] == "csv"
+        timeout = o[Key.timeout]
     }
 
     var batching: Batching { .single }

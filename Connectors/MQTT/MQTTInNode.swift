@@ -12,6 +12,15 @@ import Synchronization
 /// node starts. At most `max_pending` messages are in flight in the flow; beyond that the callback
 /// waits, libmosquitto stops reading and the broker holds the rest (TCP backpressure).
 struct MQTTInNode: TestInputSource {
+    static let connection = RequiredOptionKey<String>("connection", .connection("mqtt.broker"), doc: "The broker (a `mqtt.broker` connection).")
+    static let topics = RequiredOptionKey<[String]>("topics", doc: "Topic filters; `+` and `#` wildcards.", example: ["site/+/power"])
+    static let qos = OptionKey<MQTTQoS>("qos", default: .atLeastOnce, doc: "Subscription QoS.")
+    static let sharedGroup = OptionKey<String?>("shared_group", doc: "Subscribe as `$share/GROUP/TOPIC` (MQTT 5) so several hubs share the messages.")
+    static let format = OptionKey<String>("format", .enumeration(["json", "number", "text", "raw"]), default: "json", doc: "How to read payloads.")
+    static let journal = OptionKey<String>("journal", default: "var/journal", doc: "Folder of the journals (one subfolder per flow and node, and per `--instance` with a shared store).")
+    static let journalSync = OptionKey<JournalSync>("journal_sync", default: .interval, doc: "When the journal is fsynced: every message, at most every 100 ms, or never (the OS decides).")
+    static let maxPending = OptionKey<Int>("max_pending", default: 10_000, doc: "Most messages in flight in the flow before the subscription waits.")
+
     static let spec = NodeSpec(
         type: "mqtt.in", kind: .source,
         summary: "Subscribes to MQTT topics (wildcards, QoS 0/1/2, shared subscriptions) and maps payloads to readings",
@@ -33,15 +42,9 @@ struct MQTTInNode: TestInputSource {
             instance, so one flow file serves every instance.
             """,
         options: [
-            OptionSpec("connection", .connection("mqtt.broker"), required: true, doc: "The broker (a `mqtt.broker` connection)."),
-            OptionSpec("topics", .list(.string), required: true, doc: "Topic filters; `+` and `#` wildcards.", example: ["site/+/power"]),
-            OptionSpec("qos", .enumeration(["0", "1", "2"]), default: "1", doc: "Subscription QoS."),
-            OptionSpec("shared_group", .string, doc: "Subscribe as `$share/GROUP/TOPIC` (MQTT 5) so several hubs share the messages."),
-            OptionSpec("format", .enumeration(["json", "number", "text", "raw"]), default: "json", doc: "How to read payloads."),
+            connection.spec, topics.spec, qos.spec, sharedGroup.spec, format.spec,
             OptionSpec("readings", .object(ReadingsMapping.optionSpecs), doc: "Map each message to readings (the `readings` node's options)."),
-            OptionSpec("journal", .string, default: "var/journal", doc: "Folder of the journals (one subfolder per flow and node, and per `--instance` with a shared store)."),
-            OptionSpec("journal_sync", .enumeration(["always", "interval", "never"]), default: "interval", doc: "When the journal is fsynced: every message, at most every 100 ms, or never (the OS decides)."),
-            OptionSpec("max_pending", .integer, default: 10_000, doc: "Most messages in flight in the flow before the subscription waits."),
+            journal.spec, journalSync.spec, maxPending.spec,
         ] + LuaLimits.optionSpecs,
         example: """
             - id: telemetry
@@ -59,13 +62,13 @@ struct MQTTInNode: TestInputSource {
         external: true, everyInstance: true,
         check: { options in
             var problems: [OptionProblem] = []
-            for (i, topic) in (options.strings("topics") ?? []).enumerated() {
+            for (i, topic) in (options[Self.topics] ?? []).enumerated() {
                 if let problem = MQTTInNode.filterProblem(topic) { problems.append(OptionProblem(option: "topics.\(i)", problem)) }
             }
-            if let group = options.string("shared_group"), group.isEmpty || group.contains(where: { "/+#".contains($0) }) {
+            if let group = options[Self.sharedGroup], group.isEmpty || group.contains(where: { "/+#".contains($0) }) {
                 problems.append(OptionProblem(option: "shared_group", "must be a name without '/', '+' or '#'"))
             }
-            if (options.int("max_pending") ?? 1) < 1 { problems.append(OptionProblem(option: "max_pending", "must be at least 1")) }
+            if options[Self.maxPending] < 1 { problems.append(OptionProblem(option: "max_pending", "must be at least 1")) }
             return problems
         },
         make: { context in
@@ -103,24 +106,20 @@ struct MQTTInNode: TestInputSource {
     init(_ context: NodeBuildContext, connection: NodeOptions) throws {
         let options = context.options
         settings = MQTTBroker.settings(connection, for: context)
-        let group = options.string("shared_group")
-        filters = (options.strings("topics") ?? []).map { topic in group.map { "$share/\($0)/\(topic)" } ?? topic }
-        qos = Int(options.string("qos") ?? "1") ?? 1
-        format = options.string("format") ?? "json"
+        let group = options[Self.sharedGroup]
+        filters = try options.required(Self.topics).map { topic in group.map { "$share/\($0)/\(topic)" } ?? topic }
+        qos = options[Self.qos].level
+        format = options[Self.format]
         mapping = try options.object("readings").map {
             try ReadingsMapping($0, expressions: NodeExpressions(limits: LuaLimits(options: options)), defaults: ["ts": "{attributes.received_at}"])
         }
         // Each instance journals what it received in a folder of its own.
-        let journalFolder = URL(fileURLWithPath: options.string("journal") ?? "var/journal").appendingPathComponent(context.flow).appendingPathComponent(context.node)
+        let journalFolder = URL(fileURLWithPath: options[Self.journal]).appendingPathComponent(context.flow).appendingPathComponent(context.node)
         journalDirectory = context.instance.map { journalFolder.appendingPathComponent($0) } ?? journalFolder
         journalBase = journalFolder
         instance = context.instance
-        switch options.string("journal_sync") {
-        case "always": sync = .always
-        case "never": sync = .never
-        default: sync = .interval(.milliseconds(100))
-        }
-        maxPending = options.int("max_pending") ?? 10_000
+        sync = options[Self.journalSync].sync
+        maxPending = options[Self.maxPending]
         let labels = [("flow", context.flow), ("node", context.node)]
         received = CoreMetrics.Counter(label: "enchufe_mqtt_messages_received_total", dimensions: labels, factory: context.metrics.factory)
         malformed = CoreMetrics.Counter(label: "enchufe_mqtt_messages_malformed_total", dimensions: labels, factory: context.metrics.factory)
@@ -378,5 +377,18 @@ enum JournaledMessage {
             fields["payload_base64"] = .string(Data(m.payload).base64EncodedString())
         }
         return .object(fields)
+    }
+}
+
+/// The `journal_sync` option: `interval` fsyncs at most every 100 ms.
+enum JournalSync: String, OptionEnumeration {
+    case always, interval, never
+
+    var sync: MessageJournal.Sync {
+        switch self {
+        case .always: .always
+        case .interval: .interval(.milliseconds(100))
+        case .never: .never
+        }
     }
 }

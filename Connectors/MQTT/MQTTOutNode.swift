@@ -6,6 +6,14 @@ import Synchronization
 /// `mqtt.out`: publishes each message (setpoints to batteries and EV chargers), and acknowledges it
 /// upstream only once the broker confirmed it (QoS 1: PUBACK; QoS 2: PUBCOMP).
 struct MQTTOutNode: RecordingSink {
+    static let connection = RequiredOptionKey<String>("connection", .connection("mqtt.broker"), doc: "The broker (a `mqtt.broker` connection).")
+    static let topic = RequiredOptionKey<JSONValue>("topic", .template, doc: "Topic to publish to.", example: "site/{payload.device}/setpoint")
+    static let payload = OptionKey<JSONValue>("payload", .template, default: "{payload}", doc: "What to send.", example: "=msg.payload.kw * 1000")
+    static let qos = OptionKey<MQTTQoS>("qos", default: .atLeastOnce, doc: "Publish QoS.")
+    static let retain = OptionKey<Bool>("retain", default: false, doc: "Ask the broker to keep the last message of the topic for new subscribers.")
+    static let batchSize = OptionKey<Int>("batch_size", default: 100, doc: "Most messages published before waiting for their confirmations.")
+    static let connectTimeout = OptionKey<Duration>("connect_timeout", default: .seconds(10), doc: "How long to wait for the broker before counting it unavailable.")
+
     static let spec = NodeSpec(
         type: "mqtt.out", kind: .sink,
         summary: "Publishes messages to MQTT (topic templates, QoS, retain), confirmed before they are acknowledged",
@@ -16,15 +24,7 @@ struct MQTTOutNode: RecordingSink {
             confirmed every one (for QoS 0: when they were sent). While the broker is unreachable the
             node waits and holds back its sources.
             """,
-        options: [
-            OptionSpec("connection", .connection("mqtt.broker"), required: true, doc: "The broker (a `mqtt.broker` connection)."),
-            OptionSpec("topic", .template, required: true, doc: "Topic to publish to.", example: "site/{payload.device}/setpoint"),
-            OptionSpec("payload", .template, default: "{payload}", doc: "What to send.", example: "=msg.payload.kw * 1000"),
-            OptionSpec("qos", .enumeration(["0", "1", "2"]), default: "1", doc: "Publish QoS."),
-            OptionSpec("retain", .boolean, default: false, doc: "Ask the broker to keep the last message of the topic for new subscribers."),
-            OptionSpec("batch_size", .integer, default: 100, doc: "Most messages published before waiting for their confirmations."),
-            OptionSpec("connect_timeout", .duration, default: "10s", doc: "How long to wait for the broker before counting it unavailable."),
-        ] + LuaLimits.optionSpecs,
+        options: [connection.spec, topic.spec, payload.spec, qos.spec, retain.spec, batchSize.spec, connectTimeout.spec] + LuaLimits.optionSpecs,
         example: """
             - id: setpoint
               type: mqtt.out
@@ -35,7 +35,7 @@ struct MQTTOutNode: RecordingSink {
             """,
         external: true,
         check: { options in
-            if let topic = options.string("topic"), !topic.hasPrefix("="), topic.contains(where: { $0 == "+" || $0 == "#" }) {
+            if let topic = options[Self.topic]?.stringValue, !topic.hasPrefix("="), topic.contains(where: { $0 == "+" || $0 == "#" }) {
                 return [OptionProblem(option: "topic", "a topic to publish to cannot contain '+' or '#'")]
             }
             return []
@@ -56,12 +56,12 @@ struct MQTTOutNode: RecordingSink {
     init(_ context: NodeBuildContext, connection: NodeOptions) throws {
         let options = context.options
         let expressions = NodeExpressions(limits: LuaLimits(options: options))
-        topic = try expressions.bind(ValueTemplate.option("topic", options["topic"] ?? "", in: options))
-        payload = try expressions.bind(ValueTemplate.option("payload", options["payload"] ?? "{payload}", in: options))
-        qos = Int(options.string("qos") ?? "1") ?? 1
-        retain = options.bool("retain") ?? false
-        batching = Batching(size: options.int("batch_size") ?? 100, flushInterval: .zero)
-        connectTimeout = options.duration("connect_timeout") ?? .seconds(10)
+        topic = try expressions.bind(ValueTemplate.option(Self.topic.name, try options.required(Self.topic), in: options))
+        payload = try expressions.bind(ValueTemplate.option(Self.payload.name, options[Self.payload], in: options))
+        qos = options[Self.qos].level
+        retain = options[Self.retain]
+        batching = Batching(size: options[Self.batchSize], flushInterval: .zero)
+        connectTimeout = options[Self.connectTimeout]
         link = Link(settings: MQTTBroker.settings(connection, for: context), logger: context.logger)
     }
 

@@ -19,28 +19,29 @@ public struct MQTTMessage: Sendable, Equatable {
 
 /// How to reach and log in to a broker (the `mqtt.broker` connection's options).
 public struct MQTTSettings: Sendable, Equatable {
-    public var host = "127.0.0.1"
-    public var port = 1883
+    // The defaults are the `mqtt.broker` spec's.
+    public var host = MQTTBroker.host.fallback
+    public var port = MQTTBroker.port.fallback
     public var clientID: String
     public var username: String?
     public var password: String?
-    public var keepalive = 30
+    public var keepalive = MQTTBroker.keepalive.fallback
     /// `3.1.1` or `5`.
-    public var protocolVersion = "5"
-    public var cleanSession = false
+    public var protocolVersion = MQTTBroker.protocol.fallback
+    public var cleanSession = MQTTBroker.cleanSession.fallback
     /// MQTT 5: how long the broker keeps a session (not clean) after the connection closes, seconds.
     public var sessionExpiry = 7 * 86_400
     public var tls: TLS?
     /// Most QoS 1/2 messages in flight each way (MQTT 5 receive maximum; libmosquitto's own limit
     /// for publishes).
-    public var inflight = 100
+    public var inflight = MQTTBroker.inflight.fallback
 
     public struct TLS: Sendable, Equatable {
         public var ca: String?
         public var cert: String?
         public var key: String?
         /// Off only when explicitly disabled: the broker's name must match its certificate.
-        public var verifyHostname = true
+        public var verifyHostname = MQTTBroker.verifyHostname.fallback
 
         public init(ca: String? = nil, cert: String? = nil, key: String? = nil, verifyHostname: Bool = true) {
             self.ca = ca
@@ -50,8 +51,9 @@ public struct MQTTSettings: Sendable, Equatable {
         }
     }
 
-    public init(host: String = "127.0.0.1", port: Int = 1883, clientID: String) {
-        self.host = host
+    /// Settings for the broker at `host` (by default the spec's) and `port`.
+    public init(host: String? = nil, port: Int, clientID: String) {
+        if let host { self.host = host }
         self.port = port
         self.clientID = clientID
     }

@@ -8,6 +8,17 @@ import Synchronization
 /// as one JSON parameter that PostgreSQL converts to the table's column types
 /// (`json_populate_recordset`), so nothing from a message is ever spliced into SQL.
 struct PostgresSQLNode: SinkNode {
+    enum Key {
+        static let url = OptionKey<String?>("url", secret: true, doc: "postgres://USER:PASSWORD@HOST:PORT/DATABASE (default: the hub's store, if PostgreSQL).", example: "${METERING_DB}")
+        static let table = RequiredOptionKey<String>("table", doc: "Table, optionally schema-qualified.", example: "metering.device_power")
+        static let columns = RequiredOptionKey<JSONValue>("columns", .templates, doc: "Column → value.", example: ["device": "{topic.2}", "at": "{payload.ts}", "watts": "=msg.payload.w"])
+        static let conflict = OptionKey<[String]>("conflict", default: [], doc: "Columns of the unique key that decides insert or update (default: plain insert).", example: ["device", "at"])
+        static let onConflict = OptionKey<String>("on_conflict", .enumeration(["update", "nothing"]), default: "update", doc: "What a row whose key exists does.")
+        static let update = OptionKey<[String]?>("update", doc: "Columns updated on conflict (default: every mapped column outside the key).", example: ["watts"])
+        static let batchSize = OptionKey<Int>("batch_size", default: 500, doc: "Most messages written in one statement.")
+        static let flushInterval = OptionKey<Duration>("flush_interval", default: .seconds(1), doc: "Longest wait for a batch to fill once its first message is in.")
+    }
+
     static let spec = NodeSpec(
         type: "postgres.sql", kind: .sink,
         summary: "Inserts or upserts messages into a PostgreSQL table of your own, with a column mapping",
@@ -25,14 +36,14 @@ struct PostgresSQLNode: SinkNode {
             the node waits and holds back its sources.
             """,
         options: [
-            OptionSpec("url", .string, secret: true, doc: "postgres://USER:PASSWORD@HOST:PORT/DATABASE (default: the hub's store, if PostgreSQL).", example: "${METERING_DB}"),
-            OptionSpec("table", .string, required: true, doc: "Table, optionally schema-qualified.", example: "metering.device_power"),
-            OptionSpec("columns", .templates, required: true, doc: "Column → value.", example: ["device": "{topic.2}", "at": "{payload.ts}", "watts": "=msg.payload.w"]),
-            OptionSpec("conflict", .list(.string), doc: "Columns of the unique key that decides insert or update (default: plain insert).", example: ["device", "at"]),
-            OptionSpec("on_conflict", .enumeration(["update", "nothing"]), default: "update", doc: "What a row whose key exists does."),
-            OptionSpec("update", .list(.string), doc: "Columns updated on conflict (default: every mapped column outside the key).", example: ["watts"]),
-            OptionSpec("batch_size", .integer, default: 500, doc: "Most messages written in one statement."),
-            OptionSpec("flush_interval", .duration, default: "1s", doc: "Longest wait for a batch to fill once its first message is in."),
+            Key.url.spec,
+            Key.table.spec,
+            Key.columns.spec,
+            Key.conflict.spec,
+            Key.onConflict.spec,
+            Key.update.spec,
+            Key.batchSize.spec,
+            Key.flushInterval.spec,
         ] + LuaLimits.optionSpecs,
         example: """
             - id: archive
@@ -59,31 +70,31 @@ struct PostgresSQLNode: SinkNode {
 
     static func problems(_ options: NodeOptions) -> [OptionProblem] {
         var problems: [OptionProblem] = []
-        let table = options.string("table") ?? ""
-        let parts = table.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        if !(1...2).contains(parts.count) || !parts.allSatisfy(isIdentifier) {
+        let table = options[Key.table]
+        let parts = table?.split(separator: ".", omittingEmptySubsequences: false).map(String.init) ?? []
+        if let table, !(1...2).contains(parts.count) || !parts.allSatisfy(isIdentifier) {
             problems.append(OptionProblem(option: "table", "'\(table)' is not a table name (letters, digits and _, optionally schema.table)"))
         }
-        let columns = Set(options["columns"]?.objectValue?.keys.map { $0 } ?? [])
+        let columns = Set(options[Key.columns]?.objectValue?.keys.map { $0 } ?? [])
         if columns.isEmpty { problems.append(OptionProblem(option: "columns", "needs at least one column")) }
         for column in columns.sorted() where !isIdentifier(column) {
             problems.append(OptionProblem(option: "columns.\(column)", "'\(column)' is not a column name (letters, digits and _)"))
         }
-        let conflict = options.strings("conflict") ?? []
+        let conflict = options[Key.conflict]
         for (i, column) in conflict.enumerated() where !columns.contains(column) {
             problems.append(OptionProblem(option: "conflict.\(i)", "'\(column)' is not one of the mapped columns"))
         }
-        for (i, column) in (options.strings("update") ?? []).enumerated() {
+        for (i, column) in (options[Key.update] ?? []).enumerated() {
             if !columns.contains(column) {
                 problems.append(OptionProblem(option: "update.\(i)", "'\(column)' is not one of the mapped columns"))
             } else if conflict.contains(column) {
                 problems.append(OptionProblem(option: "update.\(i)", "'\(column)' is part of the conflict key"))
             }
         }
-        if options.has("update") && conflict.isEmpty {
+        if options.has(Key.update) && conflict.isEmpty {
             problems.append(OptionProblem(option: "update", "needs 'conflict' (the key that decides what to update)"))
         }
-        if (options.int("batch_size") ?? 1) < 1 { problems.append(OptionProblem(option: "batch_size", "must be at least 1")) }
+        if options[Key.batchSize] < 1 { problems.append(OptionProblem(option: "batch_size", "must be at least 1")) }
         return problems
     }
 
@@ -95,20 +106,20 @@ struct PostgresSQLNode: SinkNode {
     private let database = OpenedDatabase()
 
     init(_ options: NodeOptions) throws {
-        batching = Batching(size: options.int("batch_size") ?? 500, flushInterval: options.duration("flush_interval") ?? .seconds(1))
+        batching = Batching(size: options[Key.batchSize], flushInterval: options[Key.flushInterval])
         let expressions = NodeExpressions(limits: LuaLimits(options: options))
-        columns = try (options["columns"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { name, value in
+        columns = try (options[Key.columns]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { name, value in
             (name, try expressions.bind(ValueTemplate.option("columns.\(name)", value, in: options)))
         }
-        let conflict = options.strings("conflict") ?? []
+        let conflict = options[Key.conflict]
         self.conflict = conflict
-        url = options.string("url").flatMap { $0.isEmpty ? nil : $0 }
+        url = options[Key.url].flatMap { $0.isEmpty ? nil : $0 }
         let columnNames = columns.map(\.name)
         func quoted(_ name: String) -> String { "\"\(name)\"" }
-        let table = (options.string("table") ?? "").split(separator: ".").map { quoted(String($0)) }.joined(separator: ".")
+        let table = try options.required(Key.table).split(separator: ".").map { quoted(String($0)) }.joined(separator: ".")
         let names = columnNames.map(quoted).joined(separator: ", ")
-        let updates = conflict.isEmpty || options.string("on_conflict") == "nothing"
-            ? [] : options.strings("update") ?? columnNames.filter { !conflict.contains($0) }
+        let updates = conflict.isEmpty || options[Key.onConflict] == "nothing"
+            ? [] : options[Key.update] ?? columnNames.filter { !conflict.contains($0) }
         updatesOnConflict = !updates.isEmpty
         var sql = "INSERT INTO \(table) (\(names)) SELECT \(names) FROM json_populate_recordset(NULL::\(table), $1::json)"
         if !conflict.isEmpty {

@@ -4,6 +4,15 @@ import HTTPPull
 
 /// `esios`: ESIOS indicators by id, one request per indicator and day.
 struct ESIOSNode: TransformNode {
+    enum Key {
+        static let token = OptionKey<Secret?>("token", secret: true, doc: "Personal ESIOS token (from consultasios@ree.es).", example: "${env:ESIOS_TOKEN}")
+        static let indicators = RequiredOptionKey<JSONValue>("indicators", .list(.integer), doc: "Indicator ids: 1001 PVPC, 600 spot, 1739 surplus price...", example: [1001])
+        static let geoIds = OptionKey<JSONValue?>("geo_ids", .list(.integer), doc: "Only these geographies (3 Spain, 8741 peninsula...).", example: [8741])
+        static let timeTrunc = OptionKey<String?>("time_trunc", .enumeration(["five_minutes", "ten_minutes", "fifteen_minutes", "hour", "day", "month", "year"]), doc: "Aggregate to this step.")
+        static let timeAgg = OptionKey<String?>("time_agg", .enumeration(["average", "sum"]), doc: "How to aggregate with time_trunc (default average; use sum for energies).")
+        static let locale = OptionKey<String>("locale", .enumeration(["es", "en"]), default: "es", doc: "Language of names in the answer.")
+    }
+
     static let spec = NodeSpec(
         type: "esios", kind: .transform,
         summary: "Pulls ESIOS indicators (api.esios.ree.es) by id, one series per indicator and geography",
@@ -17,13 +26,13 @@ struct ESIOSNode: TransformNode {
             401 and 403 are auth failures (not retried).
             """,
         options: [
-            OptionSpec("token", .string, secret: true, doc: "Personal ESIOS token (from consultasios@ree.es).", example: "${env:ESIOS_TOKEN}"),
-            OptionSpec("indicators", .list(.integer), required: true, doc: "Indicator ids: 1001 PVPC, 600 spot, 1739 surplus price...", example: [1001]),
-            OptionSpec("geo_ids", .list(.integer), doc: "Only these geographies (3 Spain, 8741 peninsula...).", example: [8741]),
-            OptionSpec("time_trunc", .enumeration(["five_minutes", "ten_minutes", "fifteen_minutes", "hour", "day", "month", "year"]), doc: "Aggregate to this step."),
-            OptionSpec("time_agg", .enumeration(["average", "sum"]), doc: "How to aggregate with time_trunc (default average; use sum for energies)."),
-            OptionSpec("locale", .enumeration(["es", "en"]), default: "es", doc: "Language of names in the answer."),
-        ] + PullNodeOptions.specs(baseURL: "https://api.esios.ree.es", requestsPerMinute: 30),
+            Key.token.spec,
+            Key.indicators.spec,
+            Key.geoIds.spec,
+            Key.timeTrunc.spec,
+            Key.timeAgg.spec,
+            Key.locale.spec,
+        ] + PullNodeOptions.esios.specs,
         example: """
             - id: pvpc
               type: esios
@@ -48,19 +57,17 @@ struct ESIOSNode: TransformNode {
 
     init(_ build: NodeBuildContext) throws {
         let o = build.options
-        token = o.secret("token").flatMap { $0.reveal().isEmpty ? nil : $0 }
-        if token == nil, !build.testing {
-            throw PermanentError("needs an ESIOS token: set `token` (e.g. token: ${env:ESIOS_TOKEN}); request one from consultasios@ree.es")
-        }
-        client = PullNodeOptions.client(build, type: "esios", requestsPerMinute: 30)
-        base = PullNodeOptions.baseURL(o, default: "https://api.esios.ree.es")
-        indicators = o["indicators"]?.arrayValue?.compactMap(\.intValue) ?? []
-        geoIDs = o["geo_ids"]?.arrayValue?.compactMap(\.intValue) ?? []
-        timeTrunc = o.string("time_trunc")
-        timeAgg = o.string("time_agg") ?? (o.has("time_trunc") ? "average" : nil)
-        locale = o.string("locale") ?? "es"
+        token = try build.credential(
+            Key.token, missing: "needs an ESIOS token: set `token` (e.g. token: ${env:ESIOS_TOKEN}); request one from consultasios@ree.es")
+        client = PullNodeOptions.esios.client(build, type: "esios")
+        base = PullNodeOptions.esios.base(o)
+        indicators = o[Key.indicators]?.arrayValue?.compactMap(\.intValue) ?? []
+        geoIDs = o[Key.geoIds]?.arrayValue?.compactMap(\.intValue) ?? []
+        timeTrunc = o[Key.timeTrunc]
+        timeAgg = o[Key.timeAgg] ?? (o.has(Key.timeTrunc) ? "average" : nil)
+        locale = o[Key.locale]
         window = DayWindow(options: o)
-        maxRequests = o.int("max_requests") ?? 60
+        maxRequests = o[PullNodeOptions.esios.maxRequests]
     }
 
     func url(indicator: Int, day: LocalDay) throws -> URL {

@@ -8,6 +8,17 @@ struct REDataNode: TransformNode {
     static let categories = ["balance", "demanda", "generacion", "intercambios", "transporte", "mercados"]
     static let geoLimits = ["peninsular", "canarias", "baleares", "ceuta", "melilla", "ccaa"]
 
+    enum Key {
+        static let category = RequiredOptionKey<String>("category", .enumeration(categories), doc: "REData category.", example: "demanda")
+        static let widget = RequiredOptionKey<String>("widget", doc: "Widget of the category.", example: "evolucion")
+        static let timeTrunc = OptionKey<String>("time_trunc", .enumeration(["hour", "day", "month", "year"]), default: "hour", doc: "Aggregation REData is asked for.")
+        static let geoLimit = OptionKey<String?>("geo_limit", .enumeration(geoLimits), doc: "Electric system or `ccaa` (sent with geo_trunc=electric_system).")
+        static let geoIds = OptionKey<String?>("geo_ids", doc: "The system or region id (8741 peninsula, 8742 Canarias, 8743 Baleares, 8744 Ceuta, 8745 Melilla, 4..21 regions).", example: "8741")
+        static let lang = OptionKey<String>("lang", .enumeration(["es", "en"]), default: "es", doc: "Language of the titles (series are keyed by id either way).")
+        static let quantity = OptionKey<String?>("quantity", doc: "Quantity of the readings (default: price for prices, else from the category: demand, generation, interchange, energy).")
+        static let unit = OptionKey<String?>("unit", doc: "Unit of the readings (default: from the series title, EUR/MWh for prices, MW for real-time widgets, else MWh).")
+    }
+
     static let spec = NodeSpec(
         type: "redata", kind: .transform,
         summary: "Pulls any REData (apidatos.ree.es) category/widget into readings, by indicator id",
@@ -26,15 +37,15 @@ struct REDataNode: TransformNode {
             are recognised.
             """,
         options: [
-            OptionSpec("category", .enumeration(categories), required: true, doc: "REData category.", example: "demanda"),
-            OptionSpec("widget", .string, required: true, doc: "Widget of the category.", example: "evolucion"),
-            OptionSpec("time_trunc", .enumeration(["hour", "day", "month", "year"]), default: "hour", doc: "Aggregation REData is asked for."),
-            OptionSpec("geo_limit", .enumeration(geoLimits), doc: "Electric system or `ccaa` (sent with geo_trunc=electric_system)."),
-            OptionSpec("geo_ids", .string, doc: "The system or region id (8741 peninsula, 8742 Canarias, 8743 Baleares, 8744 Ceuta, 8745 Melilla, 4..21 regions).", example: "8741"),
-            OptionSpec("lang", .enumeration(["es", "en"]), default: "es", doc: "Language of the titles (series are keyed by id either way)."),
-            OptionSpec("quantity", .string, doc: "Quantity of the readings (default: price for prices, else from the category: demand, generation, interchange, energy)."),
-            OptionSpec("unit", .string, doc: "Unit of the readings (default: from the series title, EUR/MWh for prices, MW for real-time widgets, else MWh)."),
-        ] + PullNodeOptions.specs(baseURL: "https://apidatos.ree.es", requestsPerMinute: 60),
+            Key.category.spec,
+            Key.widget.spec,
+            Key.timeTrunc.spec,
+            Key.geoLimit.spec,
+            Key.geoIds.spec,
+            Key.lang.spec,
+            Key.quantity.spec,
+            Key.unit.spec,
+        ] + PullNodeOptions.redata.specs,
         example: """
             - id: demand
               type: redata
@@ -63,18 +74,18 @@ struct REDataNode: TransformNode {
 
     init(_ build: NodeBuildContext) throws {
         let o = build.options
-        client = PullNodeOptions.client(build, type: "redata", requestsPerMinute: 60, errorBody: REDataAnswer.errorBody)
-        base = PullNodeOptions.baseURL(o, default: "https://apidatos.ree.es")
-        category = o.string("category") ?? "mercados"
-        widget = o.string("widget") ?? ""
-        timeTrunc = o.string("time_trunc") ?? "hour"
-        geoLimit = o.string("geo_limit")
-        geoID = o["geo_ids"]?.templateText
-        lang = o.string("lang") ?? "es"
-        quantity = o.string("quantity")
-        unit = o.string("unit")
+        client = PullNodeOptions.redata.client(build, type: "redata", errorBody: REDataAnswer.errorBody)
+        base = PullNodeOptions.redata.base(o)
+        category = try o.required(Key.category)
+        widget = try o.required(Key.widget)
+        timeTrunc = o[Key.timeTrunc]
+        geoLimit = o[Key.geoLimit]
+        geoID = o[Key.geoIds]
+        lang = o[Key.lang]
+        quantity = o[Key.quantity]
+        unit = o[Key.unit]
         window = DayWindow(options: o)
-        maxRequests = o.int("max_requests") ?? 60
+        maxRequests = o[PullNodeOptions.redata.maxRequests]
     }
 
     /// The periods one request covers: a day for hourly data, a month for daily, a year for monthly and yearly.

@@ -4,6 +4,15 @@ import HTTPPull
 
 /// `redata.prices`: PVPC (1001) and the day-ahead spot price (600) for a day or a range.
 struct REDataPricesNode: TransformNode {
+    enum Key {
+        static let source = OptionKey<String>("source", .enumeration(["redata", "archive"]), default: "redata", doc: "REData (PVPC and spot) or ESIOS' public PVPC archive (PVPC only).")
+        static let archiveUrl = OptionKey<String>("archive_url", default: "https://api.esios.ree.es", doc: "Where the PVPC archive is, with `source: archive`.")
+        static let geoIds = OptionKey<String?>("geo_ids", doc: "System id: 8741 peninsula (default), 8744 Ceuta, 8745 Melilla...", example: "8741")
+        static let lang = OptionKey<String>("lang", .enumeration(["es", "en"]), default: "es", doc: "Language of the request path.")
+        static let notYetRetry = OptionKey<Duration>("not_yet_retry", default: .seconds(900), doc: "Wait before asking again for prices not published yet.")
+        static let notYetAttempts = OptionKey<Int>("not_yet_attempts", default: 8, doc: "How many times to ask again for prices not published yet, per trigger.")
+    }
+
     static let spec = NodeSpec(
         type: "redata.prices", kind: .transform,
         summary: "Pulls PVPC and spot prices from REData for today, tomorrow or a date range",
@@ -21,13 +30,13 @@ struct REDataPricesNode: TransformNode {
             `esios:archive70:PCB` and `esios:archive70:CYM`, `archive_url` default https://api.esios.ree.es).
             """,
         options: [
-            OptionSpec("source", .enumeration(["redata", "archive"]), default: "redata", doc: "REData (PVPC and spot) or ESIOS' public PVPC archive (PVPC only)."),
-            OptionSpec("archive_url", .string, default: "https://api.esios.ree.es", doc: "Where the PVPC archive is, with `source: archive`."),
-            OptionSpec("geo_ids", .string, doc: "System id: 8741 peninsula (default), 8744 Ceuta, 8745 Melilla...", example: "8741"),
-            OptionSpec("lang", .enumeration(["es", "en"]), default: "es", doc: "Language of the request path."),
-            OptionSpec("not_yet_retry", .duration, default: "15m", doc: "Wait before asking again for prices not published yet."),
-            OptionSpec("not_yet_attempts", .integer, default: 8, doc: "How many times to ask again for prices not published yet, per trigger."),
-        ] + PullNodeOptions.specs(baseURL: "https://apidatos.ree.es", requestsPerMinute: 60),
+            Key.source.spec,
+            Key.archiveUrl.spec,
+            Key.geoIds.spec,
+            Key.lang.spec,
+            Key.notYetRetry.spec,
+            Key.notYetAttempts.spec,
+        ] + PullNodeOptions.redata.specs,
         example: """
             - id: prices
               type: redata.prices
@@ -49,15 +58,15 @@ struct REDataPricesNode: TransformNode {
 
     init(_ build: NodeBuildContext) throws {
         let o = build.options
-        client = PullNodeOptions.client(build, type: "redata.prices", requestsPerMinute: 60, errorBody: REDataAnswer.errorBody)
-        base = PullNodeOptions.baseURL(o, default: "https://apidatos.ree.es")
-        archive = o.string("source") == "archive" ? PullNodeOptions.baseURL(NodeOptions(values: ["base_url": o["archive_url"] ?? "https://api.esios.ree.es"]), default: "") : nil
-        geoID = o["geo_ids"]?.templateText
-        lang = o.string("lang") ?? "es"
+        client = PullNodeOptions.redata.client(build, type: "redata.prices", errorBody: REDataAnswer.errorBody)
+        base = PullNodeOptions.redata.base(o)
+        archive = o[Key.source] == "archive" ? PullNodeOptions.trimmed(o[Key.archiveUrl]) : nil
+        geoID = o[Key.geoIds]
+        lang = o[Key.lang]
         window = DayWindow(options: o)
-        maxRequests = o.int("max_requests") ?? 60
-        notYetRetry = o.duration("not_yet_retry") ?? .seconds(900)
-        notYetAttempts = o.int("not_yet_attempts") ?? 8
+        maxRequests = o[PullNodeOptions.redata.maxRequests]
+        notYetRetry = o[Key.notYetRetry]
+        notYetAttempts = o[Key.notYetAttempts]
     }
 
     var geo: String { geoID ?? "8741" }

@@ -8,6 +8,21 @@ import Synchronization
 struct SimulateCommunityNode: SourceNode {
     static let resolutions = ["PT5M", "PT15M", "PT30M", "PT1H"]
 
+    enum Key {
+        static let households = OptionKey<Int>("households", default: 20, doc: "Number of households.")
+        static let every = OptionKey<Duration>("every", default: .seconds(1), doc: "Wall-clock time between ticks (0s: as fast as the flow takes them).")
+        static let resolution = OptionKey<String>("resolution", .enumeration(resolutions), default: "PT15M", doc: "Length of each simulated interval.")
+        static let seed = OptionKey<Int>("seed", default: 1, doc: "Seed of every random choice; the same seed gives the same community.")
+        static let latitude = OptionKey<Double>("latitude", default: 40.4, doc: "Latitude of the community, for the sun's path.")
+        static let longitude = OptionKey<Double>("longitude", default: -3.7, doc: "Longitude of the community, for solar time.")
+        static let start = OptionKey<String?>("start", doc: "First simulated instant, ISO-8601 date or date-time (default: now, aligned to the resolution).", example: "2026-03-28")
+        static let count = OptionKey<Int?>("count", doc: "Stop after this many intervals (default: never).")
+        static let pvShare = OptionKey<Double>("pv_share", default: 0.6, doc: "Share of households with PV panels (0 to 1).")
+        static let batteryShare = OptionKey<Double>("battery_share", default: 0.3, doc: "Share of households with a battery (0 to 1; only households with PV have one).")
+        static let evShare = OptionKey<Double>("ev_share", default: 0.2, doc: "Share of households with an EV charging at night (0 to 1).")
+        static let community = OptionKey<String?>("community", doc: "Register the households as supplies of this community at start (unless registered already).")
+    }
+
     static let spec = NodeSpec(
         type: "simulate.community", kind: .source,
         summary: "Generates realistic readings for N households (PV, consumption, batteries, EVs), deterministic from a seed",
@@ -26,18 +41,18 @@ struct SimulateCommunityNode: SourceNode {
             already registered are left as they are.
             """,
         options: [
-            OptionSpec("households", .integer, default: 20, doc: "Number of households."),
-            OptionSpec("every", .duration, default: "1s", doc: "Wall-clock time between ticks (0s: as fast as the flow takes them)."),
-            OptionSpec("resolution", .enumeration(resolutions), default: "PT15M", doc: "Length of each simulated interval."),
-            OptionSpec("seed", .integer, default: 1, doc: "Seed of every random choice; the same seed gives the same community."),
-            OptionSpec("latitude", .number, default: 40.4, doc: "Latitude of the community, for the sun's path."),
-            OptionSpec("longitude", .number, default: -3.7, doc: "Longitude of the community, for solar time."),
-            OptionSpec("start", .string, doc: "First simulated instant, ISO-8601 date or date-time (default: now, aligned to the resolution).", example: "2026-03-28"),
-            OptionSpec("count", .integer, doc: "Stop after this many intervals (default: never)."),
-            OptionSpec("pv_share", .number, default: 0.6, doc: "Share of households with PV panels (0 to 1)."),
-            OptionSpec("battery_share", .number, default: 0.3, doc: "Share of households with a battery (0 to 1; only households with PV have one)."),
-            OptionSpec("ev_share", .number, default: 0.2, doc: "Share of households with an EV charging at night (0 to 1)."),
-            OptionSpec("community", .string, doc: "Register the households as supplies of this community at start (unless registered already)."),
+            Key.households.spec,
+            Key.every.spec,
+            Key.resolution.spec,
+            Key.seed.spec,
+            Key.latitude.spec,
+            Key.longitude.spec,
+            Key.start.spec,
+            Key.count.spec,
+            Key.pvShare.spec,
+            Key.batteryShare.spec,
+            Key.evShare.spec,
+            Key.community.spec,
         ],
         example: """
             - id: households
@@ -50,16 +65,14 @@ struct SimulateCommunityNode: SourceNode {
             """,
         check: { options in
             var problems: [OptionProblem] = []
-            if let n = options.int("households"), !(1...100_000).contains(n) {
+            if !(1...100_000).contains(options[Key.households]) {
                 problems.append(OptionProblem(option: "households", "must be between 1 and 100000"))
             }
-            if let start = options.string("start"), ISO8601.date(start) == nil {
+            if let start = options[Key.start], ISO8601.date(start) == nil {
                 problems.append(OptionProblem(option: "start", "'\(start)' is not an ISO-8601 date or date-time"))
             }
-            for share in ["pv_share", "battery_share", "ev_share"] {
-                if let v = options.double(share), !(0...1).contains(v) {
-                    problems.append(OptionProblem(option: share, "must be between 0 and 1"))
-                }
+            for share in [Key.pvShare, Key.batteryShare, Key.evShare] where !(0...1).contains(options[share]) {
+                problems.append(OptionProblem(option: share.name, "must be between 0 and 1"))
             }
             return problems
         },
@@ -75,16 +88,16 @@ struct SimulateCommunityNode: SourceNode {
 
     init(_ options: NodeOptions) {
         model = CommunityModel(
-            seed: UInt64(truncatingIfNeeded: options.int("seed") ?? 1), households: options.int("households") ?? 20,
-            latitude: options.double("latitude") ?? 40.4, longitude: options.double("longitude") ?? -3.7,
-            pvShare: options.double("pv_share") ?? 0.6, batteryShare: options.double("battery_share") ?? 0.3,
-            evShare: options.double("ev_share") ?? 0.2)
-        every = options.duration("every") ?? .seconds(1)
-        resolution = options.string("resolution") ?? "PT15M"
+            seed: UInt64(truncatingIfNeeded: options[Key.seed]), households: options[Key.households],
+            latitude: options[Key.latitude], longitude: options[Key.longitude],
+            pvShare: options[Key.pvShare], batteryShare: options[Key.batteryShare],
+            evShare: options[Key.evShare])
+        every = options[Key.every]
+        resolution = options[Key.resolution]
         step = ["PT5M": 300, "PT15M": 900, "PT30M": 1800, "PT1H": 3600][resolution] ?? 900
-        start = options.string("start").flatMap(ISO8601.date)
-        count = options.int("count")
-        community = options.string("community")
+        start = options[Key.start].flatMap(ISO8601.date)
+        count = options[Key.count]
+        community = options[Key.community]
     }
 
     /// Registers the households not yet registered as supplies of `community`.

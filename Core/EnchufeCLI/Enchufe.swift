@@ -18,6 +18,9 @@ public enum EnchufeCLI {
         Enchufe.extraNodeTypes.withLock { $0 = extraNodeTypes }
         await Enchufe.main()
     }
+
+    /// The node types every build has: Core's and each connector module's.
+    public static var builtInNodeTypes: [NodeSpec] { Enchufe.builtIn }
 }
 
 struct Enchufe: AsyncParsableCommand {

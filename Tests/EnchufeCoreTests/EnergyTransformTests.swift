@@ -33,7 +33,7 @@ import Testing
             readings.append(r("s", "power", ts, "PT15M", Double(q * 2), "kW"))
         }
         for q in 0..<2 { readings.append(r("s", "consumption", t0.addingTimeInterval(3600 + Double(q) * 900), "PT15M", 1, "kWh")) }  // half of the next hour
-        let hourly = ResampleNode(NodeOptions(values: ["resolution": "PT1H"]))
+        let hourly = try ResampleNode(NodeOptions(values: ["resolution": "PT1H"]))
         let out = try await hourly.process(Message(readings: readings), context(store)).first?.message.readings ?? []
         let energy = out.first { $0.quantity == "consumption" && $0.ts == t0 }
         #expect(energy?.resolution == "PT1H" && abs((energy?.value ?? 0) - 1.0) < 1e-12 && energy?.quality == .estimated)
@@ -45,7 +45,7 @@ import Testing
         // 25 October 2026 in Madrid has 100 quarter-hours: they make one day.
         let dayStart = LocalDay(year: 2026, month: 10, day: 25).start(in: LocalDay.madrid)
         let day = (0..<100).map { r("s", "consumption", dayStart.addingTimeInterval(Double($0) * 900), "PT15M", 0.25, "kWh") }
-        let daily = ResampleNode(NodeOptions(values: ["resolution": "P1D"]))
+        let daily = try ResampleNode(NodeOptions(values: ["resolution": "P1D"]))
         let one = try await daily.process(Message(readings: day), context(store)).first?.message.readings ?? []
         #expect(one.count == 1 && one.first?.value == 25 && one.first?.ts == dayStart && one.first?.resolution == "P1D")
         let short = try await daily.process(Message(readings: Array(day.prefix(96))), context(store)).first?.message.readings ?? []
@@ -55,7 +55,7 @@ import Testing
     @Test func hoursSplitIntoQuarterHoursEnergyEvenlyPricesRepeated() async throws {
         let store = try await memoryStore()
         let t0 = ISO8601.date("2026-06-01T10:00:00Z")!
-        let node = ResampleNode(NodeOptions(values: ["resolution": "PT15M"]))
+        let node = try ResampleNode(NodeOptions(values: ["resolution": "PT15M"]))
         let out = try await node.process(Message(readings: [
             r("s", "consumption", t0, "PT1H", 2, "kWh"), r("esios:600", "price", t0, "PT1H", 84.5, "EUR/MWh"),
             r("s", "consumption", t0, "P1D", 20, "kWh"), r("s", "soc", t0, "PT0S", 50, "%"),
@@ -142,7 +142,7 @@ import Testing
             readings.append(r("device:pv", "generation", ts, "PT1H", 10, "kWh", h == 0 ? .measured : .estimated))
             for (cups, c) in zip(members, [2.0, 4.0, 1.0]) where !(h == 2 && cups == members[2]) { readings.append(r(cups, "consumption", ts, "PT1H", c, "kWh")) }
         }
-        let node = CommunityBalanceNode(NodeOptions(values: ["community": "roof", "generation": "device:pv"]))
+        let node = try CommunityBalanceNode(NodeOptions(values: ["community": "roof", "generation": "device:pv"]))
         let out = try #require(try await node.process(Message(readings: readings), context(store)).first?.message)
         func value(_ series: String, _ quantity: String, _ h: Int) -> Double? {
             out.readings.first { $0.series == series && $0.quantity == quantity && $0.ts == t0.addingTimeInterval(Double(h) * 3600) }?.value

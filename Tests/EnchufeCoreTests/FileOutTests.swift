@@ -29,7 +29,7 @@ import Testing
             Reading(tenant: "t1", series: "ES0031000000000001BJ0F", quantity: "consumption", ts: start.addingTimeInterval(Double(h) * 3600), resolution: "PT1H", value: Double(h % 7) * 0.25, unit: "kWh")
         }
         _ = try await store.upsert(readings)
-        let node = FileOutNode(build(["path": .string(dir.path), "format": "f5d", "name": "curves_{month}.txt"]))
+        let node = try FileOutNode(build(["path": .string(dir.path), "format": "f5d", "name": "curves_{month}.txt"]))
         try await node.write([Message()], context(store, now: "2026-11-01T05:00:00Z"))
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path)
         #expect(files == ["curves_2026-10.txt"], "no part file left behind")
@@ -48,7 +48,7 @@ import Testing
         for cups in members { try await store.saveSupply(SupplyPoint(tenant: "t1", cups: cups, community: "roof")) }
         let coefficients = CoefficientsNode(NodeOptions(values: ["community": "roof", "mode": "hourly", "year": 2027]))
         let message = try #require(try await coefficients.process(Message(), context(store, now: "2026-11-22T10:00:00Z")).first?.message)
-        let node = FileOutNode(build(["path": .string(dir.path), "format": "coefficients", "source": "message", "cau": "ES0031000000000001BJ0FA000"]))
+        let node = try FileOutNode(build(["path": .string(dir.path), "format": "coefficients", "source": "message", "cau": "ES0031000000000001BJ0FA000"]))
         try await node.write([message], context(store, now: "2026-11-22T10:00:00Z"))
         let text = try String(contentsOf: dir.appendingPathComponent("ES0031000000000001BJ0FA000_2027.txt"), encoding: .utf8)
         let file = try CoefficientFile.parse(text, year: 2027)
@@ -57,7 +57,7 @@ import Testing
 
         var broken = message
         broken.readings[0].value += 0.000001
-        let other = FileOutNode(build(["path": .string(dir.path), "format": "coefficients", "source": "message", "name": "broken.txt"]))
+        let other = try FileOutNode(build(["path": .string(dir.path), "format": "coefficients", "source": "message", "name": "broken.txt"]))
         await #expect(throws: PermanentError.self) { try await other.write([broken], context(store, now: "2026-11-22T10:00:00Z")) }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["ES0031000000000001BJ0FA000_2027.txt"])
     }

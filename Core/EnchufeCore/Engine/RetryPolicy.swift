@@ -9,7 +9,10 @@ public struct RetryPolicy: Sendable, Equatable {
     /// Fraction of each delay drawn at random (0: none, 1: anywhere between 0 and the delay).
     public var jitter: Double
 
-    public init(attempts: Int = 5, backoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(60), jitter: Double = 0.2) {
+    public init(
+        attempts: Int = Key.attempts.fallback, backoff: Duration = Key.backoff.fallback, maxBackoff: Duration = Key.maxBackoff.fallback,
+        jitter: Double = Key.jitter.fallback
+    ) {
         self.attempts = max(1, attempts)
         self.backoff = backoff
         self.maxBackoff = maxBackoff
@@ -26,20 +29,24 @@ public struct RetryPolicy: Sendable, Equatable {
         return base * (1 - jitter * random)
     }
 
-    /// The option spec of `retry:`, shared by every node and by the flow's default.
-    static let optionSpecs: [OptionSpec] = [
-        OptionSpec("attempts", .integer, default: 5, doc: "Attempts in all, the first included.", example: 5),
-        OptionSpec("backoff", .duration, default: "1s", doc: "Wait after the first failure; doubles after each further one."),
-        OptionSpec("max_backoff", .duration, default: "60s", doc: "Longest wait between attempts."),
-        OptionSpec("jitter", .number, default: 0.2, doc: "Fraction of each wait drawn at random (0 to 1), so retries of many nodes spread out."),
-    ]
+    /// The options of `retry:`, shared by every node and by the flow's default.
+    public enum Key {
+        public static let attempts = OptionKey<Int>("attempts", default: 5, doc: "Attempts in all, the first included.", example: 5)
+        public static let backoff = OptionKey<Duration>("backoff", default: .seconds(1), doc: "Wait after the first failure; doubles after each further one.")
+        public static let maxBackoff = OptionKey<Duration>("max_backoff", default: .seconds(60), doc: "Longest wait between attempts.")
+        public static let jitter = OptionKey<Double>(
+            "jitter", default: 0.2, doc: "Fraction of each wait drawn at random (0 to 1), so retries of many nodes spread out.")
+    }
 
+    static let optionSpecs: [OptionSpec] = [Key.attempts.spec, Key.backoff.spec, Key.maxBackoff.spec, Key.jitter.spec]
+
+    /// A node's `retry:` over the flow's: what the node leaves out is the flow's.
     init(options: NodeOptions, fallback: RetryPolicy) {
         self.init(
-            attempts: options.int("attempts") ?? fallback.attempts,
-            backoff: options.duration("backoff") ?? fallback.backoff,
-            maxBackoff: options.duration("max_backoff") ?? fallback.maxBackoff,
-            jitter: options.double("jitter") ?? fallback.jitter)
+            attempts: options.has(Key.attempts) ? options[Key.attempts] : fallback.attempts,
+            backoff: options.has(Key.backoff) ? options[Key.backoff] : fallback.backoff,
+            maxBackoff: options.has(Key.maxBackoff) ? options[Key.maxBackoff] : fallback.maxBackoff,
+            jitter: options.has(Key.jitter) ? options[Key.jitter] : fallback.jitter)
     }
 }
 

@@ -96,7 +96,7 @@ public struct FlowLoader: Sendable {
         let files = try Self.flowFiles(in: paths)
         var set = FlowSet(flows: [], diagnostics: [], invalidFiles: [], files: files)
         var seen: [String: FlowDefinition] = [:]
-        var hookPaths: [String: SourceLocation] = [:]
+        var claimed: [ResourceClaim: SourceLocation] = [:]
         for file in files {
             let (flow, diagnostics) = load(file: file)
             set.diagnostics += diagnostics
@@ -109,16 +109,17 @@ public struct FlowLoader: Sendable {
                 set.invalidFiles.append(file)
                 continue
             }
-            // Two webhook.in nodes cannot serve one path, in one flow or across flows.
+            // Two nodes cannot hold one resource (a webhook path), in one flow or across flows.
             var duplicate = false
-            for node in flow.nodes where node.type == "webhook.in" {
-                guard let path = node.options.string("path") else { continue }
-                let at = node.options.locations["path"] ?? node.location
-                if let first = hookPaths[path] {
-                    set.diagnostics.append(Diagnostic(at, "the webhook path '\(path)' is already served by the node at \(first)"))
-                    duplicate = true
-                } else {
-                    hookPaths[path] = at
+            for node in flow.nodes {
+                for claim in registry.spec(node.type)?.claims?(node.options) ?? [] {
+                    let at = node.options.locations[claim.option] ?? node.location
+                    if let first = claimed[claim] {
+                        set.diagnostics.append(Diagnostic(at, "the \(claim.what) '\(claim.value)' is already served by the node at \(first)"))
+                        duplicate = true
+                    } else {
+                        claimed[claim] = at
+                    }
                 }
             }
             if duplicate {

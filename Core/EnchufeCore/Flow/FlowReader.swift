@@ -149,13 +149,14 @@ struct FlowReader {
         guard case .object(let o)? = convert(value, as: .object(RetryPolicy.optionSpecs), path: "retry", secret: false, wires: &wires) else {
             return fallback
         }
-        if let attempts = o["attempts"]?.intValue, attempts < 1 {
+        let options = NodeOptions(values: o)
+        if let attempts = options[RetryPolicy.Key.attempts.name]?.intValue, attempts < 1 {
             error(location(value), "retry.attempts must be at least 1")
         }
-        if let jitter = o["jitter"]?.doubleValue, !(0...1).contains(jitter) {
+        if let jitter = options[RetryPolicy.Key.jitter.name]?.doubleValue, !(0...1).contains(jitter) {
             error(location(value), "retry.jitter must be between 0 and 1")
         }
-        return RetryPolicy(options: NodeOptions(values: o), fallback: fallback)
+        return RetryPolicy(options: options, fallback: fallback)
     }
 
     mutating func readConnections(_ value: Yams.Node) -> [String: ConnectionDefinition] {

@@ -157,13 +157,18 @@ public struct NodeSpec: Sendable {
     /// Whether the node's messages can carry readings; false for node types whose output never does
     /// (`schedule`, `datadis.supplies`), so that `validate` warns when one is wired into `store.readings`.
     public var carriesReadings: Bool
+    /// What a node of this type holds alone among every loaded flow (a webhook path): the loader
+    /// refuses a second node claiming the same.
+    public var claims: (@Sendable (NodeOptions) -> [ResourceClaim])?
 
     public init(
         type: String, kind: NodeKind, summary: String, doc: String = "", options: [OptionSpec],
         takesInput: Bool? = nil, example: String, external: Bool = false, everyInstance: Bool = false, carriesReadings: Bool = true,
+        claims: (@Sendable (NodeOptions) -> [ResourceClaim])? = nil,
         check: (@Sendable (NodeOptions) -> [OptionProblem])? = nil,
         make: (@Sendable (NodeBuildContext) throws -> NodeInstance)?
     ) {
+        self.claims = claims
         self.external = external
         self.everyInstance = everyInstance
         self.carriesReadings = carriesReadings
@@ -179,6 +184,20 @@ public struct NodeSpec: Sendable {
     }
 
     public var secretOptions: Set<String> { Set(options.filter(\.secret).map(\.name)) }
+}
+
+/// A resource one node holds alone: `what` names it in errors ("webhook path"), `value` is the
+/// resource, `option` the option that gives it (for the error's position).
+public struct ResourceClaim: Sendable, Hashable {
+    public var what: String
+    public var value: String
+    public var option: String
+
+    public init(_ what: String, _ value: String, option: String) {
+        self.what = what
+        self.value = value
+        self.option = option
+    }
 }
 
 /// A problem a node spec's `check` finds, pointing at the option it concerns (nil: the node itself).

@@ -2,7 +2,7 @@ import Foundation
 
 /// How instants arrive in payloads, and how to read them: epoch seconds or milliseconds, ISO-8601
 /// with an offset, or a local wall-clock time in a named time zone.
-public enum InstantFormat: String, Sendable, CaseIterable {
+public enum InstantFormat: String, Sendable, CaseIterable, OptionEnumeration {
     /// Numbers are epoch seconds (or milliseconds when above 1e11); text with an offset or `Z` is
     /// ISO-8601; other text is a local time.
     case auto

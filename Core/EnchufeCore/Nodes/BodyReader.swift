@@ -8,11 +8,30 @@ import Foundation
 struct BodyReader: Sendable {
     static let formats = ["auto", "json", "ndjson", "csv", "distributor-csv", "datadis-csv", "f5d"]
 
-    /// Rows (lines, array elements) one body may have. A 10 MB CSV of 5 million tiny rows once took
-    /// 1.25 GB and 38 s before its 400; 200,000 rows are a year of quarter hours for five supplies.
-    static let maxRowsSpec = OptionSpec(
-        "max_rows", .integer, default: 200_000,
-        doc: "Most rows (CSV or NDJSON lines, JSON array elements, curve-file rows) one body may have; more is refused whole (413 for a webhook).")
+    /// The options of `webhook.in` and `file.in` that say how a body or file is read.
+    enum Key {
+        static let format = OptionKey<String>(
+            "format", .enumeration(formats), default: "auto",
+            doc: "How a body or file is read; auto: a webhook's body by Content-Type (application/json, application/x-ndjson, text/csv), a file by its extension and first line.")
+        static let csvSeparator = OptionKey<String>("csv_separator", default: ",", doc: "CSV column separator (one character).")
+        static let timezone = OptionKey<String>(
+            "timezone", .timezone, default: "Europe/Madrid", doc: "Local time of curve files (Atlantic/Canary for the Canary Islands).")
+        /// Rows (lines, array elements) one body may have. A 10 MB CSV of 5 million tiny rows once took
+        /// 1.25 GB and 38 s before its 400; 200,000 rows are a year of quarter hours for five supplies.
+        static let maxRows = OptionKey<Int>(
+            "max_rows", default: 200_000,
+            doc: "Most rows (CSV or NDJSON lines, JSON array elements, curve-file rows) one body may have; more is refused whole (413 for a webhook).")
+        static let readings = OptionSpec(
+            "readings", .object(ReadingsMapping.optionSpecs), doc: "Map each message to readings (the `readings` node's options).")
+    }
+
+    /// The options above, as the nodes list them.
+    static let optionSpecs = [Key.format.spec, Key.csvSeparator.spec, Key.timezone.spec, Key.readings, Key.maxRows.spec]
+
+    /// A problem with the CSV separator, if any.
+    static func problems(_ options: NodeOptions) -> [OptionProblem] {
+        options[Key.csvSeparator].count == 1 ? [] : [OptionProblem(option: "csv_separator", "the separator is one character")]
+    }
 
     let format: String
     let separator: Character
@@ -22,10 +41,10 @@ struct BodyReader: Sendable {
 
     /// From a node's `format`, `csv_separator`, `timezone`, `max_rows` and `readings` options.
     init(_ o: NodeOptions) throws {
-        format = o.string("format") ?? "auto"
-        separator = o.string("csv_separator")?.first ?? ","
-        zone = TimeZone(identifier: o.string("timezone") ?? "Europe/Madrid") ?? LocalDay.madrid
-        maxRows = max(1, o.int("max_rows") ?? 200_000)
+        format = o[Key.format]
+        separator = o[Key.csvSeparator].first ?? ","
+        zone = TimeZone(identifier: o[Key.timezone]) ?? LocalDay.madrid
+        maxRows = max(1, o[Key.maxRows])
         mapping = try o.object("readings").map {
             try ReadingsMapping($0, expressions: NodeExpressions(limits: LuaLimits(options: o)), defaults: ["ts": "{attributes.received_at}"])
         }

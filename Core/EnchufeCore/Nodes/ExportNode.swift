@@ -3,6 +3,18 @@ import Synchronization
 
 /// `export`: a named export of stored readings, served at `GET /api/v1/exports/{name}`.
 struct ExportNode: SourceNode {
+    enum Key {
+        static let name = RequiredOptionKey<String>("name", doc: "The export's name in the URL (letters, digits, `-`, `_`, `.`).", example: "monthly-billing")
+        static let format = OptionKey<String>("format", .enumeration(ExportFormat.allCases.map(\.rawValue)), default: "csv", doc: "The file format.")
+        static let series = OptionKey<[String]?>("series", doc: "Only these series (CUPS, device ids...).")
+        static let quantity = OptionKey<String?>("quantity", doc: "Only this quantity (default all; `coefficient` for the coefficients format).")
+        static let resolution = OptionKey<String?>("resolution", doc: "Aggregate to `PT15M`, `PT30M`, `PT1H` or `P1D` (table formats).")
+        static let tenant = OptionKey<String?>("tenant", doc: "Must be the flow's tenant (it is the default): an export serves one tenant's data.")
+        static let zone = OptionKey<String>("zone", .enumeration(TariffZone.allCases.map(\.rawValue)), default: "peninsula", doc: "Local time of dates and curve labels.")
+        static let cau = OptionKey<String?>("cau", doc: "Coefficients: the installation's CAU, for the file name.")
+        static let borderPoint = OptionKey<String>("border_point", default: "0F", doc: "Coefficients: appended to 20-character CUPS.")
+    }
+
     static let spec = NodeSpec(
         type: "export", kind: .source,
         summary: "A named export of stored readings, served at GET /api/v1/exports/{name} (csv, json, ndjson, datadis-csv, f5d, coefficients)",
@@ -27,15 +39,15 @@ struct ExportNode: SourceNode {
               `<cau>_<year>.txt` (Content-Disposition).
             """,
         options: [
-            OptionSpec("name", .string, required: true, doc: "The export's name in the URL (letters, digits, `-`, `_`, `.`).", example: "monthly-billing"),
-            OptionSpec("format", .enumeration(ExportFormat.allCases.map(\.rawValue)), default: .string("csv"), doc: "The file format."),
-            OptionSpec("series", .list(.string), doc: "Only these series (CUPS, device ids...)."),
-            OptionSpec("quantity", .string, doc: "Only this quantity (default all; `coefficient` for the coefficients format)."),
-            OptionSpec("resolution", .string, doc: "Aggregate to `PT15M`, `PT30M`, `PT1H` or `P1D` (table formats)."),
-            OptionSpec("tenant", .string, doc: "Must be the flow's tenant (it is the default): an export serves one tenant's data."),
-            OptionSpec("zone", .enumeration(TariffZone.allCases.map(\.rawValue)), default: .string("peninsula"), doc: "Local time of dates and curve labels."),
-            OptionSpec("cau", .string, doc: "Coefficients: the installation's CAU, for the file name."),
-            OptionSpec("border_point", .string, default: .string("0F"), doc: "Coefficients: appended to 20-character CUPS."),
+            Key.name.spec,
+            Key.format.spec,
+            Key.series.spec,
+            Key.quantity.spec,
+            Key.resolution.spec,
+            Key.tenant.spec,
+            Key.zone.spec,
+            Key.cau.spec,
+            Key.borderPoint.spec,
         ],
         takesInput: false,
         example: """
@@ -48,10 +60,10 @@ struct ExportNode: SourceNode {
         everyInstance: true,
         check: { options in
             var problems: [OptionProblem] = []
-            if let name = options.string("name"), name.isEmpty || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
+            if let name = options[Key.name], name.isEmpty || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
                 problems.append(OptionProblem(option: "name", "'\(name)' is not an export name: letters, digits, '-', '_' and '.' only"))
             }
-            if let resolution = options.string("resolution"), Resampler.seconds(resolution) == nil {
+            if let resolution = options[Key.resolution], Resampler.seconds(resolution) == nil {
                 problems.append(OptionProblem(option: "resolution", "'\(resolution)' is not one readings are aggregated to: PT15M, PT30M, PT1H, P1D"))
             }
             return problems
@@ -64,14 +76,14 @@ struct ExportNode: SourceNode {
 
     init(_ context: NodeBuildContext) {
         let o = context.options
-        let format = ExportFormat(rawValue: o.string("format") ?? "csv") ?? .csv
+        let format = ExportFormat(rawValue: o[Key.format]) ?? .csv
         definition = ExportRoutes.Export(
-            name: o.string("name") ?? context.node, tenant: context.tenant, flow: context.flow, node: context.node, format: format,
-            series: o.strings("series") ?? [], quantity: o.string("quantity") ?? (format == .coefficients ? "coefficient" : nil),
-            resolution: o.string("resolution").flatMap(Resampler.seconds),
-            zone: TariffZone(rawValue: o.string("zone") ?? "peninsula") ?? .peninsula,
-            cau: o.string("cau"), borderPoint: o.string("border_point") ?? "0F",
-            declaredTenant: o.string("tenant"))
+            name: o[Key.name] ?? context.node, tenant: context.tenant, flow: context.flow, node: context.node, format: format,
+            series: o[Key.series] ?? [], quantity: o[Key.quantity] ?? (format == .coefficients ? "coefficient" : nil),
+            resolution: o[Key.resolution].flatMap(Resampler.seconds),
+            zone: TariffZone(rawValue: o[Key.zone]) ?? .peninsula,
+            cau: o[Key.cau], borderPoint: o[Key.borderPoint],
+            declaredTenant: o[Key.tenant])
         flow = context.flow
         node = context.node
     }

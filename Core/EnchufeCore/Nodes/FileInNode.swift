@@ -3,6 +3,13 @@ import Foundation
 /// `file.in`: a drop folder of data files, each read whole, moved to `done/` once committed or to
 /// `failed/` with a `.error` file beside it.
 struct FileInNode: SourceNode {
+    enum Key {
+        static let path = RequiredOptionKey<String>("path", doc: "The drop folder (created if missing).", example: "var/drop/curves")
+        static let pattern = OptionKey<String>("pattern", default: "*", doc: "Which file names to read (`*` and `?` wildcards).", example: "*.csv")
+        static let every = OptionKey<Duration>("every", default: .seconds(2), doc: "How often the folder is looked at.")
+        static let maxSize = OptionKey<Int>("max_size", default: 104_857_600, doc: "Largest file read, in bytes; a larger one is moved to failed/ unread.")
+    }
+
     static let spec = NodeSpec(
         type: "file.in", kind: .source,
         summary: "Reads files dropped in a folder (JSON, NDJSON, CSV, distributor and Datadis CSVs, F5D); done/ or failed/ after",
@@ -17,16 +24,11 @@ struct FileInNode: SourceNode {
             stays and is read again.
             """,
         options: [
-            OptionSpec("path", .string, required: true, doc: "The drop folder (created if missing).", example: "var/drop/curves"),
-            OptionSpec("pattern", .string, default: "*", doc: "Which file names to read (`*` and `?` wildcards).", example: "*.csv"),
-            OptionSpec("format", .enumeration(BodyReader.formats), default: "auto", doc: "File format; auto: by extension and first line."),
-            OptionSpec("csv_separator", .string, default: ",", doc: "CSV column separator (one character)."),
-            OptionSpec("timezone", .timezone, default: "Europe/Madrid", doc: "Local time of curve files."),
-            OptionSpec("every", .duration, default: "2s", doc: "How often the folder is looked at."),
-            OptionSpec("readings", .object(ReadingsMapping.optionSpecs), doc: "Map each message to readings (the `readings` node's options)."),
-            BodyReader.maxRowsSpec,
-            OptionSpec("max_size", .integer, default: 104_857_600, doc: "Largest file read, in bytes; a larger one is moved to failed/ unread."),
-        ],
+            Key.path.spec,
+            Key.pattern.spec,
+            Key.every.spec,
+            Key.maxSize.spec,
+        ] + BodyReader.optionSpecs,
         example: """
             - id: drop
               type: file.in
@@ -34,6 +36,7 @@ struct FileInNode: SourceNode {
               pattern: "*.csv"
               to: [store]
             """,
+        check: { BodyReader.problems($0) },
         make: { build in .source(try FileInNode(build)) })
 
     let folder: URL
@@ -44,10 +47,10 @@ struct FileInNode: SourceNode {
 
     init(_ build: NodeBuildContext) throws {
         let o = build.options
-        maxSize = o.int("max_size") ?? 104_857_600
-        folder = URL(fileURLWithPath: o.string("path") ?? "var/drop")
-        pattern = o.string("pattern") ?? "*"
-        every = o.duration("every") ?? .seconds(2)
+        maxSize = o[Key.maxSize]
+        folder = URL(fileURLWithPath: try o.required(Key.path))
+        pattern = o[Key.pattern]
+        every = o[Key.every]
         reader = try BodyReader(o)
     }
 

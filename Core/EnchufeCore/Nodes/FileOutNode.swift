@@ -3,6 +3,20 @@ import NIOCore
 
 /// `file.out`: export files written to a folder, atomically.
 struct FileOutNode: SinkNode {
+    enum Key {
+        static let path = RequiredOptionKey<String>("path", doc: "The folder (created if missing).", example: "var/exports")
+        static let format = OptionKey<String>("format", .enumeration(ExportFormat.allCases.map(\.rawValue)), default: "csv", doc: "The file format.")
+        static let source = OptionKey<String>("source", .enumeration(["store", "message"]), default: "store", doc: "Stored readings of the period, or the message's readings.")
+        static let period = OptionKey<String>("period", .enumeration(["previous_day", "previous_month", "previous_year", "current_year"]), default: "previous_month", doc: "Source store: which readings, from the message's time.")
+        static let series = OptionKey<[String]?>("series", doc: "Only these series.")
+        static let quantity = OptionKey<String?>("quantity", doc: "Only this quantity (`coefficient` by default for coefficients).")
+        static let resolution = OptionKey<String?>("resolution", doc: "Table formats: aggregate to `PT15M`, `PT30M`, `PT1H` or `P1D`.")
+        static let name = OptionKey<String?>("name", doc: "The file name; `{from}`, `{to}`, `{year}`, `{month}`, `{node}`, `{cau}` are replaced.")
+        static let cau = OptionKey<String?>("cau", doc: "Coefficients: the installation's CAU, for the file name.")
+        static let borderPoint = OptionKey<String>("border_point", default: "0F", doc: "Coefficients: appended to 20-character CUPS.")
+        static let timezone = OptionKey<String>("timezone", .timezone, default: "Europe/Madrid", doc: "Local time of the period, the names and curve labels.")
+    }
+
     static let spec = NodeSpec(
         type: "file.out", kind: .sink,
         summary: "Writes export files (csv, json, ndjson, datadis-csv, f5d, coefficients) to a folder, atomically, on each message",
@@ -26,17 +40,17 @@ struct FileOutNode: SinkNode {
             acknowledged once its file is in place.
             """,
         options: [
-            OptionSpec("path", .string, required: true, doc: "The folder (created if missing).", example: "var/exports"),
-            OptionSpec("format", .enumeration(ExportFormat.allCases.map(\.rawValue)), default: .string("csv"), doc: "The file format."),
-            OptionSpec("source", .enumeration(["store", "message"]), default: .string("store"), doc: "Stored readings of the period, or the message's readings."),
-            OptionSpec("period", .enumeration(["previous_day", "previous_month", "previous_year", "current_year"]), default: .string("previous_month"), doc: "Source store: which readings, from the message's time."),
-            OptionSpec("series", .list(.string), doc: "Only these series."),
-            OptionSpec("quantity", .string, doc: "Only this quantity (`coefficient` by default for coefficients)."),
-            OptionSpec("resolution", .string, doc: "Table formats: aggregate to `PT15M`, `PT30M`, `PT1H` or `P1D`."),
-            OptionSpec("name", .string, doc: "The file name; `{from}`, `{to}`, `{year}`, `{month}`, `{node}`, `{cau}` are replaced."),
-            OptionSpec("cau", .string, doc: "Coefficients: the installation's CAU, for the file name."),
-            OptionSpec("border_point", .string, default: .string("0F"), doc: "Coefficients: appended to 20-character CUPS."),
-            OptionSpec("timezone", .timezone, default: .string("Europe/Madrid"), doc: "Local time of the period, the names and curve labels."),
+            Key.path.spec,
+            Key.format.spec,
+            Key.source.spec,
+            Key.period.spec,
+            Key.series.spec,
+            Key.quantity.spec,
+            Key.resolution.spec,
+            Key.name.spec,
+            Key.cau.spec,
+            Key.borderPoint.spec,
+            Key.timezone.spec,
         ],
         example: """
             - id: monthly
@@ -52,19 +66,19 @@ struct FileOutNode: SinkNode {
             """,
         check: { options in
             var problems: [OptionProblem] = []
-            if let resolution = options.string("resolution"), Resampler.seconds(resolution) == nil {
+            if let resolution = options[Key.resolution], Resampler.seconds(resolution) == nil {
                 problems.append(OptionProblem(option: "resolution", "'\(resolution)' is not one readings are aggregated to: PT15M, PT30M, PT1H, P1D"))
             }
-            if let name = options.string("name"), name.contains("/") || name.hasPrefix(".") {
+            if let name = options[Key.name], name.contains("/") || name.hasPrefix(".") {
                 problems.append(OptionProblem(option: "name", "'\(name)' must be a plain file name (no '/', not starting with '.')"))
             }
             // The CAU goes into the file name: letters and digits only, so it cannot lead elsewhere.
-            if let cau = options.string("cau"), cau.isEmpty || cau.count > 64 || !cau.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) {
+            if let cau = options[Key.cau], cau.isEmpty || cau.count > 64 || !cau.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) {
                 problems.append(OptionProblem(option: "cau", "'\(cau)' is not a CAU (letters and digits, e.g. ES0031000000000001BJ0FA000)"))
             }
             return problems
         },
-        make: { context in .sink(FileOutNode(context)) })
+        make: { context in .sink(try FileOutNode(context)) })
 
     let folder: URL
     let format: ExportFormat
@@ -81,19 +95,19 @@ struct FileOutNode: SinkNode {
 
     var batching: Batching { .single }
 
-    init(_ build: NodeBuildContext) {
+    init(_ build: NodeBuildContext) throws {
         let o = build.options
-        folder = URL(fileURLWithPath: o.string("path") ?? "var/exports")
-        format = ExportFormat(rawValue: o.string("format") ?? "csv") ?? .csv
-        fromMessage = o.string("source") == "message"
-        period = o.string("period") ?? "previous_month"
-        series = o.strings("series") ?? []
-        quantity = o.string("quantity") ?? (format == .coefficients ? "coefficient" : nil)
-        resolution = o.string("resolution").flatMap(Resampler.seconds)
-        name = o.string("name")
-        cau = o.string("cau")
-        borderPoint = o.string("border_point") ?? "0F"
-        zone = o.string("timezone").flatMap(TimeZone.init(identifier:)) ?? LocalDay.madrid
+        folder = URL(fileURLWithPath: try o.required(Key.path))
+        format = ExportFormat(rawValue: o[Key.format]) ?? .csv
+        fromMessage = o[Key.source] == "message"
+        period = o[Key.period]
+        series = o[Key.series] ?? []
+        quantity = o[Key.quantity] ?? (format == .coefficients ? "coefficient" : nil)
+        resolution = o[Key.resolution].flatMap(Resampler.seconds)
+        name = o[Key.name]
+        cau = o[Key.cau]
+        borderPoint = o[Key.borderPoint]
+        zone = TimeZone(identifier: o[Key.timezone]) ?? LocalDay.madrid
         node = build.node
     }
 

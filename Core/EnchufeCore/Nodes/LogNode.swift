@@ -5,12 +5,17 @@ import Logging
 struct LogNode: SinkNode {
     static let levels = ["trace", "debug", "info", "notice", "warning", "error"]
 
+    enum Key {
+        static let level = OptionKey<String>("level", .enumeration(levels), default: "info", doc: "Log level of the lines written.")
+        static let maxLength = OptionKey<Int>("max_length", default: 2000, doc: "Longest message text logged; longer ones are cut.")
+    }
+
     static let spec = NodeSpec(
         type: "log", kind: .sink,
         summary: "Writes each message to the hub's log as JSON",
         options: [
-            OptionSpec("level", .enumeration(levels), default: "info", doc: "Log level of the lines written."),
-            OptionSpec("max_length", .integer, default: 2000, doc: "Longest message text logged; longer ones are cut."),
+            Key.level.spec,
+            Key.maxLength.spec,
         ],
         example: """
             - id: debug
@@ -19,8 +24,8 @@ struct LogNode: SinkNode {
             """,
         make: { context in
             .sink(LogNode(
-                level: Logger.Level(rawValue: context.options.string("level") ?? "info") ?? .info,
-                maxLength: context.options.int("max_length") ?? 2000))
+                level: Logger.Level(rawValue: context.options[Key.level]) ?? .info,
+                maxLength: context.options[Key.maxLength]))
         })
 
     let level: Logger.Level

@@ -3,6 +3,14 @@ import Foundation
 /// `schedule`: fires messages on a cron expression or a fixed interval, in a time zone
 /// (see `Schedule` for the daylight-saving rule).
 struct ScheduleNode: SourceNode {
+    enum Key {
+        static let cron = OptionKey<String?>("cron", .cron, doc: "When to fire, as 5 cron fields.", example: "30 20 * * *")
+        static let every = OptionKey<Duration?>("every", doc: "Fire at this interval instead of on a cron expression.", example: "15m")
+        static let timezone = OptionKey<String>("timezone", .timezone, default: "Europe/Madrid", doc: "The time zone the cron fields are read in.")
+        static let runAtStart = OptionKey<Bool>("run_at_start", default: true, doc: "Also fire once when the flow starts.")
+        static let payload = OptionKey<JSONValue?>("payload", .any, doc: "The payload of each message (default: the fire time).")
+    }
+
     static let spec = NodeSpec(
         type: "schedule", kind: .source,
         summary: "Fires a message on a cron expression or every fixed interval, DST-correct in a time zone",
@@ -17,11 +25,11 @@ struct ScheduleNode: SourceNode {
             attribute `fired_at` is the fire time.
             """,
         options: [
-            OptionSpec("cron", .cron, doc: "When to fire, as 5 cron fields.", example: "30 20 * * *"),
-            OptionSpec("every", .duration, doc: "Fire at this interval instead of on a cron expression.", example: "15m"),
-            OptionSpec("timezone", .timezone, default: "Europe/Madrid", doc: "The time zone the cron fields are read in."),
-            OptionSpec("run_at_start", .boolean, default: true, doc: "Also fire once when the flow starts."),
-            OptionSpec("payload", .any, doc: "The payload of each message (default: the fire time)."),
+            Key.cron.spec,
+            Key.every.spec,
+            Key.timezone.spec,
+            Key.runAtStart.spec,
+            Key.payload.spec,
         ],
         example: """
             - id: evening
@@ -31,11 +39,11 @@ struct ScheduleNode: SourceNode {
               to: [prices]
             """,
         check: { options in
-            switch (options.has("cron"), options.has("every")) {
+            switch (options.has(Key.cron), options.has(Key.every)) {
             case (true, true): return [OptionProblem(option: "every", "give either 'cron' or 'every', not both")]
             case (false, false): return [OptionProblem("needs 'cron' (e.g. \"30 20 * * *\") or 'every' (e.g. 15m)")]
             default:
-                if let every = options.duration("every"), every <= .zero {
+                if let every = options[Key.every], every <= .zero {
                     return [OptionProblem(option: "every", "'every' must be longer than 0s")]
                 }
                 return []
@@ -48,14 +56,16 @@ struct ScheduleNode: SourceNode {
     let payload: JSONValue?
 
     init(_ options: NodeOptions) throws {
-        let zone = TimeZone(identifier: options.string("timezone") ?? "Europe/Madrid") ?? .gmt
-        if let cron = options.string("cron") {
+        let zone = TimeZone(identifier: options[Key.timezone]) ?? .gmt
+        if let cron = options[Key.cron] {
             schedule = .cron(try CronExpression(cron), zone)
+        } else if let every = options[Key.every] {
+            schedule = .every(every, zone)
         } else {
-            schedule = .every(options.duration("every") ?? .seconds(60), zone)
+            throw PermanentError("schedule needs 'cron' or 'every'")
         }
-        runAtStart = options.bool("run_at_start") ?? true
-        payload = options["payload"]
+        runAtStart = options[Key.runAtStart]
+        payload = options[Key.payload]
     }
 
     func run(_ context: SourceContext) async throws {

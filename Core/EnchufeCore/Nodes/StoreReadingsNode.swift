@@ -3,6 +3,11 @@ import Foundation
 
 /// `store.readings`: upserts the readings of each message into the hub's store, in batches.
 struct StoreReadingsNode: SinkNode {
+    enum Key {
+        static let batchSize = OptionKey<Int>("batch_size", default: 500, doc: "Most messages written in one transaction.")
+        static let flushInterval = OptionKey<Duration>("flush_interval", default: .seconds(1), doc: "Longest wait for a batch to fill once its first message is in.")
+    }
+
     static let spec = NodeSpec(
         type: "store.readings", kind: .sink,
         summary: "Upserts readings into the hub's store (SQLite or PostgreSQL), in batches",
@@ -17,8 +22,8 @@ struct StoreReadingsNode: SinkNode {
             batch's transaction commits.
             """,
         options: [
-            OptionSpec("batch_size", .integer, default: 500, doc: "Most messages written in one transaction."),
-            OptionSpec("flush_interval", .duration, default: "1s", doc: "Longest wait for a batch to fill once its first message is in."),
+            Key.batchSize.spec,
+            Key.flushInterval.spec,
         ],
         example: """
             - id: store
@@ -26,7 +31,7 @@ struct StoreReadingsNode: SinkNode {
               batch_size: 1000
             """,
         check: { options in
-            (options.int("batch_size") ?? 1) < 1 ? [OptionProblem(option: "batch_size", "must be at least 1")] : []
+            options[Key.batchSize] < 1 ? [OptionProblem(option: "batch_size", "must be at least 1")] : []
         },
         make: { context in
             let labels = [("flow", context.flow), ("node", context.node)]
@@ -35,8 +40,8 @@ struct StoreReadingsNode: SinkNode {
             }
             return .sink(StoreReadingsNode(
                 batching: Batching(
-                    size: context.options.int("batch_size") ?? 500,
-                    flushInterval: context.options.duration("flush_interval") ?? .seconds(1)),
+                    size: context.options[Key.batchSize],
+                    flushInterval: context.options[Key.flushInterval]),
                 inserted: stored("inserted"), updated: stored("updated"), unchanged: stored("unchanged")))
         })
 

@@ -2,6 +2,14 @@ import Foundation
 
 /// `webhook.in`: data pushed over HTTP (`POST /hooks/{path}`), answered `202` once durable.
 struct WebhookInNode: TestInputSource {
+    enum Key {
+        static let path = RequiredOptionKey<String>("path", doc: "Served at /hooks/PATH (letters, digits, -, _, /).", example: "utility-x/curves")
+        static let auth = OptionKey<String>("auth", .enumeration(["api_key", "hmac", "none"]), default: "api_key", doc: "How callers authenticate.")
+        static let secret = OptionKey<Secret?>("secret", secret: true, doc: "The HMAC secret, with auth: hmac (at least 16 characters).", example: "${env:HOOK_SECRET}")
+        static let maxBody = OptionKey<Int>("max_body", default: 10_485_760, doc: "Largest body accepted, in bytes (413 above).")
+        static let wait = OptionKey<Duration>("wait", default: .seconds(2), doc: "Under backpressure (the flow's queue full), how long a request waits for room before it is answered 429 with Retry-After.")
+    }
+
     static let spec = NodeSpec(
         type: "webhook.in", kind: .source,
         summary: "Receives data POSTed to /hooks/PATH (JSON, NDJSON, CSV); 202 once it is durable",
@@ -24,17 +32,12 @@ struct WebhookInNode: TestInputSource {
             storing twice.
             """,
         options: [
-            OptionSpec("path", .string, required: true, doc: "Served at /hooks/PATH (letters, digits, -, _, /).", example: "utility-x/curves"),
-            OptionSpec("auth", .enumeration(["api_key", "hmac", "none"]), default: "api_key", doc: "How callers authenticate."),
-            OptionSpec("secret", .string, secret: true, doc: "The HMAC secret, with auth: hmac (at least 16 characters).", example: "${env:HOOK_SECRET}"),
-            OptionSpec("format", .enumeration(BodyReader.formats), default: "auto", doc: "Body format; auto: by Content-Type (application/json, application/x-ndjson, text/csv)."),
-            OptionSpec("csv_separator", .string, default: ",", doc: "CSV column separator (one character)."),
-            OptionSpec("timezone", .timezone, default: "Europe/Madrid", doc: "Local time of curve files (Atlantic/Canary for the Canary Islands)."),
-            OptionSpec("max_body", .integer, default: 10_485_760, doc: "Largest body accepted, in bytes (413 above)."),
-            OptionSpec("wait", .duration, default: "2s", doc: "Under backpressure (the flow's queue full), how long a request waits for room before it is answered 429 with Retry-After."),
-            OptionSpec("readings", .object(ReadingsMapping.optionSpecs), doc: "Map each message to readings (the `readings` node's options)."),
-            BodyReader.maxRowsSpec,
-        ],
+            Key.path.spec,
+            Key.auth.spec,
+            Key.secret.spec,
+            Key.maxBody.spec,
+            Key.wait.spec,
+        ] + BodyReader.optionSpecs,
         example: """
             - id: curves
               type: webhook.in
@@ -45,24 +48,22 @@ struct WebhookInNode: TestInputSource {
               to: [store]
             """,
         external: true, everyInstance: true,
+        claims: { options in options[Key.path].map { [ResourceClaim("webhook path", $0, option: Key.path.name)] } ?? [] },
         check: { options in
             var problems: [OptionProblem] = []
-            if let path = options.string("path") {
+            if let path = options[Key.path] {
                 let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_/"))
                 if path.isEmpty || path.hasPrefix("/") || path.hasSuffix("/") || path.unicodeScalars.contains(where: { !allowed.contains($0) }) {
                     problems.append(OptionProblem(option: "path", "'\(path)' is not a webhook path: letters, digits, -, _ and inner /"))
                 }
             }
-            if options.string("auth") == "hmac", !options.has("secret") {
+            if options[Key.auth] == "hmac", !options.has(Key.secret) {
                 problems.append(OptionProblem(option: "secret", "auth: hmac needs a 'secret'"))
-            } else if options.string("auth") == "hmac", let secret = options.string("secret"), secret.trimmingCharacters(in: .whitespaces).count < 16 {
+            } else if options[Key.auth] == "hmac", let secret = options[Key.secret], secret.reveal().trimmingCharacters(in: .whitespaces).count < 16 {
                 // An empty secret signs for anyone; a short one can be guessed.
                 problems.append(OptionProblem(option: "secret", "an HMAC secret must have at least 16 characters (e.g. `openssl rand -hex 32`)"))
             }
-            if let sep = options.string("csv_separator"), sep.count != 1 {
-                problems.append(OptionProblem(option: "csv_separator", "the separator is one character"))
-            }
-            return problems
+            return problems + BodyReader.problems(options)
         },
         make: { build in .source(try WebhookInNode(build)) })
 
@@ -80,14 +81,14 @@ struct WebhookInNode: TestInputSource {
         tenant = build.tenant
         flow = build.flow
         node = build.node
-        path = o.string("path") ?? ""
-        switch o.string("auth") {
-        case "hmac": auth = .hmac(o.secret("secret") ?? Secret(""))
+        path = try o.required(Key.path)
+        switch o[Key.auth] {
+        case "hmac": auth = .hmac(try o[Key.secret] ?? { throw PermanentError("auth: hmac needs a 'secret'") }())
         case "none": auth = .none
         default: auth = .apiKey
         }
-        maxBody = o.int("max_body") ?? 10_485_760
-        wait = o.duration("wait") ?? .seconds(2)
+        maxBody = o[Key.maxBody]
+        wait = o[Key.wait]
         reader = try BodyReader(o)
     }
 

@@ -30,20 +30,26 @@ enum ExecNodes {
         nothing is buffered without bound either way.
         """
 
-    static func command(_ options: NodeOptions) -> [String] {
-        if let list = options.strings("command") { return list }
-        return options.string("command").map { $0.split(separator: " ").map(String.init) } ?? []
+    enum Key {
+        static let command = RequiredOptionKey<[String]>(
+            "command", doc: "The program and its arguments.", example: .array(["python3", "plugins/csv_source.py"]))
+        static let timeout = OptionKey<Duration>(
+            "timeout", default: .seconds(30), doc: "Longest wait for the program's answer to a message (for its hello line: this, but at least 10 s).")
+        static let restart = OptionKey<String>(
+            "restart", .enumeration(["on-failure", "always"]), default: "on-failure", doc: "Start the program again when it ends with status 0 too.")
+        static let batchSize = OptionKey<Int>("batch_size", default: 100, doc: "Most messages sent before waiting for their answers.")
+        static let flushInterval = OptionKey<Duration>(
+            "flush_interval", default: .seconds(1), doc: "Longest wait for a batch to fill once its first message is in.")
     }
 
+    static func command(_ options: NodeOptions) -> [String] { options[Key.command] ?? [] }
+
     static func directory(_ options: NodeOptions) -> URL {
-        let flowFile = options.locations["command"]?.file ?? "."
+        let flowFile = options.locations[Key.command.name]?.file ?? "."
         return URL(fileURLWithPath: flowFile).deletingLastPathComponent()
     }
 
-    static let commonOptions = [
-        OptionSpec("command", .list(.string), required: true, doc: "The program and its arguments.", example: .array(["python3", "plugins/csv_source.py"])),
-        OptionSpec("timeout", .duration, default: "30s", doc: "Longest wait for the program's answer to a message (for its hello line: this, but at least 10 s)."),
-    ]
+    static let commonOptions = [Key.command.spec, Key.timeout.spec]
 
     static func check(_ options: NodeOptions) -> [OptionProblem] {
         command(options).isEmpty ? [OptionProblem(option: "command", "give the program to run: [program, arguments...]")] : []
@@ -52,7 +58,7 @@ enum ExecNodes {
     static func plugin(_ context: NodeBuildContext, kind: String) -> ExecPlugin {
         ExecPlugin(
             command: command(context.options), directory: directory(context.options), kind: kind,
-            timeout: context.options.duration("timeout") ?? .seconds(30), logger: context.logger)
+            timeout: context.options[Key.timeout], logger: context.logger)
     }
 
     static let specs: [NodeSpec] = [
@@ -66,9 +72,7 @@ enum ExecNodes {
                 other end starts it again with backoff. A program that wants its messages delivered
                 waits for their `ack` before it ends.
                 """,
-            options: commonOptions + [
-                OptionSpec("restart", .enumeration(["on-failure", "always"]), default: "on-failure", doc: "Start the program again when it ends with status 0 too."),
-            ],
+            options: commonOptions + [Key.restart.spec],
             takesInput: false,
             example: """
                 - id: readings
@@ -77,7 +81,7 @@ enum ExecNodes {
                   to: [store]
                 """,
             check: check,
-            make: { context in .source(ExecSource(plugin: plugin(context, kind: "source"), restartAlways: context.options.string("restart") == "always")) }),
+            make: { context in .source(ExecSource(plugin: plugin(context, kind: "source"), restartAlways: context.options[Key.restart] == "always")) }),
         NodeSpec(
             type: "exec.transform", kind: .transform,
             summary: "Each message through an external program (any language) over NDJSON: what it emits goes on",
@@ -96,10 +100,7 @@ enum ExecNodes {
             type: "exec.sink", kind: .sink,
             summary: "Messages handed to an external program (any language) over NDJSON; committed when it acknowledges them",
             doc: protocolDoc,
-            options: commonOptions + [
-                OptionSpec("batch_size", .integer, default: 100, doc: "Most messages sent before waiting for their answers."),
-                OptionSpec("flush_interval", .duration, default: "1s", doc: "Longest wait for a batch to fill once its first message is in."),
-            ],
+            options: commonOptions + [Key.batchSize.spec, Key.flushInterval.spec],
             example: """
                 - id: legacy
                   type: exec.sink
@@ -109,7 +110,7 @@ enum ExecNodes {
             make: { context in
                 .sink(ExecSink(
                     plugin: plugin(context, kind: "sink"),
-                    batching: Batching(size: context.options.int("batch_size") ?? 100, flushInterval: context.options.duration("flush_interval") ?? .seconds(1))))
+                    batching: Batching(size: context.options[Key.batchSize], flushInterval: context.options[Key.flushInterval])))
             }),
     ]
 }

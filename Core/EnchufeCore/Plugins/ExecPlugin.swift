@@ -7,7 +7,7 @@ struct PluginRefusal: Error, CustomStringConvertible {
     var description: String
 }
 
-/// A plugin program that speaks the exec protocol (version 1, `Plugins/README.md` in the docs):
+/// A plugin program that speaks the exec protocol (version 1, docs/plugins.md):
 /// started on first use, and after it died, hung or wrote something that is not the protocol,
 /// started again with backoff (1 s, doubling, at most a minute; back to 1 s once it answers).
 actor ExecPlugin {

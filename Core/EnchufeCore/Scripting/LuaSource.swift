@@ -48,21 +48,18 @@ public struct LuaLimits: Sendable, Equatable {
 
     var seconds: Double { max(0, duration.seconds) }
 
-    public static let optionSpecs: [OptionSpec] = [
-        OptionSpec(
-            "max_instructions", .integer, default: 1_000_000,
-            doc: "Lua VM instructions one call may run before it is stopped with an error (0: no limit)."),
-        OptionSpec("max_memory_mb", .integer, default: 16, doc: "Memory the node's Lua state may use, in MiB."),
-        OptionSpec(
-            "max_duration", .duration, default: "1s",
-            doc: "Wall-clock time one call may take before it is stopped with an error, time spent in string functions included (0s: no limit)."),
-    ]
+    static let maxInstructions = OptionKey<Int>(
+        "max_instructions", default: 1_000_000,
+        doc: "Lua VM instructions one call may run before it is stopped with an error (0: no limit).")
+    static let maxMemoryMB = OptionKey<Int>("max_memory_mb", default: 16, doc: "Memory the node's Lua state may use, in MiB.")
+    static let maxDuration = OptionKey<Duration>(
+        "max_duration", default: .seconds(1),
+        doc: "Wall-clock time one call may take before it is stopped with an error, time spent in string functions included (0s: no limit).")
+
+    public static let optionSpecs: [OptionSpec] = [maxInstructions.spec, maxMemoryMB.spec, maxDuration.spec]
 
     public init(options: NodeOptions) {
-        self.init(
-            instructions: options.int("max_instructions") ?? 1_000_000,
-            memoryBytes: (options.int("max_memory_mb") ?? 16) << 20,
-            duration: options.duration("max_duration") ?? .seconds(1))
+        self.init(instructions: options[Self.maxInstructions], memoryBytes: options[Self.maxMemoryMB] << 20, duration: options[Self.maxDuration])
     }
 }
 

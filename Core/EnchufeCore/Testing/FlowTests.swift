@@ -268,7 +268,7 @@ struct TestFlow {
             nodes[i].wires[pair[1], default: []].append(WireTarget(node: capture, location: here))
             nodes.append(NodeDefinition(
                 id: capture, type: CaptureRecorder.captureType, location: here,
-                options: NodeOptions(values: ["node": .string(pair[0]), "port": .string(pair[1])]), wires: [:],
+                options: NodeOptions(values: [CaptureRecorder.captureNode.name: .string(pair[0]), CaptureRecorder.capturePort.name: .string(pair[1])]), wires: [:],
                 retry: RetryPolicy(attempts: 1), queueSize: flow.queueSize))
         }
         if !inputTargets.isEmpty || test.node == nil && !test.input.isEmpty {
@@ -285,6 +285,9 @@ struct TestFlow {
 /// Test-only node types: the source that sends a case's input, and the sinks that record outputs.
 final class CaptureRecorder: Sendable {
     static let captureType = "test.capture"
+    /// The node and port whose messages a capture node records.
+    static let captureNode = RequiredOptionKey<String>("node", doc: "The node whose messages are recorded.")
+    static let capturePort = RequiredOptionKey<String>("port", doc: "Its port.")
     static let injectorType = "test.input"
 
     private let recorded = Mutex<[String: [JSONValue]]>([:])
@@ -297,10 +300,11 @@ final class CaptureRecorder: Sendable {
     /// that sink would send, when the sink can say (`RecordingSink`), else the message reaching it.
     func captureSpec(wrapping: [String: NodeDefinition], registry: NodeRegistry) -> NodeSpec {
         NodeSpec(
-            type: Self.captureType, kind: .sink, summary: "Records messages for a flow test", options: [], example: "",
+            type: Self.captureType, kind: .sink, summary: "Records messages for a flow test", options: [Self.captureNode.spec, Self.capturePort.spec],
+            example: "",
             make: { context in
-                let node = context.options.string("node") ?? ""
-                let key = "\(node)/\(context.options.string("port") ?? "")"
+                let node = try context.options.required(Self.captureNode)
+                let key = "\(node)/\(try context.options.required(Self.capturePort))"
                 var record: (@Sendable (Message) throws -> JSONValue)? = nil
                 if let original = wrapping[node], let make = registry.spec(original.type)?.make {
                     var originalContext = context

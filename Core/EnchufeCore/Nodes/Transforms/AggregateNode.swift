@@ -2,6 +2,13 @@ import Foundation
 
 /// `aggregate`: community totals per interval, small groups suppressed.
 struct AggregateNode: TransformNode {
+    enum Key {
+        static let minGroup = OptionKey<Int>("min_group", default: 5, doc: "Fewest members a total may have.")
+        static let groupBy = OptionKey<String>("group_by", .enumeration(["none", "community"]), default: "none", doc: "One group, or one per community.")
+        static let quantity = OptionKey<[String]?>("quantity", doc: "Only these quantities (default all).")
+        static let series = OptionKey<String>("series", default: "community:{group}", doc: "The totals' series; `{group}` is the group's name.")
+    }
+
     static let spec = NodeSpec(
         type: "aggregate", kind: .transform,
         summary: "Totals per interval over many series (a community's), suppressing groups smaller than min_group",
@@ -20,10 +27,10 @@ struct AggregateNode: TransformNode {
             makes one group, `all`.
             """,
         options: [
-            OptionSpec("min_group", .integer, default: .number(5), doc: "Fewest members a total may have."),
-            OptionSpec("group_by", .enumeration(["none", "community"]), default: .string("none"), doc: "One group, or one per community."),
-            OptionSpec("quantity", .list(.string), doc: "Only these quantities (default all)."),
-            OptionSpec("series", .string, default: .string("community:{group}"), doc: "The totals' series; `{group}` is the group's name."),
+            Key.minGroup.spec,
+            Key.groupBy.spec,
+            Key.quantity.spec,
+            Key.series.spec,
         ],
         example: """
             - id: totals
@@ -34,7 +41,7 @@ struct AggregateNode: TransformNode {
               to: [store]
             """,
         check: { options in
-            if let n = options.int("min_group"), n < 1 { return [OptionProblem(option: "min_group", "must be 1 or more")] }
+            if options[Key.minGroup] < 1 { return [OptionProblem(option: "min_group", "must be 1 or more")] }
             return []
         },
         make: { context in .transform(AggregateNode(context.options)) })
@@ -45,13 +52,13 @@ struct AggregateNode: TransformNode {
     let series: String
 
     init(_ o: NodeOptions) {
-        minGroup = o.int("min_group") ?? 5
-        byCommunity = o.string("group_by") == "community"
-        quantities = o.strings("quantity").map(Set.init)
-        series = o.string("series") ?? "community:{group}"
+        minGroup = o[Key.minGroup]
+        byCommunity = o[Key.groupBy] == "community"
+        quantities = o[Key.quantity].map(Set.init)
+        series = o[Key.series]
     }
 
-    struct Key: Hashable {
+    struct GroupKey: Hashable {
         var group: String
         var quantity: String
         var ts: Date
@@ -65,12 +72,12 @@ struct AggregateNode: TransformNode {
                 if let c = s.community { communities[s.cups] = c }
             }
         }
-        var groups: [Key: [Reading]] = [:]
-        var order: [Key] = []
+        var groups: [GroupKey: [Reading]] = [:]
+        var order: [GroupKey] = []
         for r in message.readings where quantities?.contains(r.quantity) ?? true {
             let group = byCommunity ? communities[r.series] : "all"
             guard let group else { continue }
-            let key = Key(group: group, quantity: r.quantity, ts: r.ts, resolution: r.resolution)
+            let key = GroupKey(group: group, quantity: r.quantity, ts: r.ts, resolution: r.resolution)
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(r)
         }

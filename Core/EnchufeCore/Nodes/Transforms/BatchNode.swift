@@ -3,6 +3,11 @@ import Synchronization
 
 /// `batch`: groups messages by count and/or time into one message.
 final class BatchNode: TransformNode {
+    enum Key {
+        static let count = OptionKey<Int?>("count", doc: "Send a batch once it holds this many messages.", example: 100)
+        static let interval = OptionKey<Duration?>("interval", doc: "Send a batch this long after its first message.", example: "5s")
+    }
+
     static let spec = NodeSpec(
         type: "batch", kind: .transform,
         summary: "Groups messages into one, by count and/or time",
@@ -14,8 +19,8 @@ final class BatchNode: TransformNode {
             messages of a batch count as delivered only once the batch is.
             """,
         options: [
-            OptionSpec("count", .integer, doc: "Send a batch once it holds this many messages.", example: 100),
-            OptionSpec("interval", .duration, doc: "Send a batch this long after its first message.", example: "5s"),
+            Key.count.spec,
+            Key.interval.spec,
         ],
         example: """
             - id: group
@@ -25,14 +30,14 @@ final class BatchNode: TransformNode {
               to: [upload]
             """,
         check: { options in
-            if !options.has("count"), !options.has("interval") { return [OptionProblem("needs 'count', 'interval' or both")] }
-            if let count = options.int("count"), count < 1 { return [OptionProblem(option: "count", "'count' must be at least 1")] }
-            if let interval = options.duration("interval"), interval <= .zero {
+            if !options.has(Key.count), !options.has(Key.interval) { return [OptionProblem("needs 'count', 'interval' or both")] }
+            if let count = options[Key.count], count < 1 { return [OptionProblem(option: "count", "'count' must be at least 1")] }
+            if let interval = options[Key.interval], interval <= .zero {
                 return [OptionProblem(option: "interval", "'interval' must be longer than 0s")]
             }
             return []
         },
-        make: { context in .transform(BatchNode(count: context.options.int("count"), interval: context.options.duration("interval"))) })
+        make: { context in .transform(BatchNode(count: context.options[Key.count], interval: context.options[Key.interval])) })
 
     private struct Pending {
         var held: [Message] = []

@@ -2,6 +2,18 @@ import Foundation
 
 /// `price.cheapest_hours`: the N cheapest (or all negative-price) hours of a window → setpoints.
 struct CheapestHoursNode: TransformNode {
+    enum Key {
+        static let count = OptionKey<Int>("count", default: 4, doc: "How many of the cheapest intervals.")
+        static let negative = OptionKey<Bool>("negative", default: false, doc: "Every negative-price interval instead of the N cheapest.")
+        static let resolution = OptionKey<String>("resolution", .enumeration(["PT1H", "PT15M"]), default: "PT1H", doc: "Pick hours or quarter-hours.")
+        static let fromHour = OptionKey<Int>("from_hour", default: 0, doc: "First local hour of the window (0–23).")
+        static let toHour = OptionKey<Int>("to_hour", default: 24, doc: "Local hour the window ends at (1–24, excluded).")
+        static let timezone = OptionKey<String>("timezone", .timezone, default: "Europe/Madrid", doc: "Local time of the window.")
+        static let series = OptionKey<String?>("series", doc: "Only this price series (e.g. `esios:1001:8741`).")
+        static let action = OptionKey<String>("action", default: "charge", doc: "The `action` the setpoints carry.")
+        static let topic = OptionKey<String?>("topic", doc: "The messages' topic.")
+    }
+
     static let spec = NodeSpec(
         type: "price.cheapest_hours", kind: .transform,
         summary: "Picks the N cheapest or the negative-price hours of a window from price readings and emits one setpoint message per hour",
@@ -20,15 +32,15 @@ struct CheapestHoursNode: TransformNode {
             charge command with `payload: "{payload.action}"`). No interval picked: nothing goes out.
             """,
         options: [
-            OptionSpec("count", .integer, default: .number(4), doc: "How many of the cheapest intervals."),
-            OptionSpec("negative", .boolean, default: .bool(false), doc: "Every negative-price interval instead of the N cheapest."),
-            OptionSpec("resolution", .enumeration(["PT1H", "PT15M"]), default: .string("PT1H"), doc: "Pick hours or quarter-hours."),
-            OptionSpec("from_hour", .integer, default: .number(0), doc: "First local hour of the window (0–23)."),
-            OptionSpec("to_hour", .integer, default: .number(24), doc: "Local hour the window ends at (1–24, excluded)."),
-            OptionSpec("timezone", .timezone, default: .string("Europe/Madrid"), doc: "Local time of the window."),
-            OptionSpec("series", .string, doc: "Only this price series (e.g. `esios:1001:8741`)."),
-            OptionSpec("action", .string, default: .string("charge"), doc: "The `action` the setpoints carry."),
-            OptionSpec("topic", .string, doc: "The messages' topic."),
+            Key.count.spec,
+            Key.negative.spec,
+            Key.resolution.spec,
+            Key.fromHour.spec,
+            Key.toHour.spec,
+            Key.timezone.spec,
+            Key.series.spec,
+            Key.action.spec,
+            Key.topic.spec,
         ],
         example: """
             - id: cheap-hours
@@ -41,9 +53,9 @@ struct CheapestHoursNode: TransformNode {
             """,
         check: { options in
             var problems: [OptionProblem] = []
-            if let n = options.int("count"), n < 1 { problems.append(OptionProblem(option: "count", "must be 1 or more")) }
-            if let h = options.int("from_hour"), !(0...23).contains(h) { problems.append(OptionProblem(option: "from_hour", "must be 0–23")) }
-            if let h = options.int("to_hour"), !(1...24).contains(h) { problems.append(OptionProblem(option: "to_hour", "must be 1–24")) }
+            if options[Key.count] < 1 { problems.append(OptionProblem(option: "count", "must be 1 or more")) }
+            if !(0...23).contains(options[Key.fromHour]) { problems.append(OptionProblem(option: "from_hour", "must be 0–23")) }
+            if !(1...24).contains(options[Key.toHour]) { problems.append(OptionProblem(option: "to_hour", "must be 1–24")) }
             return problems
         },
         make: { context in .transform(CheapestHoursNode(context.options)) })
@@ -59,15 +71,15 @@ struct CheapestHoursNode: TransformNode {
     let topic: String?
 
     init(_ o: NodeOptions) {
-        count = o.int("count") ?? 4
-        negative = o.bool("negative") ?? false
-        seconds = o.string("resolution") == "PT15M" ? 900 : 3600
-        fromHour = o.int("from_hour") ?? 0
-        toHour = o.int("to_hour") ?? 24
-        zone = o.string("timezone").flatMap(TimeZone.init(identifier:)) ?? LocalDay.madrid
-        series = o.string("series")
-        action = o.string("action") ?? "charge"
-        topic = o.string("topic")
+        count = o[Key.count]
+        negative = o[Key.negative]
+        seconds = o[Key.resolution] == "PT15M" ? 900 : 3600
+        fromHour = o[Key.fromHour]
+        toHour = o[Key.toHour]
+        zone = TimeZone(identifier: o[Key.timezone]) ?? LocalDay.madrid
+        series = o[Key.series]
+        action = o[Key.action]
+        topic = o[Key.topic]
     }
 
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {

@@ -2,6 +2,18 @@ import Foundation
 
 /// `coefficients`: sharing coefficients of a community's members from their stored history.
 struct CoefficientsNode: TransformNode {
+    enum Key {
+        static let community = OptionKey<String?>("community", doc: "The community whose member supplies share the generation.")
+        static let members = OptionKey<[String]>("members", default: [], doc: "CUPS of the members, instead of `community`.")
+        static let mode = OptionKey<String>("mode", .enumeration(["static", "hourly"]), default: "static", doc: "Static coefficients, or hourly ones for a year.")
+        static let quantity = OptionKey<String>("quantity", default: "consumption", doc: "The history shares are computed from.")
+        static let from = OptionKey<String>("from", default: "-365d", doc: "Static: first day of the history (`YYYY-MM-DD`, `-365d`, `today`).")
+        static let until = OptionKey<String>("until", default: "today", doc: "Static: the day after the history (`to` is the node's wiring).")
+        static let year = OptionKey<Int?>("year", doc: "The year the coefficients are for (default: next year for hourly, this year for static).")
+        static let cau = OptionKey<String?>("cau", doc: "The installation's CAU (26 characters), for the file name.")
+        static let borderPoint = OptionKey<String>("border_point", default: "0F", doc: "Appended to 20-character CUPS in the file.")
+    }
+
     static let spec = NodeSpec(
         type: "coefficients", kind: .transform,
         summary: "Sharing coefficients (β) of a community from its members' history: static, or hourly for a year",
@@ -27,15 +39,15 @@ struct CoefficientsNode: TransformNode {
             file from the stored readings.
             """,
         options: [
-            OptionSpec("community", .string, doc: "The community whose member supplies share the generation."),
-            OptionSpec("members", .list(.string), doc: "CUPS of the members, instead of `community`."),
-            OptionSpec("mode", .enumeration(["static", "hourly"]), default: .string("static"), doc: "Static coefficients, or hourly ones for a year."),
-            OptionSpec("quantity", .string, default: .string("consumption"), doc: "The history shares are computed from."),
-            OptionSpec("from", .string, default: .string("-365d"), doc: "Static: first day of the history (`YYYY-MM-DD`, `-365d`, `today`)."),
-            OptionSpec("until", .string, default: .string("today"), doc: "Static: the day after the history (`to` is the node's wiring)."),
-            OptionSpec("year", .integer, doc: "The year the coefficients are for (default: next year for hourly, this year for static)."),
-            OptionSpec("cau", .string, doc: "The installation's CAU (26 characters), for the file name."),
-            OptionSpec("border_point", .string, default: .string("0F"), doc: "Appended to 20-character CUPS in the file."),
+            Key.community.spec,
+            Key.members.spec,
+            Key.mode.spec,
+            Key.quantity.spec,
+            Key.from.spec,
+            Key.until.spec,
+            Key.year.spec,
+            Key.cau.spec,
+            Key.borderPoint.spec,
         ],
         example: """
             - id: betas
@@ -47,7 +59,7 @@ struct CoefficientsNode: TransformNode {
             """,
         check: { options in
             var problems: [OptionProblem] = []
-            if options.string("community") == nil && (options.strings("members") ?? []).isEmpty {
+            if options[Key.community] == nil && options[Key.members].isEmpty {
                 problems.append(OptionProblem(option: "community", "give the community (its supplies are the members) or a list of members"))
             }
             for name in ["from", "until"] {
@@ -55,10 +67,10 @@ struct CoefficientsNode: TransformNode {
                     problems.append(OptionProblem(option: name, "'\(d)' is not a day: YYYY-MM-DD, today, yesterday or -Nd"))
                 }
             }
-            for (i, cups) in (options.strings("members") ?? []).enumerated() where !CUPS.isValid(cups) {
+            for (i, cups) in options[Key.members].enumerated() where !CUPS.isValid(cups) {
                 problems.append(OptionProblem(option: "members.\(i)", "'\(cups)' is not a CUPS (ES, 16 digits, 2 control letters that match them)"))
             }
-            if let cau = options.string("cau"), cau.count != 26 || !CUPS.isValid(String(cau.prefix(22))) || cau.dropFirst(22).first != "A" {
+            if let cau = options[Key.cau], cau.count != 26 || !CUPS.isValid(String(cau.prefix(22))) || cau.dropFirst(22).first != "A" {
                 problems.append(OptionProblem(option: "cau", "'\(cau)' is not a CAU: the 22-character CUPS, 'A' and 3 digits"))
             }
             return problems
@@ -76,15 +88,15 @@ struct CoefficientsNode: TransformNode {
     let borderPoint: String
 
     init(_ o: NodeOptions) {
-        community = o.string("community")
-        members = o.strings("members") ?? []
-        hourly = o.string("mode") == "hourly"
-        quantity = o.string("quantity") ?? "consumption"
-        from = o.string("from") ?? "-365d"
-        until = o.string("until") ?? "today"
-        year = o.int("year")
-        cau = o.string("cau")
-        borderPoint = o.string("border_point") ?? "0F"
+        community = o[Key.community]
+        members = o[Key.members]
+        hourly = o[Key.mode] == "hourly"
+        quantity = o[Key.quantity]
+        from = o[Key.from]
+        until = o[Key.until]
+        year = o[Key.year]
+        cau = o[Key.cau]
+        borderPoint = o[Key.borderPoint]
     }
 
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {

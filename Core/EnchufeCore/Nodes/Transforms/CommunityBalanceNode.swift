@@ -2,6 +2,11 @@ import Foundation
 
 /// `community.balance`: each member's share of the shared generation, per interval.
 struct CommunityBalanceNode: TransformNode {
+    enum Key {
+        static let community = RequiredOptionKey<String>("community", doc: "The community: its member supplies share the generation.", example: "solar-roof")
+        static let generation = RequiredOptionKey<String>("generation", doc: "The series of the shared installation's generation.", example: "device:pv-roof")
+    }
+
     static let spec = NodeSpec(
         type: "community.balance", kind: .transform,
         summary: "Per hour: each member's generation share by coefficient, self-consumed, surplus and deficit, and the community's totals",
@@ -24,8 +29,8 @@ struct CommunityBalanceNode: TransformNode {
             `unbalanced`. The input readings go out too, followed by the balance.
             """,
         options: [
-            OptionSpec("community", .string, required: true, doc: "The community: its member supplies share the generation.", example: "solar-roof"),
-            OptionSpec("generation", .string, required: true, doc: "The series of the shared installation's generation.", example: "device:pv-roof"),
+            Key.community.spec,
+            Key.generation.spec,
         ],
         example: """
             - id: balance
@@ -34,14 +39,14 @@ struct CommunityBalanceNode: TransformNode {
               generation: device:pv-roof
               to: [store]
             """,
-        make: { context in .transform(CommunityBalanceNode(context.options)) })
+        make: { context in .transform(try CommunityBalanceNode(context.options)) })
 
     let community: String
     let generation: String
 
-    init(_ o: NodeOptions) {
-        community = o.string("community") ?? ""
-        generation = o.string("generation") ?? ""
+    init(_ o: NodeOptions) throws {
+        community = try o.required(Key.community)
+        generation = try o.required(Key.generation)
     }
 
     struct Interval: Hashable {

@@ -3,6 +3,12 @@ import Synchronization
 
 /// `dedupe`: drops messages whose key was seen recently.
 final class DedupeNode: TransformNode {
+    enum Key {
+        static let key = OptionKey<JSONValue>("key", .template, default: "{payload}", doc: "What makes two messages the same.", example: "{payload.cups}/{payload.ts}")
+        static let window = OptionKey<Int>("window", default: 10000, doc: "How many recent keys are remembered.")
+        static let ttl = OptionKey<Duration?>("ttl", doc: "Forget a key after this long.", example: "1h")
+    }
+
     static let spec = NodeSpec(
         type: "dedupe", kind: .transform,
         summary: "Drops messages whose key was already seen within a bounded window",
@@ -12,9 +18,9 @@ final class DedupeNode: TransformNode {
             A dropped duplicate counts as done, not lost.
             """,
         options: [
-            OptionSpec("key", .template, default: "{payload}", doc: "What makes two messages the same.", example: "{payload.cups}/{payload.ts}"),
-            OptionSpec("window", .integer, default: 10000, doc: "How many recent keys are remembered."),
-            OptionSpec("ttl", .duration, doc: "Forget a key after this long.", example: "1h"),
+            Key.key.spec,
+            Key.window.spec,
+            Key.ttl.spec,
         ] + LuaLimits.optionSpecs,
         example: """
             - id: once
@@ -24,13 +30,13 @@ final class DedupeNode: TransformNode {
               to: [store]
             """,
         check: { options in
-            (options.int("window") ?? 1) < 1 ? [OptionProblem(option: "window", "'window' must be at least 1")] : []
+            options[Key.window] < 1 ? [OptionProblem(option: "window", "'window' must be at least 1")] : []
         },
         make: { context in
             let expressions = NodeExpressions(limits: LuaLimits(options: context.options))
             return .transform(DedupeNode(
-                key: try expressions.bind(ValueTemplate.option("key", context.options["key"] ?? "{payload}", in: context.options)),
-                window: context.options.int("window") ?? 10000, ttl: context.options.duration("ttl")))
+                key: try expressions.bind(ValueTemplate.option("key", context.options[Key.key], in: context.options)),
+                window: context.options[Key.window], ttl: context.options[Key.ttl]))
         })
 
     private struct Seen {

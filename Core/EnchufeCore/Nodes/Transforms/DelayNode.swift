@@ -3,6 +3,11 @@ import Synchronization
 
 /// `delay`: sends each message on a fixed time after it arrived, in order.
 final class DelayNode: TransformNode {
+    enum Key {
+        static let delay = RequiredOptionKey<Duration>("delay", doc: "How long each message waits.", example: "30s")
+        static let maxPending = OptionKey<Int>("max_pending", default: 10000, doc: "Messages that may wait at once.")
+    }
+
     static let spec = NodeSpec(
         type: "delay", kind: .transform,
         summary: "Sends each message on a fixed time after it arrived",
@@ -12,8 +17,8 @@ final class DelayNode: TransformNode {
             input (backpressure). When the flow stops, waiting messages are sent at once.
             """,
         options: [
-            OptionSpec("delay", .duration, required: true, doc: "How long each message waits.", example: "30s"),
-            OptionSpec("max_pending", .integer, default: 10000, doc: "Messages that may wait at once."),
+            Key.delay.spec,
+            Key.maxPending.spec,
         ],
         example: """
             - id: settle
@@ -23,12 +28,12 @@ final class DelayNode: TransformNode {
             """,
         check: { options in
             var problems: [OptionProblem] = []
-            if let d = options.duration("delay"), d <= .zero { problems.append(OptionProblem(option: "delay", "'delay' must be longer than 0s")) }
-            if (options.int("max_pending") ?? 1) < 1 { problems.append(OptionProblem(option: "max_pending", "'max_pending' must be at least 1")) }
+            if let d = options[Key.delay], d <= .zero { problems.append(OptionProblem(option: "delay", "'delay' must be longer than 0s")) }
+            if options[Key.maxPending] < 1 { problems.append(OptionProblem(option: "max_pending", "'max_pending' must be at least 1")) }
             return problems
         },
         make: { context in
-            .transform(DelayNode(delay: context.options.duration("delay") ?? .seconds(1), maxPending: context.options.int("max_pending") ?? 10000))
+            .transform(DelayNode(delay: try context.options.required(Key.delay), maxPending: context.options[Key.maxPending]))
         })
 
     let delay: TimeInterval

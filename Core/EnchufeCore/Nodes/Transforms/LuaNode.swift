@@ -2,6 +2,11 @@ import Foundation
 
 /// `lua`: runs a script's `process(msg)` on each message, in the node's own sandboxed Lua state.
 struct LuaNode: TransformNode {
+    enum Key {
+        static let script = OptionKey<String?>("script", .script, doc: "The Lua script.", example: "function process(msg) return msg end")
+        static let file = OptionKey<String?>("file", doc: "A Lua file, relative to the flow file, instead of `script`.")
+    }
+
     static let spec = NodeSpec(
         type: "lua", kind: .transform,
         summary: "Runs a Lua 5.4 function process(msg) returning nothing, a message or a list of messages",
@@ -22,8 +27,8 @@ struct LuaNode: TransformNode {
             flow file and line of the error.
             """,
         options: [
-            OptionSpec("script", .script, doc: "The Lua script.", example: "function process(msg) return msg end"),
-            OptionSpec("file", .string, doc: "A Lua file, relative to the flow file, instead of `script`."),
+            Key.script.spec,
+            Key.file.spec,
         ] + LuaLimits.optionSpecs,
         example: """
             - id: split-phases
@@ -39,7 +44,7 @@ struct LuaNode: TransformNode {
               to: [store]
             """,
         check: { options in
-            switch (options.has("script"), options.has("file")) {
+            switch (options.has(Key.script), options.has(Key.file)) {
             case (true, true): return [OptionProblem(option: "file", "give either 'script' or 'file', not both")]
             case (false, false): return [OptionProblem("needs 'script' or 'file'")]
             default: break
@@ -48,7 +53,7 @@ struct LuaNode: TransformNode {
                 _ = try LuaNode(options)
                 return []
             } catch {
-                return [OptionProblem(option: options.has("file") ? "file" : "script", "\(error)")]
+                return [OptionProblem(option: options.has(Key.file) ? "file" : "script", "\(error)")]
             }
         },
         make: { context in .transform(try LuaNode(context.options)) })
@@ -58,7 +63,7 @@ struct LuaNode: TransformNode {
 
     init(_ options: NodeOptions) throws {
         let source: LuaSource
-        if let file = options.string("file") {
+        if let file = options[Key.file] {
             let flowFile = options.locations["file"]?.file ?? "flow"
             let path = file.hasPrefix("/") ? file : URL(fileURLWithPath: flowFile).deletingLastPathComponent().appendingPathComponent(file).path
             guard let text = FileManager.default.contents(atPath: path).map({ String(decoding: $0, as: UTF8.self) }) else {

@@ -2,6 +2,13 @@ import Foundation
 
 /// `map`: sets, renames and deletes message fields (Node-RED's change node).
 struct MapNode: InPlaceTransformNode {
+    enum Key {
+        static let set = OptionKey<JSONValue?>(
+            "set", .templates, doc: "Field → new value.", example: ["payload.kwh": "=msg.payload.wh / 1000", "topic": "meter/{payload.cups}"])
+        static let rename = OptionKey<JSONValue?>("rename", .map, doc: "Field → new name (a path).", example: ["payload.w": "payload.power_w"])
+        static let delete = OptionKey<[String]>("delete", default: [], doc: "Fields to remove.", example: ["payload.debug"])
+    }
+
     static let spec = NodeSpec(
         type: "map", kind: .transform,
         summary: "Sets, renames and deletes message fields; values may be templates or Lua expressions",
@@ -14,11 +21,9 @@ struct MapNode: InPlaceTransformNode {
             value's type. Setting a field to `null` removes it.
             """,
         options: [
-            OptionSpec(
-                "set", .templates, doc: "Field → new value.",
-                example: ["payload.kwh": "=msg.payload.wh / 1000", "topic": "meter/{payload.cups}"]),
-            OptionSpec("rename", .map, doc: "Field → new name (a path).", example: ["payload.w": "payload.power_w"]),
-            OptionSpec("delete", .list(.string), doc: "Fields to remove.", example: ["payload.debug"]),
+            Key.set.spec,
+            Key.rename.spec,
+            Key.delete.spec,
         ] + LuaLimits.optionSpecs,
         example: """
             - id: to-kwh
@@ -30,7 +35,7 @@ struct MapNode: InPlaceTransformNode {
               to: [store]
             """,
         check: { options in
-            guard options.has("set") || options.has("rename") || options.has("delete") else {
+            guard options.has(Key.set) || options.has(Key.rename) || !options[Key.delete].isEmpty else {
                 return [OptionProblem("needs at least one of 'set', 'rename' and 'delete'")]
             }
             return options.messagePathProblems("set") + options.messagePathProblems("rename", values: true)
@@ -44,13 +49,13 @@ struct MapNode: InPlaceTransformNode {
 
     init(_ options: NodeOptions) throws {
         let expressions = NodeExpressions(limits: LuaLimits(options: options))
-        assignments = try (options["set"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { key, value in
+        assignments = try (options[Key.set]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { key, value in
             (try MessagePath(key), try expressions.bind(ValueTemplate.option("set.\(key)", value, in: options)))
         }
-        renames = try (options["rename"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { from, to in
+        renames = try (options[Key.rename]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { from, to in
             (try MessagePath(from), try MessagePath(to.stringValue ?? ""))
         }
-        deletions = try (options.strings("delete") ?? []).map(MessagePath.init)
+        deletions = try options[Key.delete].map(MessagePath.init)
     }
 
     func apply(_ message: inout Message, _ context: NodeContext) throws -> Bool {

@@ -3,6 +3,11 @@ import Foundation
 
 /// `pseudonymize`: identifiers replaced by a keyed HMAC, stable for one key.
 struct PseudonymizeNode: TransformNode {
+    enum Key {
+        static let key = RequiredOptionKey<Secret>("key", secret: true, doc: "The HMAC key (keep it: another key gives other pseudonyms).", example: "${PSEUDONYM_KEY}")
+        static let fields = OptionKey<[String]>("fields", default: ["series"], doc: "`series` (of every reading) and message fields to replace.")
+    }
+
     static let spec = NodeSpec(
         type: "pseudonymize", kind: .transform,
         summary: "Replaces CUPS and other identifiers by a keyed HMAC-SHA256 pseudonym, stable per key",
@@ -18,8 +23,8 @@ struct PseudonymizeNode: TransformNode {
             a field that is absent is left absent.
             """,
         options: [
-            OptionSpec("key", .string, required: true, secret: true, doc: "The HMAC key (keep it: another key gives other pseudonyms).", example: "${PSEUDONYM_KEY}"),
-            OptionSpec("fields", .list(.string), default: .array([.string("series")]), doc: "`series` (of every reading) and message fields to replace."),
+            Key.key.spec,
+            Key.fields.spec,
         ],
         example: """
             - id: anonymous
@@ -30,10 +35,10 @@ struct PseudonymizeNode: TransformNode {
             """,
         check: { options in
             var problems: [OptionProblem] = []
-            for (i, field) in (options.strings("fields") ?? []).enumerated() where field != "series" {
+            for (i, field) in options[Key.fields].enumerated() where field != "series" {
                 do { _ = try MessagePath(field) } catch { problems.append(OptionProblem(option: "fields.\(i)", "\(error)")) }
             }
-            if let key = options.string("key"), key.count < 16 {
+            if let key = options[Key.key], key.reveal().count < 16 {
                 problems.append(OptionProblem(option: "key", "the key is shorter than 16 characters: use a long random secret"))
             }
             return problems
@@ -45,8 +50,8 @@ struct PseudonymizeNode: TransformNode {
     let paths: [MessagePath]
 
     init(_ o: NodeOptions) throws {
-        key = SymmetricKey(data: Data((o.secret("key")?.reveal() ?? "").utf8))
-        let fields = o.strings("fields") ?? ["series"]
+        key = SymmetricKey(data: Data(try o.required(Key.key).reveal().utf8))
+        let fields = o[Key.fields]
         series = fields.contains("series")
         paths = try fields.filter { $0 != "series" }.map(MessagePath.init)
     }

@@ -3,6 +3,12 @@ import Synchronization
 
 /// `rate_limit`: at most `rate` messages per `per`, holding the rest back (or dropping them).
 final class RateLimitNode: TransformNode {
+    enum Key {
+        static let rate = RequiredOptionKey<Int>("rate", doc: "Messages allowed per `per`.", example: 10)
+        static let per = OptionKey<Duration>("per", default: .seconds(1), doc: "The interval the rate is counted over.")
+        static let mode = OptionKey<String>("mode", .enumeration(["wait", "drop"]), default: "wait", doc: "What to do with a message over the limit.")
+    }
+
     static let spec = NodeSpec(
         type: "rate_limit", kind: .transform,
         summary: "Lets at most N messages through per interval, waiting (backpressure) or dropping the rest",
@@ -13,9 +19,9 @@ final class RateLimitNode: TransformNode {
             as done).
             """,
         options: [
-            OptionSpec("rate", .integer, required: true, doc: "Messages allowed per `per`.", example: 10),
-            OptionSpec("per", .duration, default: "1s", doc: "The interval the rate is counted over."),
-            OptionSpec("mode", .enumeration(["wait", "drop"]), default: "wait", doc: "What to do with a message over the limit."),
+            Key.rate.spec,
+            Key.per.spec,
+            Key.mode.spec,
         ],
         example: """
             - id: gentle
@@ -26,14 +32,14 @@ final class RateLimitNode: TransformNode {
             """,
         check: { options in
             var problems: [OptionProblem] = []
-            if (options.int("rate") ?? 1) < 1 { problems.append(OptionProblem(option: "rate", "'rate' must be at least 1")) }
-            if let per = options.duration("per"), per <= .zero { problems.append(OptionProblem(option: "per", "'per' must be longer than 0s")) }
+            if let rate = options[Key.rate], rate < 1 { problems.append(OptionProblem(option: "rate", "'rate' must be at least 1")) }
+            if options[Key.per] <= .zero { problems.append(OptionProblem(option: "per", "'per' must be longer than 0s")) }
             return problems
         },
         make: { context in
             .transform(RateLimitNode(
-                rate: context.options.int("rate") ?? 1, per: context.options.duration("per") ?? .seconds(1),
-                drop: context.options.string("mode") == "drop"))
+                rate: try context.options.required(Key.rate), per: context.options[Key.per],
+                drop: context.options[Key.mode] == "drop"))
         })
 
     /// Generic cell rate algorithm: each message moves the theoretical arrival time on by

@@ -28,7 +28,7 @@ struct ReadingsNode: TransformNode {
               resolution: PT15M
               to: [store]
             """,
-        check: { options in options.has("each") ? options.messagePathProblems("each") : [] },
+        check: { options in options.has(ReadingsMapping.Key.each) ? options.messagePathProblems("each") : [] },
         make: { context in .transform(try ReadingsNode(context.options)) })
 
     let mapping: ReadingsMapping
@@ -47,19 +47,32 @@ struct ReadingsNode: TransformNode {
 /// A mapping from a message to readings: the options of the `readings` node, also taken as
 /// `readings: {...}` by sources that map what they receive (`mqtt.in`, `webhook.in`).
 public struct ReadingsMapping: Sendable {
+    public enum Key {
+        public static let series = RequiredOptionKey<JSONValue>("series", .template, doc: "What was measured: a CUPS, `device:{payload.device}`.", example: "device:{topic.2}")
+        public static let quantity = RequiredOptionKey<JSONValue>("quantity", .template, doc: "`energy_import`, `power`, `price`...", example: "power")
+        public static let value = RequiredOptionKey<JSONValue>("value", .template, doc: "The number.", example: "=msg.payload.w / 1000")
+        public static let ts = OptionKey<JSONValue>("ts", .template, default: "{payload.ts}", doc: "The interval start (or instant) — see `ts_format`.")
+        public static let unit = OptionKey<JSONValue>("unit", .template, default: "", doc: "`kWh`, `kW`, `EUR/MWh`...", example: "kW")
+        public static let quality = OptionKey<JSONValue>("quality", .template, default: "measured", doc: "`measured`, `estimated`, `forecast` or `computed`.")
+        public static let resolution = OptionKey<JSONValue>("resolution", .template, default: "PT0S", doc: "ISO-8601 duration: `PT15M`, `PT1H`; `PT0S` for an instant.")
+        public static let timezone = OptionKey<String>("timezone", .timezone, default: "Europe/Madrid", doc: "The time zone of local times.")
+        public static let tsFormat = OptionKey<InstantFormat>(
+            "ts_format", default: .auto,
+            doc: "`epoch_s`, `epoch_ms`, `iso8601` (with offset), `local` (wall-clock time in `timezone`), or `auto`.")
+        public static let each = OptionKey<String?>("each", doc: "A list in the message (`payload.values`): one reading per element, which templates see as `item`.", example: "payload.values")
+    }
+
     public static let optionSpecs: [OptionSpec] = [
-        OptionSpec("series", .template, required: true, doc: "What was measured: a CUPS, `device:{payload.device}`.", example: "device:{topic.2}"),
-        OptionSpec("quantity", .template, required: true, doc: "`energy_import`, `power`, `price`...", example: "power"),
-        OptionSpec("value", .template, required: true, doc: "The number.", example: "=msg.payload.w / 1000"),
-        OptionSpec("ts", .template, default: "{payload.ts}", doc: "The interval start (or instant) — see `ts_format`."),
-        OptionSpec("unit", .template, default: "", doc: "`kWh`, `kW`, `EUR/MWh`...", example: "kW"),
-        OptionSpec("quality", .template, default: "measured", doc: "`measured`, `estimated`, `forecast` or `computed`."),
-        OptionSpec("resolution", .template, default: "PT0S", doc: "ISO-8601 duration: `PT15M`, `PT1H`; `PT0S` for an instant."),
-        OptionSpec(
-            "ts_format", .enumeration(InstantFormat.allCases.map(\.rawValue)), default: "auto",
-            doc: "`epoch_s`, `epoch_ms`, `iso8601` (with offset), `local` (wall-clock time in `timezone`), or `auto`."),
-        OptionSpec("timezone", .timezone, default: "Europe/Madrid", doc: "The time zone of local times."),
-        OptionSpec("each", .string, doc: "A list in the message (`payload.values`): one reading per element, which templates see as `item`.", example: "payload.values"),
+        Key.series.spec,
+        Key.quantity.spec,
+        Key.value.spec,
+        Key.ts.spec,
+        Key.unit.spec,
+        Key.quality.spec,
+        Key.resolution.spec,
+        Key.tsFormat.spec,
+        Key.timezone.spec,
+        Key.each.spec,
     ]
 
 
@@ -77,9 +90,9 @@ public struct ReadingsMapping: Sendable {
         }
         (series, quantity, value, ts) = (fields["series"]!, fields["quantity"]!, fields["value"]!, fields["ts"]!)
         (unit, quality, resolution) = (fields["unit"]!, fields["quality"]!, fields["resolution"]!)
-        format = InstantFormat(rawValue: options.string("ts_format") ?? "auto") ?? .auto
-        zone = TimeZone(identifier: options.string("timezone") ?? "Europe/Madrid") ?? .gmt
-        each = try options.string("each").map(MessagePath.init)
+        format = options[Key.tsFormat]
+        zone = TimeZone(identifier: options[Key.timezone]) ?? .gmt
+        each = try options[Key.each].map(MessagePath.init)
     }
 
     /// The readings of a message; a field that cannot be made is a `PermanentError` naming it.

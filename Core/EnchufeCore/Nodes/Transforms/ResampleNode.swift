@@ -2,6 +2,11 @@ import Foundation
 
 /// `resample`: the readings of a message to another resolution.
 struct ResampleNode: TransformNode {
+    enum Key {
+        static let resolution = RequiredOptionKey<String>("resolution", doc: "`PT15M`, `PT30M`, `PT1H` or `P1D`.", example: "PT1H")
+        static let timezone = OptionKey<String>("timezone", .timezone, default: "Europe/Madrid", doc: "Whose local days `P1D` means.")
+    }
+
     static let spec = NodeSpec(
         type: "resample", kind: .transform,
         summary: "Readings to another resolution: 15 min → 1 h or a day (sum for energy, mean otherwise), and 1 h → 15 min",
@@ -19,8 +24,8 @@ struct ResampleNode: TransformNode {
             already at the resolution or with no fixed length (`PT0S`) pass as they are.
             """,
         options: [
-            OptionSpec("resolution", .string, required: true, doc: "`PT15M`, `PT30M`, `PT1H` or `P1D`.", example: "PT1H"),
-            OptionSpec("timezone", .timezone, default: .string("Europe/Madrid"), doc: "Whose local days `P1D` means."),
+            Key.resolution.spec,
+            Key.timezone.spec,
         ],
         example: """
             - id: hourly
@@ -29,19 +34,19 @@ struct ResampleNode: TransformNode {
               to: [store]
             """,
         check: { options in
-            guard let r = options.string("resolution"), Resampler.seconds(r) == nil else { return [] }
+            guard let r = options[Key.resolution], Resampler.seconds(r) == nil else { return [] }
             return [OptionProblem(option: "resolution", "'\(r)' is not one readings are resampled to: PT15M, PT30M, PT1H, P1D")]
         },
-        make: { context in .transform(ResampleNode(context.options)) })
+        make: { context in .transform(try ResampleNode(context.options)) })
 
     let seconds: Int
     let resolution: String
     let zone: TimeZone
 
-    init(_ o: NodeOptions) {
-        resolution = o.string("resolution") ?? "PT1H"
+    init(_ o: NodeOptions) throws {
+        resolution = try o.required(Key.resolution)
         seconds = Resampler.seconds(resolution) ?? 3600
-        zone = o.string("timezone").flatMap(TimeZone.init(identifier:)) ?? LocalDay.madrid
+        zone = TimeZone(identifier: o[Key.timezone]) ?? LocalDay.madrid
     }
 
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {

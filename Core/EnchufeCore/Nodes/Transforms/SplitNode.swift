@@ -2,6 +2,8 @@ import Foundation
 
 /// `split`: one message per element of a list in the message.
 struct SplitNode: TransformNode {
+    static let field = OptionKey<String>("field", default: "payload", doc: "The list to split: a message path or `readings`.", example: "payload.items")
+
     static let spec = NodeSpec(
         type: "split", kind: .transform,
         summary: "Sends one message per element of a list (the payload, a field of it, or the readings)",
@@ -12,9 +14,7 @@ struct SplitNode: TransformNode {
             Every message keeps the topic and attributes and gets `split_index` (from 0) and
             `split_count`. A message whose field is not a list goes to the `errors` port.
             """,
-        options: [
-            OptionSpec("field", .string, default: "payload", doc: "The list to split: a message path or `readings`.", example: "payload.items")
-        ],
+        options: [field.spec],
         example: """
             - id: each-meter
               type: split
@@ -22,11 +22,11 @@ struct SplitNode: TransformNode {
               to: [to-readings]
             """,
         check: { options in
-            options.string("field") == "readings" ? [] : options.messagePathProblems("field")
+            options[field] == "readings" ? [] : options.messagePathProblems(field.name)
         },
         make: { context in
-            let field = context.options.string("field") ?? "payload"
-            return .transform(SplitNode(path: field == "readings" ? nil : try MessagePath(field)))
+            let list = context.options[field]
+            return .transform(SplitNode(path: list == "readings" ? nil : try MessagePath(list)))
         })
 
     /// The list to split; nil: the readings.

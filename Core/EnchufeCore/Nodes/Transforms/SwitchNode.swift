@@ -2,10 +2,14 @@ import Foundation
 
 /// `switch`: routes each message to the wires of the first case (or every case) whose condition holds.
 struct SwitchNode: TransformNode {
-    static let caseOptions = [
-        OptionSpec("when", .expression, required: true, doc: "Lua expression over msg.", example: "msg.payload.price < 0"),
-        OptionSpec("to", .wires, required: true, doc: "Nodes fed when the condition holds."),
-    ]
+    enum Key {
+        static let cases = RequiredOptionKey<JSONValue>(
+            "cases", .list(.object([when.spec, to.spec])), doc: "Conditions and where they send messages.")
+        static let when = RequiredOptionKey<String>("when", .expression, doc: "Lua expression over msg.", example: "msg.payload.price < 0")
+        static let to = RequiredOptionKey<JSONValue>("to", .wires, doc: "Nodes fed when the condition holds.")
+        static let otherwise = OptionKey<JSONValue?>("otherwise", .wires, doc: "Nodes fed with messages no case took.")
+        static let mode = OptionKey<String>("mode", .enumeration(["first", "all"]), default: "first", doc: "Stop at the first matching case, or try all.")
+    }
 
     static let spec = NodeSpec(
         type: "switch", kind: .transform,
@@ -16,9 +20,9 @@ struct SwitchNode: TransformNode {
             `otherwise`, or is dropped when there is none.
             """,
         options: [
-            OptionSpec("cases", .list(.object(caseOptions)), required: true, doc: "Conditions and where they send messages."),
-            OptionSpec("otherwise", .wires, doc: "Nodes fed with messages no case took."),
-            OptionSpec("mode", .enumeration(["first", "all"]), default: "first", doc: "Stop at the first matching case, or try all."),
+            Key.cases.spec,
+            Key.otherwise.spec,
+            Key.mode.spec,
         ] + LuaLimits.optionSpecs,
         example: """
             - id: by-price
@@ -31,7 +35,7 @@ struct SwitchNode: TransformNode {
               otherwise: [log]
             """,
         check: { options in
-            (options["cases"]?.arrayValue ?? []).isEmpty ? [OptionProblem(option: "cases", "needs at least one case")] : []
+            (options[Key.cases]?.arrayValue ?? []).isEmpty ? [OptionProblem(option: "cases", "needs at least one case")] : []
         },
         make: { context in .transform(try SwitchNode(context.options)) })
 
@@ -40,14 +44,14 @@ struct SwitchNode: TransformNode {
 
     init(_ options: NodeOptions) throws {
         let expressions = NodeExpressions(limits: LuaLimits(options: options))
-        let count = options["cases"]?.arrayValue?.count ?? 0
-        cases = try (0..<count).map { i in
-            let path = "cases.\(i).when"
-            let text = options["cases"]?.arrayValue?[i]["when"]?.stringValue ?? "false"
+        let list = try options.required(Key.cases).arrayValue ?? []
+        cases = try list.indices.map { i in
+            let path = "cases.\(i).\(Key.when.name)"
+            guard let text = list[i][Key.when.name]?.stringValue else { throw PermanentError("case \(i) needs '\(Key.when.name)'") }
             let at = options.locations[path]
             return ("cases.\(i).to", try expressions.condition(LuaSource(text: text, file: at?.file ?? "flow", firstLine: at?.line ?? 1)))
         }
-        firstOnly = options.string("mode") != "all"
+        firstOnly = options[Key.mode] != "all"
     }
 
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {

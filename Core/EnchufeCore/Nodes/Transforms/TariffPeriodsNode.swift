@@ -3,6 +3,12 @@ import Synchronization
 
 /// `tariff.periods`: tags each reading with its access-tariff period.
 struct TariffPeriodsNode: TransformNode {
+    enum Key {
+        static let tariff = OptionKey<String?>("tariff", doc: "`2.0TD`, `3.0TD`, `6.1TD`...`6.4TD`, `3.0TDVE`, `6.1TDVE`; default: the supply's.", example: "2.0TD")
+        static let zone = OptionKey<String?>("zone", .enumeration(TariffZone.allCases.map(\.rawValue)), doc: "Default: the supply's, else `peninsula`.")
+        static let holidays = OptionKey<[String]>("holidays", default: [], doc: "Extra all-valley dates (`YYYY-MM-DD`), should the rule change.", example: "[\"2027-04-02\"]")
+    }
+
     static let spec = NodeSpec(
         type: "tariff.periods", kind: .transform,
         summary: "Tags each reading with its 2.0TD / 3.0TD / 6.xTD period (Circular CNMC 3/2020) by zone and holiday calendar",
@@ -21,9 +27,9 @@ struct TariffPeriodsNode: TransformNode {
             `errors` port naming its series.
             """,
         options: [
-            OptionSpec("tariff", .string, doc: "`2.0TD`, `3.0TD`, `6.1TD`...`6.4TD`, `3.0TDVE`, `6.1TDVE`; default: the supply's.", example: "2.0TD"),
-            OptionSpec("zone", .enumeration(TariffZone.allCases.map(\.rawValue)), doc: "Default: the supply's, else `peninsula`."),
-            OptionSpec("holidays", .list(.string), doc: "Extra all-valley dates (`YYYY-MM-DD`), should the rule change.", example: "[\"2027-04-02\"]"),
+            Key.tariff.spec,
+            Key.zone.spec,
+            Key.holidays.spec,
         ],
         example: """
             - id: periods
@@ -34,10 +40,10 @@ struct TariffPeriodsNode: TransformNode {
             """,
         check: { options in
             var problems: [OptionProblem] = []
-            if let t = options.string("tariff"), TariffCalendar.Tariff(t) == nil {
+            if let t = options[Key.tariff], TariffCalendar.Tariff(t) == nil {
                 problems.append(OptionProblem(option: "tariff", "'\(t)' is not an access tariff: write 2.0TD, 3.0TD, 6.1TD, 6.2TD, 6.3TD, 6.4TD, 3.0TDVE or 6.1TDVE"))
             }
-            for (i, d) in (options.strings("holidays") ?? []).enumerated() where LocalDay(d) == nil {
+            for (i, d) in options[Key.holidays].enumerated() where LocalDay(d) == nil {
                 problems.append(OptionProblem(option: "holidays.\(i)", "'\(d)' is not a date (YYYY-MM-DD)"))
             }
             return problems
@@ -50,9 +56,9 @@ struct TariffPeriodsNode: TransformNode {
     let supplies = SupplyDirectory()
 
     init(_ o: NodeOptions) {
-        tariff = o.string("tariff").flatMap { name in TariffCalendar.Tariff(name).map { (name, $0) } }
-        zone = o.string("zone").flatMap(TariffZone.init(rawValue:))
-        calendar = TariffCalendar(extraHolidays: (o.strings("holidays") ?? []).compactMap { LocalDay($0) })
+        tariff = o[Key.tariff].flatMap { name in TariffCalendar.Tariff(name).map { (name, $0) } }
+        zone = o[Key.zone].flatMap(TariffZone.init(rawValue:))
+        calendar = TariffCalendar(extraHolidays: o[Key.holidays].compactMap { LocalDay($0) })
     }
 
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
