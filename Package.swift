@@ -141,7 +141,7 @@ let package = Package(
         // Store conformance checks, written once and run against every store backend.
         .target(name: "StoreConformance", dependencies: ["EnchufeCore"], path: "Tests/StoreConformance"),
         .testTarget(
-            name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance", "TestSupport"], path: "Tests/EnchufeCoreTests",
+            name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")], path: "Tests/EnchufeCoreTests",
             exclude: ["Flows", "Curves", "Tariffs", "Coefficients", "Plugins"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", .product(name: "Logging", package: "swift-log")], path: "Tests/SimulatorTests"),
         .testTarget(

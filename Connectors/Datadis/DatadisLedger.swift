@@ -14,12 +14,12 @@ public struct DatadisLedger: Sendable {
         public var outcome: String
     }
 
-    let store: any Store
+    let store: any NamedValueStore
     let tenant: String
     /// The account, as a hash (its NIF is not written in the store's keys).
     let account: String
 
-    public init(store: any Store, tenant: String, username: String) {
+    public init(store: any NamedValueStore, tenant: String, username: String) {
         self.store = store
         self.tenant = tenant
         account = String(StableHash.of(username.utf8), radix: 16)
@@ -30,12 +30,13 @@ public struct DatadisLedger: Sendable {
         endpoint + "?" + query.sorted { $0.0 < $1.0 }.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
     }
 
-    func checkpointKey(_ key: String) -> CheckpointKey {
-        CheckpointKey(tenant: tenant, flow: "datadis-ledger", node: account, key: key)
+    /// Where the entry of query `key` is kept: the named value `datadis-ledger/ACCOUNT`, `key`.
+    func namedKey(_ key: String) -> NamedKey {
+        NamedKey(tenant: tenant, namespace: "datadis-ledger/" + account, name: key)
     }
 
     public func entry(_ key: String) async throws -> Entry? {
-        guard let text = try await store.checkpoint(checkpointKey(key))?.value, let json = try? JSONValue.parse(text),
+        guard let text = try await store.value(namedKey(key), now: Date()), let json = try? JSONValue.parse(text),
             let at = json["asked_at"]?.stringValue.flatMap(ISO8601.date)
         else { return nil }
         return Entry(askedAt: at, outcome: json["outcome"]?.stringValue ?? "")
@@ -43,7 +44,7 @@ public struct DatadisLedger: Sendable {
 
     public func record(_ key: String, at: Date, outcome: String) async throws {
         let value: JSONValue = ["asked_at": .string(ISO8601.string(at)), "outcome": .string(outcome)]
-        try await store.saveCheckpoint(checkpointKey(key), value: value.jsonText())
+        try await store.setValue(namedKey(key), value.jsonText(), expiresAt: nil)
     }
 
 }

@@ -259,9 +259,7 @@ struct MQTTInNode: TestInputSource {
         malformed.increment()
         context.logger.warning("malformed message on \(entry.message.topic): \(reason)")
         do {
-            _ = try await context.node.store.addDeadLetter(NewDeadLetter(
-                tenant: context.node.tenant, flow: context.node.flow, node: context.node.node, error: reason,
-                message: JournaledMessage.deadLetter(entry.message), attempts: 1))
+            try await context.node.deadLetter(JournaledMessage.deadLetter(entry.message), reason: reason)
             if entry.seq > 0 { journal.commit(entry.seq) }
         } catch {
             context.logger.error("the malformed message could not be dead-lettered (it stays in the journal): \(error)")

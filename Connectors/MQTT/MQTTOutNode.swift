@@ -79,6 +79,12 @@ struct MQTTOutNode: RecordingSink {
         return ["topic": .string(topic), "payload": payload, "qos": .number(Double(qos)), "retain": .bool(retain)]
     }
 
+    /// The client is let go here, when the flow stops, after the last write (it is started on first
+    /// use, so a flow starts whether or not the broker is up).
+    func close(_ context: NodeContext) async throws {
+        link.stop()
+    }
+
     func write(_ batch: [Message], _ context: NodeContext) async throws {
         let publishes = try batch.map { message -> (String, [UInt8]) in
             let (topic, body) = try publication(message)
@@ -112,7 +118,17 @@ private final class Link: Sendable {
         self.logger = logger
     }
 
-    deinit { state.withLock { $0.client }?.stop() }
+    /// Disconnects and lets the client go (the node's `close`); a later write would start another.
+    func stop() {
+        let client = state.withLock { s -> MosquittoClient? in
+            defer {
+                s.client = nil
+                s.up = false
+            }
+            return s.client
+        }
+        client?.stop()
+    }
 
     /// The client once it is connected; `UnavailableError` if that takes longer than `timeout`.
     func connected(within timeout: Duration) async throws -> MosquittoClient {

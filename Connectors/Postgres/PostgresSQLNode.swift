@@ -133,15 +133,28 @@ struct PostgresSQLNode: SinkNode {
     /// Whether a key met twice updates the row (then, within a batch, the last message wins).
     let updatesOnConflict: Bool
 
-    /// The database: `url`'s, opened on first use, or the hub's store.
+    /// With `url`, the node's own database: opened and run from `start` to `close` (the server
+    /// need not be up at start: a write waits for it as the hub's store does).
+    func start(_ context: NodeContext) async throws {
+        guard let url else { return }
+        let store = try PostgresStore(url: url, logger: context.logger)
+        database.state.withLock { $0 = (store, Task { await store.run() }) }
+    }
+
+    func close(_ context: NodeContext) async throws {
+        guard let (store, run) = database.state.withLock({ state in defer { state = nil }; return state }) else { return }
+        run.cancel()
+        await run.value
+        try await store.close()
+    }
+
+    /// The database: `url`'s (opened in `start`), or the hub's store.
     func target(_ context: NodeContext) throws -> PostgresStore {
-        if let url {
-            return try database.store.withLock { database in
-                if let database { return database }
-                let opened = try PostgresStore(url: url, logger: context.logger)
-                database = opened
-                return opened
+        if url != nil {
+            guard let store = database.state.withLock({ $0?.store }) else {
+                throw PermanentError("postgres.sql: the database of 'url' is not open (the node was not started)")
             }
+            return store
         }
         guard let store = context.store as? PostgresStore else {
             throw PermanentError("postgres.sql needs 'url': the hub's store (\(context.store.displayName)) is not PostgreSQL")
@@ -177,7 +190,8 @@ struct PostgresSQLNode: SinkNode {
     }
 }
 
-/// The database a `postgres.sql` node opened from its `url`, once.
+/// The database a `postgres.sql` node opened from its `url` in `start`, and the task that runs it
+/// until `close`.
 private final class OpenedDatabase: Sendable {
-    let store = Mutex<PostgresStore?>(nil)
+    let state = Mutex<(store: PostgresStore, run: Task<Void, Never>)?>(nil)
 }

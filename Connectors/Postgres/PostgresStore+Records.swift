@@ -85,16 +85,56 @@ extension PostgresStore {
         }
     }
 
-    // MARK: Request marks
+    // MARK: Named values
 
-    public func claimMark(_ key: CheckpointKey, value: String, expiresAt: Date) async throws -> Bool {
+    public func value(_ key: NamedKey, now: Date) async throws -> String? {
         try await withConnection { connection in
             let rows = try await connection.query(
                 """
-                INSERT INTO request_marks (tenant, flow, node, key, value, expires_at)
-                VALUES (\(key.tenant), \(key.flow), \(key.node), \(key.key), \(value), \(expiresAt))
-                ON CONFLICT (tenant, flow, node, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
-                WHERE request_marks.expires_at <= now()
+                SELECT value FROM named_values
+                WHERE tenant = \(key.tenant) AND namespace = \(key.namespace) AND name = \(key.name)
+                AND (expires_at IS NULL OR expires_at > \(now))
+                """, logger: self.logger)
+            for try await value in rows.decode(String.self) { return value }
+            return nil
+        }
+    }
+
+    public func setValue(_ key: NamedKey, _ value: String, expiresAt: Date?) async throws {
+        let lease = Lease.current
+        try await withConnection { connection in
+            guard let lease else {
+                try await connection.query(
+                    """
+                    INSERT INTO named_values (tenant, namespace, name, value, expires_at)
+                    VALUES (\(key.tenant), \(key.namespace), \(key.name), \(value), \(expiresAt))
+                    ON CONFLICT (tenant, namespace, name) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+                    """, logger: self.logger)
+                return
+            }
+            // Fenced, as `saveCheckpoint`: one statement checks the lease and writes.
+            let rows = try await connection.query(
+                """
+                INSERT INTO named_values (tenant, namespace, name, value, expires_at)
+                SELECT \(key.tenant), \(key.namespace), \(key.name), \(value), \(expiresAt)
+                WHERE EXISTS (SELECT 1 FROM leases WHERE name = \(lease.name) AND holder = \(lease.holder) AND fence = \(lease.fence) AND expires_at > now() FOR SHARE)
+                ON CONFLICT (tenant, namespace, name) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+                RETURNING 1
+                """, logger: self.logger)
+            var written = false
+            for try await _ in rows { written = true }
+            guard written else { throw LeaseLost(lease: lease.name) }
+        }
+    }
+
+    public func claim(_ key: NamedKey, value: String, expiresAt: Date?) async throws -> Bool {
+        try await withConnection { connection in
+            let rows = try await connection.query(
+                """
+                INSERT INTO named_values (tenant, namespace, name, value, expires_at)
+                VALUES (\(key.tenant), \(key.namespace), \(key.name), \(value), \(expiresAt))
+                ON CONFLICT (tenant, namespace, name) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+                WHERE named_values.expires_at <= now()
                 RETURNING 1
                 """, logger: self.logger)
             var claimed = false
@@ -103,39 +143,17 @@ extension PostgresStore {
         }
     }
 
-    public func mark(_ key: CheckpointKey, now: Date) async throws -> String? {
-        try await withConnection { connection in
-            let rows = try await connection.query(
-                """
-                SELECT value FROM request_marks
-                WHERE tenant = \(key.tenant) AND flow = \(key.flow) AND node = \(key.node) AND key = \(key.key) AND expires_at > \(now)
-                """, logger: self.logger)
-            for try await value in rows.decode(String.self) { return value }
-            return nil
-        }
-    }
-
-    public func updateMark(_ key: CheckpointKey, value: String, expiresAt: Date) async throws {
+    public func removeValue(_ key: NamedKey) async throws {
         try await withConnection { connection in
             try await connection.query(
-                """
-                UPDATE request_marks SET value = \(value), expires_at = \(expiresAt)
-                WHERE tenant = \(key.tenant) AND flow = \(key.flow) AND node = \(key.node) AND key = \(key.key)
-                """, logger: self.logger)
-        }
-    }
-
-    public func releaseMark(_ key: CheckpointKey) async throws {
-        try await withConnection { connection in
-            try await connection.query(
-                "DELETE FROM request_marks WHERE tenant = \(key.tenant) AND flow = \(key.flow) AND node = \(key.node) AND key = \(key.key)",
+                "DELETE FROM named_values WHERE tenant = \(key.tenant) AND namespace = \(key.namespace) AND name = \(key.name)",
                 logger: self.logger)
         }
     }
 
-    public func purgeExpiredMarks(now: Date) async throws -> Int {
+    public func purgeExpiredValues(now: Date) async throws -> Int {
         try await withConnection { connection in
-            let rows = try await connection.query("DELETE FROM request_marks WHERE expires_at <= \(now) RETURNING 1", logger: self.logger)
+            let rows = try await connection.query("DELETE FROM named_values WHERE expires_at <= \(now) RETURNING 1", logger: self.logger)
             var n = 0
             for try await _ in rows { n += 1 }
             return n

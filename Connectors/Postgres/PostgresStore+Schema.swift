@@ -128,12 +128,43 @@ extension PostgresStore {
             """,
             "CREATE INDEX request_marks_expiry ON request_marks (expires_at)",
         ]),
+        // As SQLite's 004: named values take over the request marks and the Datadis ledger's
+        // checkpoints (flow id `datadis-ledger`).
+        (id: "004-named-values", statements: [
+            """
+            CREATE TABLE named_values (
+                tenant text NOT NULL,
+                namespace text NOT NULL,
+                name text NOT NULL,
+                value text NOT NULL,
+                expires_at timestamptz,
+                PRIMARY KEY (tenant, namespace, name)
+            )
+            """,
+            "CREATE INDEX named_values_expiry ON named_values (expires_at) WHERE expires_at IS NOT NULL",
+            """
+            INSERT INTO named_values (tenant, namespace, name, value, expires_at)
+            SELECT tenant, 'webhook/' || flow || '/' || node, key, value, expires_at FROM request_marks
+            """,
+            """
+            INSERT INTO named_values (tenant, namespace, name, value, expires_at)
+            SELECT tenant, 'datadis-ledger/' || node, key, value, NULL FROM checkpoints WHERE flow = 'datadis-ledger'
+            """,
+            "DELETE FROM checkpoints WHERE flow = 'datadis-ledger'",
+            "DROP TABLE request_marks",
+        ]),
     ]
 
     /// Applies the migrations not applied yet, each in its own transaction, under an advisory lock;
     /// then makes `readings` a TimescaleDB hypertable when the extension is available.
     @discardableResult
-    public func migrate() async throws -> [String] {
+    public func migrate() async throws -> [String] { try await migrate(through: nil) }
+
+    /// `migrate()` up to and including the migration `last` (nil: all of them); a test uses it to
+    /// build an older schema and check what an upgrade carries over.
+    @discardableResult
+    func migrate(through last: String?) async throws -> [String] {
+        let migrations = last.flatMap { last in Self.migrations.firstIndex { $0.id == last } }.map { Self.migrations[...$0] } ?? Self.migrations[...]
         let logger = self.logger
         let applied: [String] = try await withTransaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
@@ -145,7 +176,7 @@ extension PostgresStore {
                 done.insert(id)
             }
             var applied: [String] = []
-            for migration in Self.migrations where !done.contains(migration.id) {
+            for migration in migrations where !done.contains(migration.id) {
                 for statement in migration.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }

@@ -10,12 +10,17 @@ import Synchronization
 ///
 /// A server that is down or restarting surfaces as `UnavailableError`, which the engine retries until
 /// the server is back; any other server error keeps its SQLSTATE and message.
+///
+/// The store serves requests while its `run()` runs (the pool's connections live in that task):
+/// whoever opens it runs it — `enchufe run` around its whole service group, a command or a test
+/// with `whileRunning`, a `postgres.sql` node of its own from `start` to `close`.
 public final class PostgresStore: Store {
     public let displayName: String
     let client: PostgresClient
     let logger: Logger
     let url: PostgresURL
-    private let runTask: Task<Void, Never>
+    /// Whether `run()` is running.
+    private let running = Flag()
     let notesBox = Mutex<[String]>([])
     /// Set when a batch met keys already stored: the next batches go straight to the merge path.
     let mergeRecently = Flag()
@@ -32,17 +37,18 @@ public final class PostgresStore: Store {
         // says so once per node (UnavailableError), so its own chatter is kept to warnings and above.
         var background = logger
         background.logLevel = max(logger.logLevel, .warning)
-        let client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: background)
-        self.client = client
-        runTask = Task { await client.run() }
+        client = PostgresClient(configuration: url.clientConfiguration, backgroundLogger: background)
     }
 
-    deinit { runTask.cancel() }
-
-    public func close() async throws {
-        runTask.cancel()
-        await runTask.value
+    /// Runs the connection pool until the task is cancelled.
+    public func run() async {
+        running.value.store(true, ordering: .releasing)
+        await client.run()
+        running.value.store(false, ordering: .releasing)
     }
+
+    /// Nothing to let go: the pool closes its connections when `run()` is cancelled.
+    public func close() async throws {}
 
     public func ping() async throws {
         try await withConnection { connection in
@@ -72,6 +78,7 @@ public final class PostgresStore: Store {
                 group.addTask {
                     try await Task.sleep(for: timeout)
                     if leased.value.load(ordering: .relaxed) { return nil }
+                    try self.checkRunning()
                     throw UnavailableError(service: "PostgreSQL at \(self.url.address)", reason: "no connection within \(self.url.connectTimeout)s")
                 }
                 while let result = try await group.next() {
@@ -104,6 +111,14 @@ public final class PostgresStore: Store {
     func withTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await withConnection { connection in
             try await connection.withTransaction(logger: self.logger) { connection in try await body(connection) }
+        }
+    }
+
+    /// A store used while nothing runs it waits for a connection that never comes, which would look
+    /// like a server that is down: a mistake in the code, said as such once the wait is over.
+    private func checkRunning() throws {
+        guard running.value.load(ordering: .acquiring) else {
+            throw PermanentError("the PostgreSQL store at \(url.address) is used while it is not running (PostgresStore.run, Store.whileRunning)")
         }
     }
 

@@ -17,6 +17,16 @@ struct StoreOptions: ParsableArguments {
     func open() async throws -> any Store {
         try await Enchufe.stores.open(url)
     }
+
+    /// Runs `body` with the store open and running (`Store.whileRunning`), migrated first unless
+    /// `migrated` is false; the store is closed afterwards.
+    func withStore<T>(migrated: Bool = true, _ body: (any Store) async throws -> T) async throws -> T {
+        let store = try await open()
+        return try await store.whileRunning {
+            if migrated { try await store.migrate() }
+            return try await body(store)
+        }
+    }
 }
 
 /// `--log-format` and `--log-level`.

@@ -61,57 +61,63 @@ struct RunCommand: AsyncParsableCommand {
         let store: any Store
         do {
             store = try await storeOptions.open()
-            let applied = try await store.migrate()
-            if !applied.isEmpty { logger.info("store \(store.displayName): applied migrations \(applied.joined(separator: ", "))") }
-            for note in await store.startupNotes() { logger.info("store \(store.displayName): \(note)") }
         } catch {
             throw CommandFailure("store \(StoreOpener.redacted(storeOptions.url)): \(error)")
         }
-        if let password = Self.password(in: storeOptions.url) { HubLogHandler.redactor.withLock { $0.add([password]) } }
-        let instanceID = instance ?? InstanceHeartbeat.defaultID
-        do {
-            try store.claimForOneInstance(instanceID)
-        } catch {
-            try? await store.close()
-            throw CommandFailure("\(error)")
-        }
-        let heartbeat = InstanceHeartbeat(id: instanceID, store: store, logger: logger)
-
-        var environment = EngineEnvironment(store: store, logger: logger)
-        environment.instance = instanceID
-        // A store several instances can share: singleton sources run under leases. (A store that
-        // serves one instance was claimed above: nothing to share.)
-        environment.leases = store.isShared
-        if environment.leases {
-            if let instance {
-                environment.nodeInstance = instance
-            } else if let others = try? await store.instances().filter({ $0.id != instanceID && Date().timeIntervalSince($0.heartbeatAt) <= 15 }), !others.isEmpty {
-                logger.warning(
-                    "other instances share this store (\(others.map(\.id).joined(separator: ", "))) and this one has no --instance: its MQTT client ids and journals are not its own (a broker lets one client have an id); give every instance a stable --instance")
+        // The store runs around everything else: it serves the migrations before the services start,
+        // and the heartbeat's last write after the flows drained; then it stops and is closed.
+        try await store.whileRunning {
+            do {
+                let applied = try await store.migrate()
+                if !applied.isEmpty { logger.info("store \(store.displayName): applied migrations \(applied.joined(separator: ", "))") }
+                for note in await store.startupNotes() { logger.info("store \(store.displayName): \(note)") }
+            } catch {
+                throw CommandFailure("store \(StoreOpener.redacted(storeOptions.url)): \(error)")
             }
+            if let password = Self.password(in: storeOptions.url) { HubLogHandler.redactor.withLock { $0.add([password]) } }
+            let instanceID = instance ?? InstanceHeartbeat.defaultID
+            do {
+                try store.claimForOneInstance(instanceID)
+            } catch {
+                throw CommandFailure("\(error)")
+            }
+            let heartbeat = InstanceHeartbeat(id: instanceID, store: store, logger: logger)
+
+            var environment = EngineEnvironment(store: store, logger: logger)
+            environment.instance = instanceID
+            // A store several instances can share: singleton sources run under leases. (A store that
+            // serves one instance was claimed above: nothing to share.)
+            environment.leases = store.isShared
+            if environment.leases {
+                if let instance {
+                    environment.nodeInstance = instance
+                } else if let others = try? await store.instances().filter({ $0.id != instanceID && Date().timeIntervalSince($0.heartbeatAt) <= 15 }), !others.isEmpty {
+                    logger.warning(
+                        "other instances share this store (\(others.map(\.id).joined(separator: ", "))) and this one has no --instance: its MQTT client ids and journals are not its own (a broker lets one client have an id); give every instance a stable --instance")
+                }
+            }
+            let hub = Hub(flows: set.flows, registry: registry, environment: environment, load: load)
+            hub.recordProblems(of: set)
+            logger.info("running \(hub.flows.count) flow(s) on \(store.displayName): \(hub.flows.map(\.id).joined(separator: ", "))")
+            let descriptors = ConnectionLimits.raiseDescriptorLimit()
+            guard let idle = try? DurationText.parse(httpIdleTimeout), idle > .zero else {
+                throw CommandFailure("--http-idle-timeout '\(httpIdleTimeout)' is not a duration such as 30s or 2m")
+            }
+            let limits = ConnectionLimits(idleTimeout: idle)
+            logger.debug("file descriptors: \(descriptors); HTTP connections at most \(limits.connections), idle ones closed after \(DurationText.format(limits.idleTimeout))")
+            let keysRequired = requireKeys || ["1", "true", "yes"].contains(ProcessInfo.processInfo.environment["ENCHUFE_REQUIRE_KEYS"]?.lowercased() ?? "")
+            let app = HTTPServer.application(hub: hub, host: host, port: port, logger: logger, requireKeys: keysRequired, limits: limits) { boundPort in
+                await heartbeat.serving(on: "\(host):\(boundPort)")
+                logger.info("serving HTTP on http://\(host):\(boundPort) (instance \(instanceID))")
+            }
+            // Services stop in reverse order: no more reloads, HTTP stops taking requests, then the flows drain.
+            let watcher = FlowWatcher(paths: flowPaths, hub: hub, logger: logger)
+            var services: [any Service] = [heartbeat, hub, app, watcher]
+            // Named instances on a shared store take over what a dead one left (MQTT sessions, journals).
+            if environment.nodeInstance != nil { services.append(InstanceAdoption(hub: hub)) }
+            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
         }
-        let hub = Hub(flows: set.flows, registry: registry, environment: environment, load: load)
-        hub.recordProblems(of: set)
-        logger.info("running \(hub.flows.count) flow(s) on \(store.displayName): \(hub.flows.map(\.id).joined(separator: ", "))")
-        let descriptors = ConnectionLimits.raiseDescriptorLimit()
-        guard let idle = try? DurationText.parse(httpIdleTimeout), idle > .zero else {
-            throw CommandFailure("--http-idle-timeout '\(httpIdleTimeout)' is not a duration such as 30s or 2m")
-        }
-        let limits = ConnectionLimits(idleTimeout: idle)
-        logger.debug("file descriptors: \(descriptors); HTTP connections at most \(limits.connections), idle ones closed after \(DurationText.format(limits.idleTimeout))")
-        let keysRequired = requireKeys || ["1", "true", "yes"].contains(ProcessInfo.processInfo.environment["ENCHUFE_REQUIRE_KEYS"]?.lowercased() ?? "")
-        let app = HTTPServer.application(hub: hub, host: host, port: port, logger: logger, requireKeys: keysRequired, limits: limits) { boundPort in
-            await heartbeat.serving(on: "\(host):\(boundPort)")
-            logger.info("serving HTTP on http://\(host):\(boundPort) (instance \(instanceID))")
-        }
-        // Services stop in reverse order: no more reloads, HTTP stops taking requests, then the flows drain.
-        let watcher = FlowWatcher(paths: flowPaths, hub: hub, logger: logger)
-        var services: [any Service] = [heartbeat, hub, app, watcher]
-        // Named instances on a shared store take over what a dead one left (MQTT sessions, journals).
-        if environment.nodeInstance != nil { services.append(InstanceAdoption(hub: hub)) }
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        try await store.close()
         logger.info("stopped")
     }
 

@@ -8,10 +8,8 @@ struct MigrateCommand: AsyncParsableCommand {
     @OptionGroup var storeOptions: StoreOptions
 
     func run() async throws {
-        let store = try await storeOptions.open()
-        let applied = try await store.migrate()
-        try await store.close()
-        print(applied.isEmpty ? "\(store.displayName): schema up to date" : "\(store.displayName): applied \(applied.joined(separator: ", "))")
+        let (name, applied) = try await storeOptions.withStore(migrated: false) { store in (store.displayName, try await store.migrate()) }
+        print(applied.isEmpty ? "\(name): schema up to date" : "\(name): applied \(applied.joined(separator: ", "))")
     }
 }
 
@@ -27,14 +25,13 @@ struct DeadLettersCommand: AsyncParsableCommand {
         @Option(help: "At most this many.") var limit = 100
 
         func run() async throws {
-            let store = try await storeOptions.open()
-            try await store.migrate()
-            let letters = try await store.deadLetters(tenant: tenant, limit: limit)
-            for d in letters {
-                print("\(d.id)\t\(ISO8601.string(d.createdAt))\t\(d.tenant)\t\(d.flow)/\(d.node)\t\(d.replayedAt == nil ? "" : "replayed ")\(d.error)")
+            try await storeOptions.withStore { store in
+                let letters = try await store.deadLetters(tenant: tenant, limit: limit)
+                for d in letters {
+                    print("\(d.id)\t\(ISO8601.string(d.createdAt))\t\(d.tenant)\t\(d.flow)/\(d.node)\t\(d.replayedAt == nil ? "" : "replayed ")\(d.error)")
+                }
+                if letters.isEmpty { print("no dead letters") }
             }
-            if letters.isEmpty { print("no dead letters") }
-            try await store.close()
         }
     }
 
@@ -44,11 +41,10 @@ struct DeadLettersCommand: AsyncParsableCommand {
         @Argument(help: "Dead letter id.") var id: Int64
 
         func run() async throws {
-            let store = try await storeOptions.open()
-            try await store.migrate()
-            defer { Task { try? await store.close() } }
-            guard let d = try await store.deadLetter(id: id) else { throw CommandFailure("no dead letter \(id)") }
-            print(d.json.prettyText())
+            try await storeOptions.withStore { store in
+                guard let d = try await store.deadLetter(id: id) else { throw CommandFailure("no dead letter \(id)") }
+                print(d.json.prettyText())
+            }
         }
     }
 
@@ -58,13 +54,12 @@ struct DeadLettersCommand: AsyncParsableCommand {
         @Option(help: "Only this tenant's.") var tenant: String?
 
         func run() async throws {
-            let store = try await storeOptions.open()
-            try await store.migrate()
-            let n = try await store.purgeDeadLetters(tenant: tenant)
-            try await store.appendAudit(
-                tenant: tenant ?? "*", actor: "cli", action: "dlq.purge", detail: ["deleted": .number(Double(n))], at: Date())
-            try await store.close()
-            print("deleted \(n) dead letter(s)")
+            try await storeOptions.withStore { store in
+                let n = try await store.purgeDeadLetters(tenant: tenant)
+                try await store.appendAudit(
+                    tenant: tenant ?? "*", actor: "cli", action: "dlq.purge", detail: ["deleted": .number(Double(n))], at: Date())
+                print("deleted \(n) dead letter(s)")
+            }
         }
     }
 }
@@ -82,15 +77,14 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "A name to recognise the key by.") var name = ""
 
         func run() async throws {
-            let store = try await storeOptions.open()
-            try await store.migrate()
-            defer { Task { try? await store.close() } }
-            do {
-                let (record, key) = try await APIKeys.create(tenant: tenant, scopes: scopes, name: name, at: Date(), store: store)
-                print(key)
-                FileHandle.standardError.write(Data("key \(record.id) for tenant \(record.tenant), scopes \(record.scopes.joined(separator: ",")): shown once, store it now\n".utf8))
-            } catch let error as APIKeyError {
-                throw CommandFailure(error.description)
+            try await storeOptions.withStore { store in
+                do {
+                    let (record, key) = try await APIKeys.create(tenant: tenant, scopes: scopes, name: name, at: Date(), store: store)
+                    print(key)
+                    FileHandle.standardError.write(Data("key \(record.id) for tenant \(record.tenant), scopes \(record.scopes.joined(separator: ",")): shown once, store it now\n".utf8))
+                } catch let error as APIKeyError {
+                    throw CommandFailure(error.description)
+                }
             }
         }
     }
@@ -101,16 +95,15 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "Only this tenant's.") var tenant: String?
 
         func run() async throws {
-            let store = try await storeOptions.open()
-            try await store.migrate()
-            let keys = try await store.apiKeys(tenant: tenant)
-            for k in keys {
-                let state = k.revokedAt.map { "revoked \(ISO8601.string($0))" } ?? "active"
-                let used = k.lastUsedAt.map { "last used \(ISO8601.string($0))" } ?? "never used"
-                print("\(k.id)\t\(k.tenant)\t\(k.scopes.joined(separator: ","))\t\(k.name)\tcreated \(ISO8601.string(k.createdAt))\t\(state)\t\(used)")
+            try await storeOptions.withStore { store in
+                let keys = try await store.apiKeys(tenant: tenant)
+                for k in keys {
+                    let state = k.revokedAt.map { "revoked \(ISO8601.string($0))" } ?? "active"
+                    let used = k.lastUsedAt.map { "last used \(ISO8601.string($0))" } ?? "never used"
+                    print("\(k.id)\t\(k.tenant)\t\(k.scopes.joined(separator: ","))\t\(k.name)\tcreated \(ISO8601.string(k.createdAt))\t\(state)\t\(used)")
+                }
+                if keys.isEmpty { print("no keys") }
             }
-            if keys.isEmpty { print("no keys") }
-            try await store.close()
         }
     }
 
@@ -120,15 +113,14 @@ struct KeysCommand: AsyncParsableCommand {
         @Argument(help: "Key id (from keys list).") var id: String
 
         func run() async throws {
-            let store = try await storeOptions.open()
-            try await store.migrate()
-            defer { Task { try? await store.close() } }
-            let now = Date()
-            guard let key = try await store.apiKeys(tenant: nil).first(where: { $0.id == id }), try await store.revokeAPIKey(id: id, at: now) else {
-                throw CommandFailure("no key \(id)")
+            try await storeOptions.withStore { store in
+                let now = Date()
+                guard let key = try await store.apiKeys(tenant: nil).first(where: { $0.id == id }), try await store.revokeAPIKey(id: id, at: now) else {
+                    throw CommandFailure("no key \(id)")
+                }
+                try await store.appendAudit(tenant: key.tenant, actor: "cli", action: "key.revoke", detail: ["id": .string(id)], at: now)
+                print("revoked \(id)")
             }
-            try await store.appendAudit(tenant: key.tenant, actor: "cli", action: "key.revoke", detail: ["id": .string(id)], at: now)
-            print("revoked \(id)")
         }
     }
 }

@@ -57,41 +57,42 @@ struct PayloadsSource: SourceNode {
                                                 PRIMARY KEY (device, at));
             """, database: database)
         let store = try PostgresStore(url: url)
-        try await store.migrate()
-        let payloads: [JSONValue] = [
-            ["ts": "2026-03-29T00:00:00Z", "w": 100, "meta": ["fw": "1.2"]],
-            ["ts": "2026-03-29T00:01:00Z", "w": 200],
-            ["ts": "2026-03-29T00:00:00Z", "w": 150],  // same key: updated
-            ["ts": "2026-03-29T00:02:00Z", "w": "lots"],  // not a number: refused
-            ["ts": "2026-03-29T00:03:00Z", "w": 300],
-        ]
-        let hub = try Hubs.make(
-            """
-            flow: archive
-            nodes:
-              - { id: feed, type: test.payloads, to: [archive] }
-              - id: archive
-                type: postgres.sql
-                table: metering.device_power
-                columns:
-                  device: "{topic.2}"
-                  at: "{payload.ts}"
-                  watts: "=msg.payload.w"
-                  extra: "{payload.meta}"
-                conflict: [device, at]
-                batch_size: 10
-            """, store: store, extra: [PayloadsSource.spec(payloads)], clock: VirtualClock(start: Date()))
-        await hub.runFlows()
+        try await store.whileRunning {
+            try await store.migrate()
+            let payloads: [JSONValue] = [
+                ["ts": "2026-03-29T00:00:00Z", "w": 100, "meta": ["fw": "1.2"]],
+                ["ts": "2026-03-29T00:01:00Z", "w": 200],
+                ["ts": "2026-03-29T00:00:00Z", "w": 150],  // same key: updated
+                ["ts": "2026-03-29T00:02:00Z", "w": "lots"],  // not a number: refused
+                ["ts": "2026-03-29T00:03:00Z", "w": 300],
+            ]
+            let hub = try Hubs.make(
+                """
+                flow: archive
+                nodes:
+                  - { id: feed, type: test.payloads, to: [archive] }
+                  - id: archive
+                    type: postgres.sql
+                    table: metering.device_power
+                    columns:
+                      device: "{topic.2}"
+                      at: "{payload.ts}"
+                      watts: "=msg.payload.w"
+                      extra: "{payload.meta}"
+                    conflict: [device, at]
+                    batch_size: 10
+                """, store: store, extra: [PayloadsSource.spec(payloads)], clock: VirtualClock(start: Date()))
+            await hub.runFlows()
 
-        let rows = try server.psql(
-            "SELECT device, to_char(at AT TIME ZONE 'UTC', 'HH24:MI'), watts, coalesce(extra->>'fw', '-') FROM metering.device_power ORDER BY at",
-            database: database)
-        #expect(rows == "inv-07|00:00|150|-\ninv-07|00:01|200|-\ninv-07|00:03|300|-")
-        let letters = try await store.deadLetters(tenant: nil, limit: 10)
-        #expect(letters.count == 1)
-        #expect(letters.first?.message["payload"]?["w"] == "lots")
-        #expect(letters.first?.error.contains("PostgreSQL refused the data") == true, "\(letters.first?.error ?? "")")
-        try await store.close()
+            let rows = try server.psql(
+                "SELECT device, to_char(at AT TIME ZONE 'UTC', 'HH24:MI'), watts, coalesce(extra->>'fw', '-') FROM metering.device_power ORDER BY at",
+                database: database)
+            #expect(rows == "inv-07|00:00|150|-\ninv-07|00:01|200|-\ninv-07|00:03|300|-")
+            let letters = try await store.deadLetters(tenant: nil, limit: 10)
+            #expect(letters.count == 1)
+            #expect(letters.first?.message["payload"]?["w"] == "lots")
+            #expect(letters.first?.error.contains("PostgreSQL refused the data") == true, "\(letters.first?.error ?? "")")
+        }
     }
 
     @Test func onConflictNothingKeepsTheFirstRow() async throws {
@@ -100,19 +101,20 @@ struct PayloadsSource: SourceNode {
         let database = PostgresServer.database(in: url)
         try server.psql("CREATE TABLE events (id text PRIMARY KEY, body text NOT NULL)", database: database)
         let store = try PostgresStore(url: url)
-        try await store.migrate()
-        let hub = try Hubs.make(
-            """
-            flow: events
-            nodes:
-              - { id: feed, type: test.payloads, to: [events] }
-              - { id: events, type: postgres.sql, url: "\(url)", table: events, columns: {id: "{payload.id}", body: "{payload.body}"}, conflict: [id], on_conflict: nothing }
-            """, store: SQLiteStore(url: "sqlite::memory:"),
-            extra: [PayloadsSource.spec([["id": "a", "body": "first"], ["id": "a", "body": "second"], ["id": "b", "body": "only"]])],
-            clock: VirtualClock(start: Date()))
-        await hub.runFlows()
-        #expect(try server.psql("SELECT id, body FROM events ORDER BY id", database: database) == "a|first\nb|only")
-        try await store.close()
+        try await store.whileRunning {
+            try await store.migrate()
+            let hub = try Hubs.make(
+                """
+                flow: events
+                nodes:
+                  - { id: feed, type: test.payloads, to: [events] }
+                  - { id: events, type: postgres.sql, url: "\(url)", table: events, columns: {id: "{payload.id}", body: "{payload.body}"}, conflict: [id], on_conflict: nothing }
+                """, store: SQLiteStore(url: "sqlite::memory:"),
+                extra: [PayloadsSource.spec([["id": "a", "body": "first"], ["id": "a", "body": "second"], ["id": "b", "body": "only"]])],
+                clock: VirtualClock(start: Date()))
+            await hub.runFlows()
+            #expect(try server.psql("SELECT id, body FROM events ORDER BY id", database: database) == "a|first\nb|only")
+        }
     }
 
     @Test func withoutAURLTheHubsStoreMustBePostgreSQL() async throws {

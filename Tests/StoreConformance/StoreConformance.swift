@@ -42,26 +42,40 @@ public enum StoreConformance {
     }
 
     public static let cases: [Case] = [
-        Case(name: "a request mark is claimed once among concurrent claims, released, and purged once expired") { store in
-            let key = CheckpointKey(tenant: "t1", flow: "f", node: "hook", key: "hmac:abc")
+        Case(name: "a named value is claimed once among concurrent claims, removed, and purged once expired") { store in
+            let key = NamedKey(tenant: "t1", namespace: "webhook/f/hook", name: "hmac:abc")
             let later = Date().addingTimeInterval(3600)
             let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
-                for i in 0..<16 { group.addTask { try await store.claimMark(key, value: "\(i)", expiresAt: later) } }
+                for i in 0..<16 { group.addTask { try await store.claim(key, value: "\(i)", expiresAt: later) } }
                 return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
             }
             try equal(wins, 1, "claims won")
-            try expect(try await store.mark(key, now: Date()) != nil, "the mark is there")
-            try await store.updateMark(key, value: "answer", expiresAt: later)
-            try equal(try await store.mark(key, now: Date()), "answer", "updated value")
-            try await store.releaseMark(key)
-            try equal(try await store.mark(key, now: Date()), nil, "released")
-            try expect(try await store.claimMark(key, value: "again", expiresAt: Date().addingTimeInterval(-1)), "claimed after release")
-            try equal(try await store.mark(key, now: Date()), nil, "an expired mark is not shown")
-            try expect(try await store.claimMark(key, value: "over", expiresAt: later), "an expired mark can be claimed again")
-            let other = CheckpointKey(tenant: "t1", flow: "f", node: "hook", key: "hmac:old")
-            _ = try await store.claimMark(other, value: "x", expiresAt: Date().addingTimeInterval(-10))
-            try equal(try await store.purgeExpiredMarks(now: Date()), 1, "purged")
-            try equal(try await store.mark(key, now: Date()), "over", "the live mark stays")
+            try expect(try await store.value(key, now: Date()) != nil, "the value is there")
+            try await store.setValue(key, "answer", expiresAt: later)
+            try equal(try await store.value(key, now: Date()), "answer", "updated value")
+            try await store.removeValue(key)
+            try equal(try await store.value(key, now: Date()), nil, "removed")
+            try expect(try await store.claim(key, value: "again", expiresAt: Date().addingTimeInterval(-1)), "claimed after removal")
+            try equal(try await store.value(key, now: Date()), nil, "an expired value is not shown")
+            try expect(try await store.claim(key, value: "over", expiresAt: later), "an expired value can be claimed again")
+            let other = NamedKey(tenant: "t1", namespace: "webhook/f/hook", name: "hmac:old")
+            _ = try await store.claim(other, value: "x", expiresAt: Date().addingTimeInterval(-10))
+            try equal(try await store.purgeExpiredValues(now: Date()), 1, "purged")
+            try equal(try await store.value(key, now: Date()), "over", "the live value stays")
+        },
+        Case(name: "a named value with no expiry is kept for good, and names are apart by tenant and namespace") { store in
+            let key = NamedKey(tenant: "t1", namespace: "datadis-ledger/abc", name: "q")
+            try await store.setValue(key, "first", expiresAt: nil)
+            try expect(try await !store.claim(key, value: "second", expiresAt: nil), "a value that never expires cannot be claimed")
+            let farFuture = Date().addingTimeInterval(10 * 365 * 86_400)
+            try equal(try await store.purgeExpiredValues(now: farFuture), 0, "nothing purged")
+            try equal(try await store.value(key, now: farFuture), "first", "still there years later")
+            try equal(try await store.value(NamedKey(tenant: "t2", namespace: key.namespace, name: "q"), now: Date()), nil, "another tenant's")
+            try equal(try await store.value(NamedKey(tenant: "t1", namespace: "datadis-ledger/xyz", name: "q"), now: Date()), nil, "another namespace's")
+            try expect(try await store.claim(NamedKey(tenant: "t2", namespace: key.namespace, name: "q"), value: "x", expiresAt: nil), "another tenant claims its own")
+            try equal(
+                try await store.checkpoint(CheckpointKey(tenant: "t1", flow: "datadis-ledger", node: "abc", key: "q")), nil,
+                "named values are not checkpoints")
         },
         Case(name: "a batch with a reading the store cannot hold is refused whole, and nothing traps") { store in
             var bad: [Reading] = []
@@ -268,7 +282,7 @@ public enum StoreConformance {
             try equal(try await store.purgeDeadLetters(tenant: "t1"), 1, "purged t1's")
             try equal(try await store.deadLetters(tenant: nil, limit: 10).map(\.id), [id2], "t2's remain")
         },
-        Case(name: "a lease has one holder at a time, a new fence when it changes hands, and fences checkpoint writes") { store in
+        Case(name: "a lease has one holder at a time, a new fence when it changes hands, and fences checkpoint and named-value writes") { store in
             let key = CheckpointKey(tenant: "t", flow: "f", node: "pull", key: "period")
             let a = try await store.acquireLease("t/f/pull", holder: "a", ttl: .seconds(30))
             try equal(a?.fence, 1, "first holder")
@@ -290,6 +304,17 @@ public enum StoreConformance {
                 refused = true
             }
             try expect(refused, "a write fenced with a lost lease is refused")
+            let ledger = NamedKey(tenant: "t", namespace: "datadis-ledger/x", name: "q")
+            var valueRefused = false
+            do {
+                try await Lease.$current.withValue(a) { try await store.setValue(ledger, "by a, too late", expiresAt: nil) }
+            } catch is LeaseLost {
+                valueRefused = true
+            }
+            try expect(valueRefused, "a named value set under a lost lease is refused")
+            try equal(try await store.value(ledger, now: Date()), nil, "and not written")
+            try await Lease.$current.withValue(b) { try await store.setValue(ledger, "by b", expiresAt: nil) }
+            try equal(try await store.value(ledger, now: Date()), "by b", "the holder's named value")
             var upsertRefused = false
             do {
                 _ = try await Lease.$current.withValue(a) { try await store.upsert([reading(series: "lease:a")]) }

@@ -25,10 +25,7 @@ extension FlowRunner {
         }
         node.metrics.failed(reason, at: now, deadLetter: true)
         do {
-            let id = try await environment.store.addDeadLetter(
-                NewDeadLetter(
-                    tenant: definition.tenant, flow: definition.id, node: node.definition.id, error: reason,
-                    message: message.json, attempts: attempts))
+            let id = try await node.context.deadLetter(message.json, reason: reason, attempts: attempts)
             node.context.logger.warning("message failed after \(attempts) attempt(s), dead letter \(id): \(reason)")
             message.delivery?.release()
         } catch {

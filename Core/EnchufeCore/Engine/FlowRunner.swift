@@ -63,6 +63,15 @@ final class FlowRunner: Sendable {
         /// Every distinct queue this node feeds, told once when the node finishes.
         let downstream: [BoundedQueue<Message>]
 
+        /// The node's start and close, if it is a transform or a sink.
+        var lifecycle: (any NodeLifecycle)? {
+            switch instance {
+            case .source: nil
+            case .transform(let transform): transform
+            case .sink(let sink): sink
+            }
+        }
+
         var kind: String {
             switch instance {
             case .source: "source"
@@ -141,6 +150,10 @@ final class FlowRunner: Sendable {
     /// Runs every node until the sources are done (or stopped) and everything in flight is drained.
     /// Cancelling the task abandons what is still queued: its sources are told it failed.
     func run() async {
+        guard await startNodes() else {
+            finished.fire()
+            return
+        }
         await withTaskGroup(of: Bool.self) { group in
             for node in nodes {
                 group.addTask {
@@ -149,6 +162,9 @@ final class FlowRunner: Sendable {
                     case .transform(let transform): await self.runTransform(transform, node)
                     case .sink(let sink): await self.runSink(sink, node)
                     }
+                    // Closed before the nodes it feeds see their input end: a flow closes in
+                    // wiring order (`NodeLifecycle`).
+                    await self.close(node)
                     for queue in node.downstream { queue.finishProducer() }
                     return true
                 }
@@ -168,6 +184,37 @@ final class FlowRunner: Sendable {
         await afterCommit.wait()
         for node in nodes { node.tap.finish() }
         finished.fire()
+    }
+
+    /// Starts every transform and sink (`NodeLifecycle.start`), in the flow's order, before any
+    /// source runs. If one fails, those started are closed again, the node says why in its status
+    /// and the flow does not run: false.
+    func startNodes() async -> Bool {
+        var started: [RunningNode] = []
+        for node in nodes {
+            guard let lifecycle = node.lifecycle else { continue }
+            do {
+                try await lifecycle.start(node.context)
+                started.append(node)
+            } catch {
+                let reason = environment.redactor.redact("\(error)")
+                node.metrics.failed("could not start: \(reason)", at: environment.clock.now(), state: .stopped)
+                node.context.logger.error("flow '\(definition.id)' not started: node '\(node.definition.id)' could not start: \(reason)")
+                for node in started.reversed() { await close(node) }
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Lets go of what a transform or sink holds (`NodeLifecycle.close`); an error is logged.
+    func close(_ node: RunningNode) async {
+        guard let lifecycle = node.lifecycle else { return }
+        do {
+            try await lifecycle.close(node.context)
+        } catch {
+            node.context.logger.warning("node '\(node.definition.id)' did not close cleanly: \(environment.redactor.redact("\(error)"))")
+        }
     }
 
     /// Stops the sources; what is in flight drains through the flow.

@@ -5,7 +5,7 @@ import Synchronization
 
 /// This process as one instance of a deployment: its id (`--instance`, default host name and pid)
 /// and its heartbeat in the store, every `interval`, so that `GET /api/v1/cluster` shows which
-/// instances run. A clean stop takes the instance out. It also removes expired request marks.
+/// instances run. A clean stop takes the instance out. It also removes expired named values (a webhook's marks).
 public final class InstanceHeartbeat: Service, Sendable {
     public let id: String
     let store: any Store
@@ -43,7 +43,7 @@ public final class InstanceHeartbeat: Service, Sendable {
             while !Task.isCancelled {
                 beats += 1
                 // About once a minute: the marks of requests (HMAC signatures, idempotency keys) that expired.
-                if beats % 12 == 1 { _ = try? await self.store.purgeExpiredMarks(now: Date()) }
+                if beats % 12 == 1 { _ = try? await self.store.purgeExpiredValues(now: Date()) }
                 do {
                     try await self.store.saveInstance(self.record(at: Date()))
                     if failing { self.logger.notice("instance heartbeat stored again") }

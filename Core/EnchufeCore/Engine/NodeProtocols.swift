@@ -35,7 +35,7 @@ public protocol AdoptingSource: SourceNode {
 /// A node that holds messages back (a batch filling up, a delay) emits them from `flush`, which the
 /// engine calls at the node's `flushDeadline` and, with `final`, once its input has ended: then
 /// everything held must go.
-public protocol TransformNode: Sendable {
+public protocol TransformNode: NodeLifecycle {
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output]
     /// When `flush` should run even if no message arrives; nil: only when a message arrives.
     func flushDeadline() -> Date?
@@ -45,6 +45,26 @@ public protocol TransformNode: Sendable {
 extension TransformNode {
     public func flushDeadline() -> Date? { nil }
     public func flush(_ context: NodeContext, final: Bool) async throws -> [Output] { [] }
+}
+
+/// What a transform or a sink holds open for the life of its flow (a client, a database of its
+/// own) is opened in `start` and let go in `close`, both called by the engine, never in an
+/// initialiser or a `deinit`. When a flow starts, every transform and sink is started before any
+/// source runs; when it stops, a node is closed once its input has ended and its last message is
+/// handled (a transform after its final `flush`, a sink after its last `write`) and before the
+/// nodes it feeds see their input end: so a flow closes in wiring order, sources first, sinks
+/// last, and the hub's store after every flow (`FlowLifecycleTests`).
+///
+/// `start` failing stops the flow from starting, with the error. `close` is called once for each
+/// node whose `start` returned, even when the flow is abandoned; its error is logged.
+public protocol NodeLifecycle: Sendable {
+    func start(_ context: NodeContext) async throws
+    func close(_ context: NodeContext) async throws
+}
+
+extension NodeLifecycle {
+    public func start(_ context: NodeContext) async throws {}
+    public func close(_ context: NodeContext) async throws {}
 }
 
 /// A transform that takes a whole batch at once, for node types whose work per message is small
@@ -80,7 +100,7 @@ extension InPlaceTransformNode {
 
 /// A node that commits messages somewhere, in batches. When `write` returns the batch is durable;
 /// only then are the sources told.
-public protocol SinkNode: Sendable {
+public protocol SinkNode: NodeLifecycle {
     var batching: Batching { get }
     func write(_ batch: [Message], _ context: NodeContext) async throws
 }
@@ -156,6 +176,14 @@ public struct NodeContext: Sendable {
 
     public func saveCheckpoint(_ key: String, _ value: String) async throws {
         try await store.saveCheckpoint(CheckpointKey(tenant: tenant, flow: flow, node: node, key: key), value: value)
+    }
+
+    /// Stores `message` as a dead letter of this node (or of `node`, the one a flow test's input
+    /// stands for) with `reason`; returns its id. The one place a dead letter is made.
+    @discardableResult
+    public func deadLetter(_ message: JSONValue, reason: String, attempts: Int = 1, node: String? = nil) async throws -> Int64 {
+        try await store.addDeadLetter(
+            NewDeadLetter(tenant: tenant, flow: flow, node: node ?? self.node, error: reason, message: message, attempts: attempts))
     }
 }
 

@@ -5,8 +5,9 @@ import Hummingbird
 
 /// `POST /hooks/{path}`: the caller checked, the whole body parsed, `202` once durable.
 ///
-/// A request leaves marks in the store (`Store.claimMark`): the HMAC signature it used, and the
-/// first answer to its `Idempotency-Key`. A mark is claimed atomically before the request is taken
+/// A request leaves marks in the store, as named values under `webhook/FLOW/NODE`
+/// (`NamedValueStore.claim`): the HMAC signature it used, and the first answer to its
+/// `Idempotency-Key`. A mark is claimed atomically before the request is taken
 /// (of 16 concurrent copies of one signed request exactly one goes through) and released again
 /// unless the request ends in its `202`, so a legitimate retry after a 400, 429 or 503 is not
 /// refused as a replay. Marks expire (`signatureMemory`, `idempotencyMemory`) and are purged.
@@ -21,21 +22,21 @@ extension HTTPServer {
         guard let endpoint = hub.environment.webhooks.endpoint(path) else {
             return problem(.notFound, title: "No such webhook", detail: "no running flow serves POST /hooks/\(path)")
         }
-        var claimed: [CheckpointKey] = []
+        var claimed: [NamedKey] = []
         let response = await ingest(request, context, path: path, endpoint: endpoint, hub: hub, access: access, claimed: &claimed)
         if response.status != .accepted {
-            for key in claimed { try? await hub.environment.store.releaseMark(key) }
+            for key in claimed { try? await hub.environment.store.removeValue(key) }
         }
         return response
     }
 
     private static func ingest(
         _ request: Request, _ context: HubRequestContext, path: String, endpoint: WebhookRoutes.Endpoint, hub: Hub, access: LocalAccess,
-        claimed: inout [CheckpointKey]
+        claimed: inout [NamedKey]
     ) async -> Response {
         let store = hub.environment.store
         let now = hub.environment.clock.now()
-        let mark = { (key: String) in CheckpointKey(tenant: endpoint.tenant, flow: endpoint.flow, node: endpoint.node, key: key) }
+        let mark = { (name: String) in NamedKey(tenant: endpoint.tenant, namespace: "webhook/\(endpoint.flow)/\(endpoint.node)", name: name) }
         let body: [UInt8]
         switch await Self.body(of: request, limit: endpoint.maxBody, what: "this webhook") {
         case .success(let bytes): body = bytes
@@ -62,7 +63,7 @@ extension HTTPServer {
             }
             let used = mark("hmac:" + signature.hex)
             do {
-                guard try await store.claimMark(used, value: String(signature.timestamp), expiresAt: Date().addingTimeInterval(signatureMemory)) else {
+                guard try await store.claim(used, value: String(signature.timestamp), expiresAt: Date().addingTimeInterval(signatureMemory)) else {
                     return problem(.unauthorized, title: "Bad signature", detail: "this signature was used before (a replay)")
                 }
             } catch {
@@ -78,16 +79,16 @@ extension HTTPServer {
             }
             actor = "anonymous"
         }
-        var idempotency: CheckpointKey?
+        var idempotency: NamedKey?
         if let given = request.headers[HTTPField.Name("Idempotency-Key")!] {
             guard (1...255).contains(given.utf8.count), given.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }) else {
                 return problem(.badRequest, title: "Bad Idempotency-Key", detail: "an Idempotency-Key is 1 to 255 printable ASCII characters")
             }
             let key = mark("idempotency:" + given)
             do {
-                if try await !store.claimMark(key, value: "", expiresAt: Date().addingTimeInterval(idempotencyMemory)) {
+                if try await !store.claim(key, value: "", expiresAt: Date().addingTimeInterval(idempotencyMemory)) {
                     // Taken before: the first answer again, or, while that request is still running, a 409.
-                    guard let first = try await store.mark(key, now: Date()), let json = try? JSONValue.parse(first) else {
+                    guard let first = try await store.value(key, now: Date()), let json = try? JSONValue.parse(first) else {
                         return problem(.conflict, title: "In progress", detail: "a request with this Idempotency-Key is being handled; send again later")
                     }
                     var r = Self.json(.init(code: json["status"]?.intValue ?? 202), json["body"] ?? .null)
@@ -131,7 +132,7 @@ extension HTTPServer {
         }
         let answer: JSONValue = ["accepted": .number(Double(messages.count)), "id": .string(UUID().uuidString.lowercased())]
         if let idempotency {
-            try? await store.updateMark(idempotency, value: (["status": 202, "body": answer] as JSONValue).jsonText(), expiresAt: Date().addingTimeInterval(idempotencyMemory))
+            try? await store.setValue(idempotency, (["status": 202, "body": answer] as JSONValue).jsonText(), expiresAt: Date().addingTimeInterval(idempotencyMemory))
         }
         try? await store.appendAudit(
             tenant: endpoint.tenant, actor: actor, action: "ingest",

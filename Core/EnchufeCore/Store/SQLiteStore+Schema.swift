@@ -113,14 +113,42 @@ extension SQLiteStore {
                 CREATE INDEX request_marks_expiry ON request_marks (expires_at);
                 """)
         }
+        // Named values (`NamedValueStore`) take over the request marks (a webhook's, under
+        // `webhook/FLOW/NODE`) and the Datadis ledger, which lived among the checkpoints under the
+        // made-up flow id `datadis-ledger`. A NULL expiry never expires.
+        migrator.registerMigration("004-named-values") { db in
+            try db.execute(sql: """
+                CREATE TABLE named_values (
+                    tenant TEXT NOT NULL,
+                    namespace TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    expires_at INTEGER,               -- milliseconds since the epoch, UTC; NULL: never
+                    PRIMARY KEY (tenant, namespace, name)
+                );
+                CREATE INDEX named_values_expiry ON named_values (expires_at) WHERE expires_at IS NOT NULL;
+                INSERT INTO named_values (tenant, namespace, name, value, expires_at)
+                    SELECT tenant, 'webhook/' || flow || '/' || node, key, value, expires_at FROM request_marks;
+                INSERT INTO named_values (tenant, namespace, name, value, expires_at)
+                    SELECT tenant, 'datadis-ledger/' || node, key, value, NULL FROM checkpoints WHERE flow = 'datadis-ledger';
+                DELETE FROM checkpoints WHERE flow = 'datadis-ledger';
+                DROP TABLE request_marks;
+                """)
+        }
         return migrator
     }
 
     @discardableResult
-    public func migrate() async throws -> [String] {
+    public func migrate() async throws -> [String] { try await migrate(through: nil) }
+
+    /// Applies the migrations not applied yet, up to and including `last` (nil: all of them); a test
+    /// uses `last` to build an older schema and check what an upgrade carries over.
+    @discardableResult
+    func migrate(through last: String?) async throws -> [String] {
         let migrator = Self.migrator
         let before = try await writer.read { try migrator.appliedIdentifiers($0) }
-        try migrator.migrate(writer)
-        return migrator.migrations.filter { !before.contains($0) }
+        if let last { try migrator.migrate(writer, upTo: last) } else { try migrator.migrate(writer) }
+        let after = try await writer.read { try migrator.appliedIdentifiers($0) }
+        return migrator.migrations.filter { after.contains($0) && !before.contains($0) }
     }
 }

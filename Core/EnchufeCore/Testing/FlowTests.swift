@@ -364,9 +364,7 @@ final class CaptureRecorder: Sendable {
                     }
                 } catch {
                     // As the source does with what it cannot read: a dead letter with the reason.
-                    _ = try await context.node.store.addDeadLetter(NewDeadLetter(
-                        tenant: context.node.tenant, flow: context.node.flow, node: standsFor ?? context.node.node,
-                        error: "\(error)", message: message.json, attempts: 1))
+                    try await context.node.deadLetter(message.json, reason: "\(error)", node: standsFor)
                     continue
                 }
                 try await context.emit(converted)

@@ -29,6 +29,8 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     let database = PostgresServer.database(in: url)
     let quiet = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
     let store = try PostgresStore(url: url, logger: quiet)
+    // The store runs in a task of the benchmark's own, stopped where the store was used last.
+    let storeRun = Task { await store.run() }
     try await store.migrate()
     try pg.psql("CREATE TABLE python_readings (LIKE readings INCLUDING ALL)", database: database)
     print("mqtt-to-postgres: \(total) QoS 1 JSON messages, one reading each; Mosquitto and PostgreSQL (fsync on) on loopback")
@@ -150,7 +152,8 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
         let hubRate = Double(total) / (ContinuousClock.now - started).seconds
         hub.stop()
         await running.value
-        try await store.close()
+        storeRun.cancel()
+        await storeRun.value
         print(String(format: "  (c) Enchufe mqtt.in → store.readings: %.0f messages/s", hubRate))
 
         print(String(format: "Enchufe / Python peer: %.2f", hubRate / pythonRate))

@@ -77,6 +77,8 @@ func storeIngestBenchmark(readings total: Int, rounds: Int = 3, batchSize: Int =
     let url = try server.createDatabase(prefix: "bench")
     let database = PostgresServer.database(in: url)
     let store = try PostgresStore(url: url, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
+    // The store runs in a task of the benchmark's own, stopped where the store was used last.
+    let storeRun = Task { await store.run() }
     try await store.migrate()
     try server.psql("CREATE TABLE readings_peer (LIKE readings INCLUDING ALL)", database: database)
 
@@ -140,7 +142,8 @@ func storeIngestBenchmark(readings total: Int, rounds: Int = 3, batchSize: Int =
         best = (max(best.hub, hub), max(best.psql, psql))
         print(String(format: "  round %d: store.readings %.0f readings/s, psql \\copy %.0f rows/s", round, hub, psql))
     }
-    try await store.close()
+    storeRun.cancel()
+    await storeRun.value
     print(String(format: "store.readings → PostgreSQL: %.0f readings/s", best.hub))
     print(String(format: "psql \\copy (peer): %.0f rows/s", best.psql))
     print(String(format: "ratio hub/psql: %.2f", best.hub / best.psql))
