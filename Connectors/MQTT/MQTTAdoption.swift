@@ -43,14 +43,15 @@ extension MQTTInNode: AdoptingSource {
         var settings = self.settings
         settings.clientID = String(settings.clientID.dropLast(instance.count)) + dead
         settings.sessionExpiry = 0  // MQTT 5: the resumed session ends with this connection
-        let client = try MosquittoClient(settings)
-        client.onMessage = receive(into: journal, inbox: inbox, logger: logger, taken: progress.sent)
+        var handlers = MosquittoClient.Handlers()
+        handlers.message = receive(into: journal, inbox: inbox, logger: logger, taken: progress.sent)
         let filters = self.filters
-        client.onConnection = { [weak client] up, _ in
+        handlers.connection = { client, up, _ in
             guard up else { return }
-            for filter in filters { try? client?.unsubscribe(filter) }
+            for filter in filters { try? client.unsubscribe(filter) }
             progress.connected.fire()
         }
+        let client = try MosquittoClient(settings, handlers: handlers)
         try client.start()
         let consumer = Task {
             while let burst = await inbox.take() { await handle(burst, journal: journal, inbox: inbox, context, settled: progress.settled) }
@@ -75,9 +76,10 @@ extension MQTTInNode: AdoptingSource {
         await progress.allSettled()
         if settings.protocolVersion == "3.1.1" {
             settings.cleanSession = true
-            let wipe = try MosquittoClient(settings)
+            var wipeHandlers = MosquittoClient.Handlers()
             let up = OneShot()
-            wipe.onConnection = { connected, _ in if connected { up.fire() } }
+            wipeHandlers.connection = { _, connected, _ in if connected { up.fire() } }
+            let wipe = try MosquittoClient(settings, handlers: wipeHandlers)
             try wipe.start()
             defer { wipe.stop() }
             guard await up.wait(timeout: Self.connectTimeout) else { throw Self.brokerSilent }

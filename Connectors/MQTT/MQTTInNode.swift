@@ -136,14 +136,14 @@ struct MQTTInNode: TestInputSource {
         inbox.admit(left.count)
         await handle(left, journal: journal, inbox: inbox, context)
 
-        let client = try MosquittoClient(settings)
+        var handlers = MosquittoClient.Handlers()
         let logger = context.logger
-        client.onMessage = receive(into: journal, inbox: inbox, logger: logger)
+        handlers.message = receive(into: journal, inbox: inbox, logger: logger)
         let filters = self.filters, qos = self.qos, connected = self.connected
         let broker = "\(settings.host):\(settings.port)"
         // (ever connected, the last failure said): each failure is logged once, not at every retry.
         let status = Mutex<(everConnected: Bool, lastFailure: String?)>((false, nil))
-        client.onConnection = { [weak client] up, reason in
+        handlers.connection = { client, up, reason in
             connected.record(up ? 1 : 0)
             guard up else {
                 let (ever, repeated) = status.withLock { s -> (Bool, Bool) in
@@ -161,12 +161,13 @@ struct MQTTInNode: TestInputSource {
             status.withLock { $0 = (true, nil) }
             logger.info("MQTT connected to \(broker); subscribing to \(filters.joined(separator: ", "))")
             for filter in filters {
-                do { try client?.subscribe(filter, qos: qos) } catch { logger.error("\(error)") }
+                do { try client.subscribe(filter, qos: qos) } catch { logger.error("\(error)") }
             }
         }
-        client.onSubscribed = { granted in
+        handlers.subscribed = { granted in
             if granted.contains(where: { $0 >= 128 }) { logger.error("the broker refused a subscription (granted QoS \(granted))") }
         }
+        let client = try MosquittoClient(settings, handlers: handlers)
         try client.start()
         defer {
             inbox.close()

@@ -134,12 +134,13 @@ private final class Link: Sendable {
     func connected(within timeout: Duration) async throws -> MosquittoClient {
         let client = try state.withLock { s -> MosquittoClient in
             if let c = s.client { return c }
-            let c = try MosquittoClient(settings)
+            var handlers = MosquittoClient.Handlers()
             let logger = self.logger, settings = self.settings
-            c.onConnection = { [weak self] up, reason in
+            handlers.connection = { [weak self] _, up, reason in
                 if !up { logger.warning("MQTT connection to \(settings.host):\(settings.port) lost: \(reason); reconnecting") }
                 self?.set(up: up)
             }
+            let c = try MosquittoClient(settings, handlers: handlers)
             try c.start()
             s.client = c
             return c

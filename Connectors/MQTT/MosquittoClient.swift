@@ -70,20 +70,31 @@ public struct MQTTError: Error, CustomStringConvertible {
 }
 
 /// One libmosquitto client. libmosquitto's network thread (started by `start`) reads, writes,
-/// keeps the connection alive and reconnects with backoff; this class turns its callbacks into Swift
-/// calls and its publish confirmations into `async` results. The thread stays inside this class:
-/// `onMessage` runs on it and must return quickly (it is where a message is made durable before
-/// libmosquitto acknowledges it to the broker, which it does once the callback returns).
+/// keeps the connection alive and reconnects with backoff; this class turns its callbacks into calls
+/// of its `handlers`, given once when it is made, and its publish confirmations into `async`
+/// results. The thread stays inside this class: `handlers.message` runs on it and must return
+/// quickly (it is where a message is made durable before libmosquitto acknowledges it to the
+/// broker, which it does once the callback returns).
+///
+/// `@unchecked Sendable`: its only state besides immutable values is libmosquitto's handle (whose
+/// calls libmosquitto makes thread-safe) and what a `Mutex` or an atomic guards.
 public final class MosquittoClient: @unchecked Sendable {
-    /// Called on libmosquitto's thread for every message, in order. The broker gets the QoS 1 PUBACK
-    /// (QoS 2 PUBREC/PUBCOMP) after it returns.
-    public var onMessage: (@Sendable (MQTTMessage) -> Void)?
-    /// Called on libmosquitto's thread when a connection is up (`true`) or lost (`false`, with why).
-    public var onConnection: (@Sendable (_ connected: Bool, _ reason: String) -> Void)?
-    /// Called on libmosquitto's thread when the broker answered a subscription, with the QoS it
-    /// granted to each filter (128 or more: refused).
-    public var onSubscribed: (@Sendable (_ granted: [Int]) -> Void)?
+    /// What a client calls, all on libmosquitto's thread.
+    public struct Handlers: Sendable {
+        /// Every message, in order. The broker gets the QoS 1 PUBACK (QoS 2 PUBREC/PUBCOMP) after it
+        /// returns.
+        public var message: (@Sendable (MQTTMessage) -> Void)?
+        /// A connection is up (`true`) or lost (`false`, with why); given the client, to subscribe
+        /// again after a reconnect.
+        public var connection: (@Sendable (_ client: MosquittoClient, _ connected: Bool, _ reason: String) -> Void)?
+        /// The broker answered a subscription, with the QoS it granted to each filter (128 or more:
+        /// refused).
+        public var subscribed: (@Sendable (_ granted: [Int]) -> Void)?
 
+        public init() {}
+    }
+
+    let handlers: Handlers
     let settings: MQTTSettings
     private let handle: OpaquePointer
     private let box: CallbackBox
@@ -104,12 +115,13 @@ public final class MosquittoClient: @unchecked Sendable {
         guard level & Int32(MOSQ_LOG_ERR) != 0, let client = CallbackBox.client(object), let text,
             !client.isConnected.load(ordering: .relaxed)
         else { return }
-        client.onConnection?(false, String(cString: text))
+        client.connectionChanged(false, String(cString: text))
     }
 
-    public init(_ settings: MQTTSettings) throws {
+    public init(_ settings: MQTTSettings, handlers: Handlers = Handlers()) throws {
         _ = Self.library
         self.settings = settings
+        self.handlers = handlers
         box = CallbackBox()
         guard let handle = mosquitto_new(settings.clientID, settings.cleanSession, Unmanaged.passUnretained(box).toOpaque()) else {
             throw MQTTError("cannot create an MQTT client (client id '\(settings.clientID)')")
@@ -150,13 +162,13 @@ public final class MosquittoClient: @unchecked Sendable {
             // Connected: no log line is needed, and with a callback set libmosquitto formats one
             // for every packet.
             if rc == 0 { mosquitto_log_callback_set(mosq, nil) }
-            client.onConnection?(rc == 0, rc == 0 ? "connected" : String(cString: mosquitto_reason_string(rc)))
+            client.connectionChanged(rc == 0, rc == 0 ? "connected" : String(cString: mosquitto_reason_string(rc)))
         }
         mosquitto_disconnect_v5_callback_set(handle) { mosq, object, rc, _ in
             guard let client = CallbackBox.client(object) else { return }
             client.isConnected.store(false, ordering: .relaxed)
             mosquitto_log_callback_set(mosq, MosquittoClient.connectionErrors)
-            client.onConnection?(false, rc == 0 ? "disconnected" : String(cString: mosquitto_strerror(rc)))
+            client.connectionChanged(false, rc == 0 ? "disconnected" : String(cString: mosquitto_strerror(rc)))
         }
         mosquitto_log_callback_set(handle, Self.connectionErrors)
         mosquitto_message_v5_callback_set(handle) { _, object, message, _ in
@@ -164,11 +176,11 @@ public final class MosquittoClient: @unchecked Sendable {
             let m = message.pointee
             let payload = m.payloadlen > 0 && m.payload != nil
                 ? Array(UnsafeRawBufferPointer(start: m.payload, count: Int(m.payloadlen))) : []
-            client.onMessage?(MQTTMessage(topic: String(cString: m.topic), payload: payload, qos: Int(m.qos), retain: m.retain))
+            client.handlers.message?(MQTTMessage(topic: String(cString: m.topic), payload: payload, qos: Int(m.qos), retain: m.retain))
         }
         mosquitto_subscribe_v5_callback_set(handle) { _, object, _, count, granted, _ in
             guard let client = CallbackBox.client(object) else { return }
-            client.onSubscribed?((0..<Int(count)).map { Int(granted?[$0] ?? 128) })
+            client.handlers.subscribed?((0..<Int(count)).map { Int(granted?[$0] ?? 128) })
         }
         mosquitto_publish_v5_callback_set(handle) { _, object, mid, rc, _ in
             guard let client = CallbackBox.client(object) else { return }
@@ -188,7 +200,7 @@ public final class MosquittoClient: @unchecked Sendable {
             defer { mosquitto_property_free_all(&properties) }
             let rc = mosquitto_connect_bind_v5(handle, settings.host, Int32(settings.port), Int32(settings.keepalive), nil, properties)
             if rc == MOSQ_ERR_INVAL.rawValue { throw MQTTError("connect to \(settings.host):\(settings.port)", code: rc) }
-            if rc != MOSQ_ERR_SUCCESS.rawValue { onConnection?(false, String(cString: mosquitto_strerror(rc))) }
+            if rc != MOSQ_ERR_SUCCESS.rawValue { connectionChanged(false, String(cString: mosquitto_strerror(rc))) }
         } else {
             try check(mosquitto_connect_async(handle, settings.host, Int32(settings.port), Int32(settings.keepalive)), "connect to \(settings.host):\(settings.port)")
         }
@@ -206,7 +218,11 @@ public final class MosquittoClient: @unchecked Sendable {
         for w in waiting { w.resume(throwing: MQTTError("the connection was closed before the broker confirmed")) }
     }
 
-    /// Subscribes (again after every reconnect: call it from `onConnection`).
+    private func connectionChanged(_ connected: Bool, _ reason: String) {
+        handlers.connection?(self, connected, reason)
+    }
+
+    /// Subscribes (again after every reconnect: call it from `handlers.connection`).
     public func subscribe(_ filter: String, qos: Int) throws {
         try check(mosquitto_subscribe_v5(handle, nil, filter, Int32(qos), 0, nil), "subscribe to '\(filter)'")
     }

@@ -9,9 +9,10 @@ extension CLITests {
         var settings = MQTTSettings(port: broker.port, clientID: "load-\(UUID().uuidString.prefix(8))")
         settings.cleanSession = true
         settings.inflight = 500
-        let client = try MosquittoClient(settings)
+        var handlers = MosquittoClient.Handlers()
         let up = AsyncStream<Void>.makeStream()
-        client.onConnection = { connected, _ in if connected { up.continuation.yield() } }
+        handlers.connection = { _, connected, _ in if connected { up.continuation.yield() } }
+        let client = try MosquittoClient(settings, handlers: handlers)
         try client.start()
         for await _ in up.stream { break }
         defer { client.stop() }

@@ -56,50 +56,86 @@ final class Gate: Sendable {
         return (http?.statusCode ?? 0, http?.value(forHTTPHeaderField: "Retry-After"))
     }
 
-    @Test func aFullFlowAnswers429WithRetryAfterAndTakesNothing() async throws {
+    /// A hub serving `POST /hooks/busy` into a gate whose queue holds one message, with the first
+    /// request held by the gate and the second filling the queue: the flow has no room.
+    struct FullFlow {
         let gate = Gate()
-        let registry = NodeRegistry(CoreNodes.specs + [gate.spec])
-        let yaml = """
-            flow: hooks
-            nodes:
-              - { id: hook, type: webhook.in, path: busy, auth: none, wait: 200ms, to: [gate] }
-              - { id: gate, type: test.gate, queue_size: 1 }
-            """
-        let (flow, diagnostics) = FlowLoader(registry: registry, environment: [:]).load(text: yaml, file: "hooks.yaml")
-        #expect(diagnostics.isEmpty, "\(diagnostics)")
-        let store = try SQLiteStore(url: "sqlite::memory:")
-        try await store.migrate()
-        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        let hub = Hub(flows: [try #require(flow)], registry: registry, environment: EngineEnvironment(store: store, logger: logger))
-        let ports = AsyncStream.makeStream(of: Int.self)
-        let app = HTTPServer.application(hub: hub, host: "127.0.0.1", port: 0, logger: logger) { port in ports.continuation.yield(port) }
-        let server = Task { try await app.runService() }
-        let flows = Task { await hub.runFlows() }
-        var port = 0
-        for await p in ports.stream {
-            port = p
-            break
+        let hub: Hub
+        let url: String
+        let server: Task<Void, any Error>
+        let flows: Task<Void, Never>
+
+        init(wait: String) async throws {
+            let registry = NodeRegistry(CoreNodes.specs + [gate.spec])
+            let yaml = """
+                flow: hooks
+                nodes:
+                  - { id: hook, type: webhook.in, path: busy, auth: none, wait: \(wait), to: [gate] }
+                  - { id: gate, type: test.gate, queue_size: 1 }
+                """
+            let (flow, diagnostics) = FlowLoader(registry: registry, environment: [:]).load(text: yaml, file: "hooks.yaml")
+            #expect(diagnostics.isEmpty, "\(diagnostics)")
+            let store = try SQLiteStore(url: "sqlite::memory:")
+            try await store.migrate()
+            let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+            let hub = Hub(flows: [try #require(flow)], registry: registry, environment: EngineEnvironment(store: store, logger: logger))
+            self.hub = hub
+            let ports = AsyncStream.makeStream(of: Int.self)
+            let app = HTTPServer.application(hub: hub, host: "127.0.0.1", port: 0, logger: logger) { port in ports.continuation.yield(port) }
+            server = Task { try await app.runService() }
+            flows = Task { await hub.runFlows() }
+            var port = 0
+            for await p in ports.stream {
+                port = p
+                break
+            }
+            url = "http://127.0.0.1:\(port)/hooks/busy"
+            // Wait for the webhook to be served (the flow registers it as it starts).
+            while hub.environment.webhooks.endpoint("busy") == nil { await Task.yield() }
         }
-        let url = "http://127.0.0.1:\(port)/hooks/busy"
-        // Wait for the webhook to be served (the flow registers it as it starts).
-        while hub.environment.webhooks.endpoint("busy") == nil { await Task.yield() }
 
-        // The first request is held by the sink, the second fills its one-place queue.
-        let first = Task { try await Self.post(url, #"{"n": 1}"#) }
-        while gate.entered < 1 { await Task.yield() }
-        let second = Task { try await Self.post(url, #"{"n": 2}"#) }
-        while hub.environment.webhooks.endpoint("busy")!.room() > 0 { await Task.yield() }
+        /// Posts the first two requests (held by the gate, in its queue) and returns them once the
+        /// flow has no room left.
+        func fill() async throws -> [Task<(Int, String?), any Error>] {
+            let first = Task { [url] in try await WebhookBackpressureTests.post(url, #"{"n": 1}"#) }
+            while gate.entered < 1 { await Task.yield() }
+            let second = Task { [url] in try await WebhookBackpressureTests.post(url, #"{"n": 2}"#) }
+            while hub.environment.webhooks.endpoint("busy")!.room() > 0 { await Task.yield() }
+            return [first, second]
+        }
 
-        let (status, retryAfter) = try await Self.post(url, #"{"n": 3}"#)
+        func stop() async {
+            hub.stop()
+            await flows.value
+            server.cancel()
+        }
+    }
+
+    @Test func aFullFlowAnswers429WithRetryAfterAndTakesNothing() async throws {
+        let flow = try await FullFlow(wait: "200ms")
+        let held = try await flow.fill()
+
+        let (status, retryAfter) = try await Self.post(flow.url, #"{"n": 3}"#)
         #expect(status == 429 && retryAfter == "1", "the flow has no room: refused, not queued")
 
-        gate.open()
-        #expect(try await first.value.0 == 202)
-        #expect(try await second.value.0 == 202)
-        #expect(gate.entered == 2, "the refused request was not taken")
-        hub.stop()
-        await flows.value
-        server.cancel()
+        flow.gate.open()
+        for request in held { #expect(try await request.value.0 == 202) }
+        #expect(flow.gate.entered == 2, "the refused request was not taken")
+        await flow.stop()
+    }
+
+    @Test func aRequestWaitingForRoomIsTakenAsSoonAsTheFlowMakesRoom() async throws {
+        // A minute's wait: a request that is not woken when room is made would be refused after it.
+        let flow = try await FullFlow(wait: "60s")
+        let held = try await flow.fill()
+
+        let third = Task { try await Self.post(flow.url, #"{"n": 3}"#) }
+        let endpoint = try #require(flow.hub.environment.webhooks.endpoint("busy"))
+        #expect(endpoint.room() == 0, "still full: the third request waits")
+        flow.gate.open()
+        for request in held + [third] { #expect(try await request.value.0 == 202) }
+        #expect(flow.gate.entered == 3, "the waiting request was taken")
+        await flow.stop()
     }
 }
 

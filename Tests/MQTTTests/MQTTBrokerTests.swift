@@ -49,9 +49,10 @@ final class FirstOutcome: Sendable {
     }
 
     func outcome(_ settings: MQTTSettings) async throws -> (Bool, String) {
-        let client = try MosquittoClient(settings)
+        var handlers = MosquittoClient.Handlers()
         let first = FirstOutcome()
-        client.onConnection = { up, reason in first.report(up, reason) }
+        handlers.connection = { _, up, reason in first.report(up, reason) }
+        let client = try MosquittoClient(settings, handlers: handlers)
         try client.start()
         let result = await first.value
         client.stop()

@@ -26,9 +26,10 @@ import Testing
     func publisher(_ broker: MosquittoServer) async throws -> MosquittoClient {
         var settings = MQTTSettings(port: broker.port, clientID: "publisher-\(UUID().uuidString.prefix(8))")
         settings.cleanSession = true
-        let client = try MosquittoClient(settings)
+        var handlers = MosquittoClient.Handlers()
         let inbox = Inbox()
-        client.onConnection = { up, _ in if up { inbox.connected() } }
+        handlers.connection = { _, up, _ in if up { inbox.connected() } }
+        let client = try MosquittoClient(settings, handlers: handlers)
         try client.start()
         await inbox.waitFor(connections: 1)
         return client
@@ -109,10 +110,11 @@ import Testing
         let root = "t\(UUID().uuidString.prefix(8))"
         var settings = MQTTSettings(port: broker.port, clientID: "watcher-\(UUID().uuidString.prefix(8))")
         settings.cleanSession = true
-        let watcher = try MosquittoClient(settings)
-        watcher.onMessage = { inbox.add($0) }
-        watcher.onSubscribed = { _ in inbox.subscribed() }
-        watcher.onConnection = { [weak watcher] up, _ in if up { try? watcher?.subscribe("\(root)/chargers/+/setpoint", qos: 1) } }
+        var watcherHandlers = MosquittoClient.Handlers()
+        watcherHandlers.message = { inbox.add($0) }
+        watcherHandlers.subscribed = { _ in inbox.subscribed() }
+        watcherHandlers.connection = { watcher, up, _ in if up { try? watcher.subscribe("\(root)/chargers/+/setpoint", qos: 1) } }
+        let watcher = try MosquittoClient(settings, handlers: watcherHandlers)
         try watcher.start()
         defer { watcher.stop() }
         await inbox.waitFor(subscriptions: 1)

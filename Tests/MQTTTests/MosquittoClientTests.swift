@@ -84,14 +84,15 @@ final class Inbox: Sendable {
     func client(_ broker: MosquittoServer, id: String, subscribe filters: [String] = [], qos: Int = 1, inbox: Inbox) throws -> MosquittoClient {
         var settings = MQTTSettings(port: broker.port, clientID: id)
         settings.cleanSession = true
-        let client = try MosquittoClient(settings)
-        client.onMessage = { inbox.add($0) }
-        client.onSubscribed = { _ in inbox.subscribed() }
-        client.onConnection = { [weak client] connected, _ in
+        var handlers = MosquittoClient.Handlers()
+        handlers.message = { inbox.add($0) }
+        handlers.subscribed = { _ in inbox.subscribed() }
+        handlers.connection = { client, connected, _ in
             guard connected else { return }
-            for f in filters { try? client?.subscribe(f, qos: qos) }
+            for f in filters { try? client.subscribe(f, qos: qos) }
             inbox.connected()
         }
+        let client = try MosquittoClient(settings, handlers: handlers)
         try client.start()
         return client
     }

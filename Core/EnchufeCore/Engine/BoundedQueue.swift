@@ -21,6 +21,17 @@ final class BoundedQueue<Element: Sendable>: Sendable {
         var continuation: CheckedContinuation<Void, Error>
     }
 
+    /// Who a `take` made room for: senders whose batches it took in, and those waiting for room.
+    struct Wakes {
+        var senders: [CheckedContinuation<Void, Error>] = []
+        var room: [CheckedContinuation<Void, Never>] = []
+
+        func resume() {
+            for s in senders { s.resume() }
+            for r in room { r.resume() }
+        }
+    }
+
     private struct Consumer {
         var token: UInt64
         var limit: Int
@@ -44,6 +55,8 @@ final class BoundedQueue<Element: Sendable>: Sendable {
         var count = 0
         var producers: Int
         var senders: [Waiter] = []
+        /// Tasks waiting for room (`waitForRoom`), by id.
+        var roomWaiters: [(id: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
         var consumer: Consumer?
         /// An interrupt that came before the consumer waited with its token (a timer already due).
         var earlyInterrupt: UInt64?
@@ -54,8 +67,9 @@ final class BoundedQueue<Element: Sendable>: Sendable {
             count += batch.count
         }
 
-        /// Up to `limit` elements, and the senders whose batches the room made was given to.
-        mutating func take(_ limit: Int, capacity: Int) -> ([Element], [CheckedContinuation<Void, Error>])? {
+        /// Up to `limit` elements, and who the room made is for: the senders whose batches it took
+        /// in, then those waiting for room.
+        mutating func take(_ limit: Int, capacity: Int) -> ([Element], Wakes)? {
             guard count > 0 else { return nil }
             var taken: [Element] = []
             while taken.count < limit, head < chunks.count {
@@ -78,23 +92,30 @@ final class BoundedQueue<Element: Sendable>: Sendable {
                 chunks.removeFirst(head)
                 head = 0
             }
-            var resumed: [CheckedContinuation<Void, Error>] = []
+            var wakes = Wakes()
             while count < capacity, !senders.isEmpty {
                 let w = senders.removeFirst()
                 admit(w.batch)
-                resumed.append(w.continuation)
+                wakes.senders.append(w.continuation)
             }
-            return (taken, resumed)
+            if hasRoom(capacity) {
+                wakes.room = roomWaiters.map(\.continuation)
+                roomWaiters = []
+            }
+            return (taken, wakes)
         }
+
+        func hasRoom(_ capacity: Int) -> Bool { count < capacity && senders.isEmpty }
 
         /// Takes `batch` in (moving it out) if there is room; if the consumer waits, what it asked for
         /// is moved to `handed` (so that, handed on, the consumer holds the only reference to it).
-        mutating func offer(_ batch: inout [Element], capacity: Int, handing handed: inout [Element]) -> Registration? {
+        mutating func offer(_ batch: inout [Element], capacity: Int, handing handed: inout [Element], waking: inout Wakes) -> Registration? {
             guard count < capacity else { return nil }
             admit(BoundedQueue.take(&batch))
-            guard let waiting = consumer, let (taken, _) = take(waiting.limit, capacity: capacity) else { return .sent(consumer: nil) }
+            guard let waiting = consumer, let (taken, wakes) = take(waiting.limit, capacity: capacity) else { return .sent(consumer: nil) }
             consumer = nil
             handed = taken
+            waking = wakes
             return .sent(consumer: waiting.continuation)
         }
     }
@@ -129,8 +150,10 @@ final class BoundedQueue<Element: Sendable>: Sendable {
         guard !batch.isEmpty else { return }
         let capacity = self.capacity
         var handed: [Element] = []
-        if case .sent(let consumer)? = state.withLock({ $0.offer(&batch, capacity: capacity, handing: &handed) }) {
+        var waking = Wakes()
+        if case .sent(let consumer)? = state.withLock({ $0.offer(&batch, capacity: capacity, handing: &handed, waking: &waking) }) {
             consumer?.resume(returning: .batch(Self.take(&handed)))
+            waking.resume()
             return
         }
         let id = state.withLock { s -> UInt64 in
@@ -141,7 +164,7 @@ final class BoundedQueue<Element: Sendable>: Sendable {
             try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
                     let registration = state.withLock { s -> Registration in
-                        if let sent = s.offer(&batch, capacity: capacity, handing: &handed) { return sent }
+                        if let sent = s.offer(&batch, capacity: capacity, handing: &handed, waking: &waking) { return sent }
                         // Checked under the lock: a cancellation after this point finds the waiter.
                         if Task.isCancelled { return .cancelled }
                         s.senders.append(Waiter(id: id, batch: Self.take(&batch), continuation: c))
@@ -150,6 +173,7 @@ final class BoundedQueue<Element: Sendable>: Sendable {
                     switch registration {
                     case .sent(let consumer):
                         consumer?.resume(returning: .batch(Self.take(&handed)))
+                        waking.resume()
                         c.resume()
                     case .cancelled:
                         c.resume(throwing: CancellationError())
@@ -187,25 +211,25 @@ final class BoundedQueue<Element: Sendable>: Sendable {
     /// wait or the task was cancelled.
     func next(upTo limit: Int, token: UInt64 = 0) async -> Next {
         let limit = max(1, limit), capacity = self.capacity
-        if let (taken, senders) = state.withLock({ $0.take(limit, capacity: capacity) }) {
-            for s in senders { s.resume() }
+        if let (taken, wakes) = state.withLock({ $0.take(limit, capacity: capacity) }) {
+            wakes.resume()
             return .batch(taken)
         }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Next, Never>) in
-                let immediate = state.withLock { s -> (Next, [CheckedContinuation<Void, Error>])? in
-                    if let (taken, senders) = s.take(limit, capacity: capacity) { return (.batch(taken), senders) }
-                    if s.producers <= 0 { return (.finished, []) }
-                    if Task.isCancelled { return (.interrupted, []) }
+                let immediate = state.withLock { s -> (Next, Wakes)? in
+                    if let (taken, wakes) = s.take(limit, capacity: capacity) { return (.batch(taken), wakes) }
+                    if s.producers <= 0 { return (.finished, Wakes()) }
+                    if Task.isCancelled { return (.interrupted, Wakes()) }
                     if token != 0, s.earlyInterrupt == token {
                         s.earlyInterrupt = nil
-                        return (.interrupted, [])
+                        return (.interrupted, Wakes())
                     }
                     s.consumer = Consumer(token: token, limit: limit, continuation: c)
                     return nil
                 }
-                if let (result, senders) = immediate {
-                    for s in senders { s.resume() }
+                if let (result, wakes) = immediate {
+                    wakes.resume()
                     c.resume(returning: result)
                 }
             }
@@ -213,6 +237,36 @@ final class BoundedQueue<Element: Sendable>: Sendable {
             interrupt(token: token)
         }
     }
+
+    /// Returns once the queue has room for a batch (it holds fewer than `capacity` elements and no
+    /// sender waits), at once if it has, or when the task is cancelled. Woken by the consumer's
+    /// take that makes the room, never by polling.
+    func waitForRoom() async {
+        let capacity = self.capacity
+        let id = state.withLock { s -> UInt64? in
+            guard !s.hasRoom(capacity) else { return nil }
+            s.nextID += 1
+            return s.nextID
+        }
+        guard let id else { return }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    // Checked under the lock: a cancellation after this point finds the waiter.
+                    if s.hasRoom(capacity) || Task.isCancelled { return true }
+                    s.roomWaiters.append((id, c))
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { s in s.roomWaiters.firstIndex { $0.id == id }.map { s.roomWaiters.remove(at: $0) } }
+            waiter?.continuation.resume()
+        }
+    }
+
+    /// How many tasks wait in `waitForRoom` (for tests).
+    var roomWaiting: Int { state.withLock { $0.roomWaiters.count } }
 
     /// Ends a consumer's wait that used `token`, if it is still waiting.
     func interrupt(token: UInt64) {
@@ -230,8 +284,8 @@ final class BoundedQueue<Element: Sendable>: Sendable {
     /// Up to `limit` elements if any are there now, without waiting.
     func poll(upTo limit: Int) -> [Element]? {
         let capacity = self.capacity
-        guard let (taken, senders) = state.withLock({ $0.take(max(1, limit), capacity: capacity) }) else { return nil }
-        for s in senders { s.resume() }
+        guard let (taken, wakes) = state.withLock({ $0.take(max(1, limit), capacity: capacity) }) else { return nil }
+        wakes.resume()
         return taken
     }
 

@@ -193,12 +193,22 @@ public struct SourceContext: Sendable {
     /// Sends a batch on, moving it out of the array it is given.
     let emitter: @Sendable (inout [Message]) async throws -> Void
     let room: @Sendable () -> Int
+    let roomWaiter: @Sendable () async -> Void
 
-    init(node: NodeContext, emitter: @escaping @Sendable (inout [Message]) async throws -> Void, room: @escaping @Sendable () -> Int = { .max }) {
+    init(
+        node: NodeContext, emitter: @escaping @Sendable (inout [Message]) async throws -> Void, room: @escaping @Sendable () -> Int = { .max },
+        waitForRoom: @escaping @Sendable () async -> Void = {}
+    ) {
         self.node = node
         self.emitter = emitter
         self.room = room
+        roomWaiter = waitForRoom
     }
+
+    /// Returns once every queue the source feeds has room (at once if they have), or when the task
+    /// is cancelled: woken when the room is made, never by polling. Room found may be taken by
+    /// another sender before this source sends; `emit` then waits as usual.
+    public func waitForRoom() async { await roomWaiter() }
 
     /// How many messages the source can send now without waiting (the free places in the queues it
     /// feeds): a source that must answer quickly (a webhook) refuses rather than wait for long.

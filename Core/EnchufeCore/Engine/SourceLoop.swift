@@ -23,7 +23,8 @@ extension FlowRunner {
                 }
                 try await self.route(BoundedQueue.take(&messages), from: node, port: NodeDefinition.outPort)
             },
-            room: { queues.map { max(0, $0.capacity - $0.count) }.min() ?? .max })
+            room: { queues.map { max(0, $0.capacity - $0.count) }.min() ?? .max },
+            waitForRoom: { for queue in queues { await queue.waitForRoom() } })
         if let adopting = source as? any AdoptingSource {
             adopters.withLock { $0[node.definition.id] = (adopting, context) }
         }

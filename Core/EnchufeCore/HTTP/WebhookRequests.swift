@@ -30,6 +30,23 @@ extension HTTPServer {
         return response
     }
 
+    /// Whether the flow behind `endpoint` makes room within its `wait`.
+    private static func roomMade(for endpoint: WebhookRoutes.Endpoint) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await endpoint.waitForRoom()
+                return !Task.isCancelled
+            }
+            group.addTask {
+                try? await Task.sleep(for: endpoint.wait)
+                return false
+            }
+            let made = await group.next() ?? false
+            group.cancelAll()
+            return made
+        }
+    }
+
     private static func ingest(
         _ request: Request, _ context: HubRequestContext, path: String, endpoint: WebhookRoutes.Endpoint, hub: Hub, access: LocalAccess,
         claimed: inout [NamedKey]
@@ -111,15 +128,12 @@ extension HTTPServer {
         } catch {
             return problem(.badRequest, title: "Unreadable body", detail: "\(error); nothing of this request was stored")
         }
-        // Backpressure: while the flow's queue stays full for `wait`, 429 (nothing of the request taken).
-        let deadline = ContinuousClock.now + endpoint.wait
-        while endpoint.room() < 1 {
-            guard ContinuousClock.now < deadline else {
-                var r = problem(.tooManyRequests, title: "Busy", detail: "the flow behind this webhook is full; nothing of this request was taken; send again after Retry-After")
-                r.headers[.retryAfter] = "1"
-                return r
-            }
-            try? await Task.sleep(for: .milliseconds(20))
+        // Backpressure: while the flow's queue stays full for `wait`, 429 (nothing of the request
+        // taken). The request is woken when the flow makes room, not by polling.
+        if endpoint.room() < 1, await !Self.roomMade(for: endpoint) {
+            var r = problem(.tooManyRequests, title: "Busy", detail: "the flow behind this webhook is full; nothing of this request was taken; send again after Retry-After")
+            r.headers[.retryAfter] = "1"
+            return r
         }
         let outcome: DeliveryOutcome
         do {

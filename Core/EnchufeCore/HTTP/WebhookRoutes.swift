@@ -23,6 +23,8 @@ public final class WebhookRoutes: Sendable {
         public var submit: @Sendable (_ messages: [Message]) async throws -> Delivery
         /// How many messages the flow takes now without waiting.
         public var room: @Sendable () -> Int = { .max }
+        /// Returns once the flow has room (or the task is cancelled).
+        public var waitForRoom: @Sendable () async -> Void = {}
         /// How long a request waits for room before it is answered 429.
         public var wait: Duration = .seconds(2)
 

@@ -99,6 +99,7 @@ struct WebhookInNode: TestInputSource {
             parse: { [self] body, contentType, at in try messages(body, contentType: contentType, receivedAt: at) },
             submit: { messages in try await context.emit(messages) })
         endpoint.room = { context.freeRoom }
+        endpoint.waitForRoom = { await context.waitForRoom() }
         endpoint.wait = wait
         try routes.register(path, endpoint)
         defer { routes.unregister(path, flow: flow, node: node) }

@@ -38,9 +38,10 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
     var settings = MQTTSettings(port: broker.port, clientID: "bench-publisher")
     settings.cleanSession = true
     settings.inflight = 1000
-    let publisher = try MosquittoClient(settings)
+    var publisherHandlers = MosquittoClient.Handlers()
     let up = AsyncStream<Void>.makeStream()
-    publisher.onConnection = { connected, _ in if connected { up.continuation.yield() } }
+    publisherHandlers.connection = { _, connected, _ in if connected { up.continuation.yield() } }
+    let publisher = try MosquittoClient(settings, handlers: publisherHandlers)
     try publisher.start()
     for await _ in up.stream { break }
     defer { publisher.stop() }
