@@ -157,7 +157,7 @@ let package = Package(
         .testTarget(
             name: "AEMETTests", dependencies: ["AEMET", "TestSupport"], path: "Tests/AEMETTests",
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport"], path: "Tests/MQTTTests"),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport", .product(name: "Logging", package: "swift-log")], path: "Tests/MQTTTests"),
         .testTarget(
             name: "PostgresTests", dependencies: ["Postgres", "StoreConformance", "TestSupport"], path: "Tests/PostgresTests"),
     ]

@@ -29,32 +29,26 @@ extension MQTTInNode: AdoptingSource {
     func adopt(instance dead: String, _ context: SourceContext) async throws {
         guard let instance, settings.clientID.hasSuffix("-" + instance) else { return }
         let logger = context.logger
-        let journal = try MessageJournal(directory: journalBase.appendingPathComponent(dead), sync: sync)
-        defer { journal.close() }
-        let inbox = MessageInbox(capacity: maxPending)
-        let progress = AdoptionProgress()
-        let records = try journal.recover()
-        if !records.isEmpty { logger.notice("instance \(dead) left \(records.count) journaled message(s): sending them") }
-        let left = replayed(records, journal: journal, logger: logger)
-        inbox.admit(left.count)
-        for _ in left { progress.sent() }
-        await handle(left, journal: journal, inbox: inbox, context, settled: progress.settled)
-
         var settings = self.settings
         settings.clientID = String(settings.clientID.dropLast(instance.count)) + dead
         settings.sessionExpiry = 0  // MQTT 5: the resumed session ends with this connection
-        var handlers = MosquittoClient.Handlers()
-        handlers.message = receive(into: journal, inbox: inbox, logger: logger, taken: progress.sent)
-        let filters = self.filters
-        handlers.connection = { client, up, _ in
-            guard up else { return }
-            for filter in filters { try? client.unsubscribe(filter) }
-            progress.connected.fire()
-        }
-        let client = try MosquittoClient(settings, handlers: handlers)
-        try client.start()
+        let subscription = try MQTTSubscription(
+            settings, journalDirectory: journalBase.appendingPathComponent(dead), sync: sync, capacity: maxPending,
+            onConnect: .unsubscribe(filters), logger: logger)
+        defer { subscription.stop() }
+        let progress = AdoptionProgress()
+        let left = try subscription.recovered(logger: logger)
+        if !left.isEmpty { logger.notice("instance \(dead) left \(left.count) journaled message(s): sending them") }
+        progress.sent(left.count)
+        await handle(left, from: subscription, context, settled: progress.settled)
+
+        try subscription.start()
         let consumer = Task {
-            while let burst = await inbox.take() { await handle(burst, journal: journal, inbox: inbox, context, settled: progress.settled) }
+            for await burst in subscription {
+                if burst.events.contains(.connected) { progress.connected.fire() }
+                progress.sent(burst.entries.count)
+                await handle(burst.entries, from: subscription, context, settled: progress.settled)
+            }
         }
         do {
             guard await progress.connected.wait(timeout: Self.connectTimeout) else { throw Self.brokerSilent }
@@ -65,13 +59,11 @@ extension MQTTInNode: AdoptingSource {
                 try await context.clock.sleep(for: Self.quiet)
             }
         } catch {
-            client.stop()
-            inbox.close()
+            subscription.disconnect()
             consumer.cancel()
             throw error
         }
-        client.stop()
-        inbox.close()
+        subscription.disconnect()
         await consumer.value
         await progress.allSettled()
         if settings.protocolVersion == "3.1.1" {
@@ -84,7 +76,7 @@ extension MQTTInNode: AdoptingSource {
             defer { wipe.stop() }
             guard await up.wait(timeout: Self.connectTimeout) else { throw Self.brokerSilent }
         }
-        journal.close()  // before saying so: whoever reads the log may open the folder next
+        subscription.stop()  // closes the journal before saying so: whoever reads the log may open the folder next
         logger.notice("took over instance \(dead)'s MQTT session \(settings.clientID): \(progress.taken) message(s) sent on")
     }
 }
@@ -96,7 +88,7 @@ final class AdoptionProgress: Sendable {
 
     var taken: Int { state.withLock { $0.sent } }
 
-    @Sendable func sent() { state.withLock { $0.sent += 1 } }
+    func sent(_ count: Int) { state.withLock { $0.sent += count } }
 
     @Sendable func settled() {
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in

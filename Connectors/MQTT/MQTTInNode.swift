@@ -10,7 +10,8 @@ import Synchronization
 /// callback returns (which is when libmosquitto acknowledges them to the broker); a record leaves the
 /// journal once everything derived from it is committed, and what is left is sent again when the
 /// node starts. At most `max_pending` messages are in flight in the flow; beyond that the callback
-/// waits, libmosquitto stops reading and the broker holds the rest (TCP backpressure).
+/// waits, libmosquitto stops reading and the broker holds the rest (TCP backpressure). The client,
+/// the journal and that bound are `MQTTSubscription`'s; the node converts and sends on.
 struct MQTTInNode: TestInputSource {
     static let connection = RequiredOptionKey<String>("connection", .connection("mqtt.broker"), doc: "The broker (a `mqtt.broker` connection).")
     static let topics = RequiredOptionKey<[String]>("topics", doc: "Topic filters; `+` and `#` wildcards.", example: ["site/+/power"])
@@ -127,143 +128,114 @@ struct MQTTInNode: TestInputSource {
     }
 
     func run(_ context: SourceContext) async throws {
-        let journal = try MessageJournal(directory: journalDirectory, sync: sync)
-        defer { journal.close() }
-        let replay = try journal.recover()
-        if !replay.isEmpty { context.logger.notice("replaying \(replay.count) journaled message(s) not committed before the last stop") }
-        let inbox = MessageInbox(capacity: maxPending)
-        let left = replayed(replay, journal: journal, logger: context.logger)
-        inbox.admit(left.count)
-        await handle(left, journal: journal, inbox: inbox, context)
-
-        var handlers = MosquittoClient.Handlers()
         let logger = context.logger
-        handlers.message = receive(into: journal, inbox: inbox, logger: logger)
-        let filters = self.filters, qos = self.qos, connected = self.connected
-        let broker = "\(settings.host):\(settings.port)"
-        // (ever connected, the last failure said): each failure is logged once, not at every retry.
-        let status = Mutex<(everConnected: Bool, lastFailure: String?)>((false, nil))
-        handlers.connection = { client, up, reason in
-            connected.record(up ? 1 : 0)
-            guard up else {
-                let (ever, repeated) = status.withLock { s -> (Bool, Bool) in
-                    defer { s.lastFailure = reason }
-                    return (s.everConnected, s.lastFailure == reason)
+        let subscription = try MQTTSubscription(
+            settings, journalDirectory: journalDirectory, sync: sync, capacity: maxPending,
+            onConnect: .subscribe(filters, qos: qos), logger: logger)
+        defer {
+            subscription.stop()
+            connected.record(0)
+        }
+        let replay = try subscription.recovered(logger: logger)
+        if !replay.isEmpty { logger.notice("replaying \(replay.count) journaled message(s) not committed before the last stop") }
+        await handle(replay, from: subscription, context)
+        try subscription.start()
+        var connection = ConnectionLog(broker: "\(settings.host):\(settings.port)", filters: filters, logger: logger)
+        await withTaskCancellationHandler {
+            for await burst in subscription {
+                for event in burst.events {
+                    if let up = connection.report(event) { connected.record(up ? 1 : 0) }
                 }
-                if repeated { return }
-                if ever {
+                received.increment(by: Int64(burst.entries.count))
+                await handle(burst.entries, from: subscription, context)
+            }
+        } onCancel: {
+            subscription.finish()
+        }
+    }
+
+    /// What `mqtt.in` logs of its connection: each failure once, not at every retry.
+    struct ConnectionLog {
+        let broker: String
+        let filters: [String]
+        let logger: Logger
+        var everConnected = false
+        var lastFailure: String?
+
+        /// Logs the event; whether the connection is now up, if the event says.
+        mutating func report(_ event: MessageInbox.Event) -> Bool? {
+            switch event {
+            case .connected:
+                (everConnected, lastFailure) = (true, nil)
+                logger.info("MQTT connected to \(broker); subscribing to \(filters.joined(separator: ", "))")
+                return true
+            case .disconnected(let reason):
+                defer { lastFailure = reason }
+                guard lastFailure != reason else { return false }
+                if everConnected {
                     logger.warning("MQTT connection to \(broker) lost: \(reason); reconnecting")
                 } else {
                     logger.warning("cannot reach the MQTT broker at \(broker): \(reason); retrying in the background (the other flows run)")
                 }
-                return
-            }
-            status.withLock { $0 = (true, nil) }
-            logger.info("MQTT connected to \(broker); subscribing to \(filters.joined(separator: ", "))")
-            for filter in filters {
-                do { try client.subscribe(filter, qos: qos) } catch { logger.error("\(error)") }
-            }
-        }
-        handlers.subscribed = { granted in
-            if granted.contains(where: { $0 >= 128 }) { logger.error("the broker refused a subscription (granted QoS \(granted))") }
-        }
-        let client = try MosquittoClient(settings, handlers: handlers)
-        try client.start()
-        defer {
-            inbox.close()
-            client.stop()
-            connected.record(0)
-        }
-        await withTaskCancellationHandler {
-            while let burst = await inbox.take() {
-                await handle(burst, journal: journal, inbox: inbox, context)
-            }
-        } onCancel: {
-            inbox.close()
-        }
-    }
-
-    /// The journal's records not committed before the last stop, as inbox entries counted in flight
-    /// (a record that cannot be read is logged and committed).
-    func replayed(_ records: [MessageJournal.Record], journal: MessageJournal, logger: Logger) -> [MessageInbox.Entry] {
-        records.compactMap { record in
-            guard let message = JournaledMessage.decode(record.data) else {
-                logger.error("journal record \(record.seq) cannot be read; skipped")
-                journal.commit(record.seq)
+                return false
+            case .subscribed(let granted):
+                if granted.contains(where: { $0 >= 128 }) { logger.error("the broker refused a subscription (granted QoS \(granted))") }
                 return nil
             }
-            return MessageInbox.Entry(seq: record.seq, message: message)
         }
     }
 
-    /// libmosquitto's message callback: a QoS 1/2 message is journaled before it returns (which is
-    /// when libmosquitto acknowledges it to the broker), then put in the inbox with its journal
-    /// sequence once the inbox has room (libmosquitto's thread waits until then).
-    func receive(into journal: MessageJournal, inbox: MessageInbox, logger: Logger, taken: (@Sendable () -> Void)? = nil) -> @Sendable (MQTTMessage) -> Void {
-        { [received] message in
-            received.increment()
-            var seq: UInt64 = 0
-            if message.qos > 0 {
-                do {
-                    seq = try journal.append { JournaledMessage.encode(message, into: &$0) }
-                } catch {
-                    // Not durable: libmosquitto will still acknowledge it. Say so loudly.
-                    logger.critical("message on \(message.topic) could not be journaled before its acknowledgement: \(error)")
-                }
-            }
-            if inbox.put(MessageInbox.Entry(seq: seq, message: message)) { taken?() }
-        }
-    }
-
-    /// Sends a burst of messages into the flow as one batch; each one's journal record is committed
-    /// when the flow committed it. A payload that cannot be read goes to the dead letters (and
-    /// counts as committed). `settled` is called once for each message, whatever became of it.
+    /// Sends a burst of messages into the flow as one batch; each one is settled with the
+    /// subscription when the flow committed it. A payload that cannot be read goes to the dead
+    /// letters (and counts as committed). `settled` is called once for each message, whatever
+    /// became of it.
     func handle(
-        _ burst: [MessageInbox.Entry], journal: MessageJournal, inbox: MessageInbox, _ context: SourceContext,
+        _ burst: [MessageInbox.Entry], from subscription: MQTTSubscription, _ context: SourceContext,
         settled: @escaping @Sendable () -> Void = {}
     ) async {
+        guard !burst.isEmpty else { return }
         var messages: [Message] = []
-        var seqs: [UInt64] = []
+        var sent: [MessageInbox.Entry] = []
         messages.reserveCapacity(burst.count)
-        seqs.reserveCapacity(burst.count)
+        sent.reserveCapacity(burst.count)
         var receipt = Receipt(at: context.clock.now())
         for entry in burst {
             do {
                 messages.append(try message(entry.message, receipt: &receipt))
-                seqs.append(entry.seq)
+                sent.append(entry)
             } catch {
-                await deadLetter(entry, reason: "\(error)", journal: journal, context)
-                inbox.release()
+                let stored = await deadLetter(entry, reason: "\(error)", context)
+                subscription.settle(entry, committed: stored)
                 settled()
             }
         }
         guard !messages.isEmpty else { return }
         do {
             let deliveries = try await context.emit(each: messages)
-            for (seq, delivery) in zip(seqs, deliveries) {
+            for (entry, delivery) in zip(sent, deliveries) {
                 delivery.onSettled { outcome in
-                    if outcome == .committed, seq > 0 { journal.commit(seq) }
-                    inbox.release()
+                    subscription.settle(entry, committed: outcome == .committed)
                     settled()
                 }
             }
         } catch {
             // The flow is stopping: the records stay in the journal for the next start.
-            inbox.release(messages.count)
+            subscription.abandon(messages.count)
             for _ in messages { settled() }
         }
     }
 
-    /// A message whose payload cannot be read, to the dead letters with why; its journal record is
-    /// committed once the dead letter is stored.
-    private func deadLetter(_ entry: MessageInbox.Entry, reason: String, journal: MessageJournal, _ context: SourceContext) async {
+    /// A message whose payload cannot be read, to the dead letters with why; whether it was stored
+    /// (only then may its journal record go).
+    private func deadLetter(_ entry: MessageInbox.Entry, reason: String, _ context: SourceContext) async -> Bool {
         malformed.increment()
         context.logger.warning("malformed message on \(entry.message.topic): \(reason)")
         do {
             try await context.node.deadLetter(JournaledMessage.deadLetter(entry.message), reason: reason)
-            if entry.seq > 0 { journal.commit(entry.seq) }
+            return true
         } catch {
             context.logger.error("the malformed message could not be dead-lettered (it stays in the journal): \(error)")
+            return false
         }
     }
 

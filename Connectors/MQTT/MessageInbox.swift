@@ -1,8 +1,9 @@
 import Foundation
 
 /// What libmosquitto's thread hands to `mqtt.in`'s task: messages already journaled, waiting to be
-/// sent into the flow. The task takes everything that has arrived at once (a burst), so a busy flow
-/// gets batches and there is no task switch per message; an idle one is woken by the first message.
+/// sent into the flow, and the connection's ups and downs. The task takes everything that has
+/// arrived at once (a burst), so a busy flow gets batches and there is no task switch per message;
+/// an idle one is woken by the first message or event.
 ///
 /// Bounded by the messages in flight, from `put` until `release` (settled in the flow): at
 /// `capacity`, `put` blocks libmosquitto's thread on a condition variable (no polling), so it stops
@@ -16,19 +17,35 @@ final class MessageInbox: @unchecked Sendable {
         var message: MQTTMessage
     }
 
+    /// What happened to the connection, in the order it happened.
+    enum Event: Sendable, Equatable {
+        case connected
+        case disconnected(reason: String)
+        /// The broker answered a subscription with these granted QoS (128 or more: refused).
+        case subscribed(granted: [Int])
+    }
+
+    /// What has arrived since the last take: connection events first, then messages.
+    struct Burst: Sendable {
+        var events: [Event] = []
+        var entries: [Entry] = []
+
+        var isEmpty: Bool { events.isEmpty && entries.isEmpty }
+    }
+
     let capacity: Int
     /// A `put` waiting at `capacity` goes on once the messages in flight are down to this.
     let resumeAt: Int
     private let condition = NSCondition()
     // Guarded by `condition`.
-    private var pending: [Entry] = []
+    private var pending = Burst()
     private var inFlight = 0
     private var closed = false
     private var producerWaiting = false
     /// How many times `put` has waited for room, and `release` has woken it (for tests).
     private var waits = 0
     private var wakeUps = 0
-    private var consumer: CheckedContinuation<[Entry]?, Never>?
+    private var consumer: CheckedContinuation<Burst?, Never>?
 
     init(capacity: Int) {
         self.capacity = max(1, capacity)
@@ -54,12 +71,29 @@ final class MessageInbox: @unchecked Sendable {
         if let waiting = consumer {
             consumer = nil
             condition.unlock()
-            waiting.resume(returning: [entry])
+            waiting.resume(returning: Burst(entries: [entry]))
             return true
         }
-        pending.append(entry)
+        pending.entries.append(entry)
         condition.unlock()
         return true
+    }
+
+    /// Adds a connection event, without waiting (events are few and not counted in flight).
+    func post(_ event: Event) {
+        condition.lock()
+        guard !closed else {
+            condition.unlock()
+            return
+        }
+        if let waiting = consumer {
+            consumer = nil
+            condition.unlock()
+            waiting.resume(returning: Burst(events: [event]))
+            return
+        }
+        pending.events.append(event)
+        condition.unlock()
     }
 
     /// Counts `count` messages in flight that did not come through `put` (replayed from the journal),
@@ -70,13 +104,14 @@ final class MessageInbox: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Everything that has arrived (at least one message, waiting for it); nil once closed.
-    func take() async -> [Entry]? {
-        await withCheckedContinuation { (c: CheckedContinuation<[Entry]?, Never>) in
+    /// Everything that has arrived (at least one message or event, waiting for it); nil once closed
+    /// and taken.
+    func take() async -> Burst? {
+        await withCheckedContinuation { (c: CheckedContinuation<Burst?, Never>) in
             condition.lock()
             if !pending.isEmpty {
                 let burst = pending
-                pending = []
+                pending = Burst()
                 condition.unlock()
                 c.resume(returning: burst)
             } else if closed {

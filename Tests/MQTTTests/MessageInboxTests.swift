@@ -61,7 +61,7 @@ import Testing
         inbox.release(2)
         try eventually("the producer put the last two") { put.now == 12 }
         var seen: [UInt64] = []
-        while seen.count < 12, let burst = await inbox.take() { seen += burst.map(\.seq) }
+        while seen.count < 12, let burst = await inbox.take() { seen += burst.entries.map(\.seq) }
         #expect(seen == Array(1...12))
         inbox.close()
     }
@@ -82,7 +82,7 @@ import Testing
         inbox.close()
         try eventually("the producer was let go") { done.now }
         #expect(refused.now)
-        #expect(await inbox.take()?.map(\.seq) == [1])
+        #expect(await inbox.take()?.entries.map(\.seq) == [1])
         #expect(await inbox.take() == nil)
     }
 }

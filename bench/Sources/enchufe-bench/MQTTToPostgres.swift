@@ -237,7 +237,7 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
         }
         let first = try pythonPeer(count: 1)  // makes the session; ends after one probe's row
         try await probe("fb") { rows("python_backlog") > 0 }
-        await Task.detached { Commands.wait(first) }.value
+        await Task.detached { _ = Commands.wait(first) }.value
         try await publishAll("fb")
         started = ContinuousClock.now
         let second = try pythonPeer(count: total + 1000)  // late probes may come first
@@ -273,7 +273,7 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
         try await waitForRows("readings", total, database: backlogDatabase, where: telemetry)
         if let profiler {
             kill(profiler, SIGINT)
-            await Task.detached { Commands.wait(profiler) }.value
+            await Task.detached { _ = Commands.wait(profiler) }.value
         }
         let rate = Double(total) / (ContinuousClock.now - started).seconds
         hubBacklog = max(hubBacklog, rate)
