@@ -76,6 +76,7 @@ let package = Package(
                 "REData",
                 "AEMET",
                 "Datadis",
+                "Markets",
                 "HTTPPull",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -108,6 +109,8 @@ let package = Package(
         .target(name: "AEMET", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/AEMET", swiftSettings: fuzzFlags),
         // Datadis: the distributors' smart-meter data (supplies, contracts, consumption, max power).
         .target(name: "Datadis", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/Datadis", swiftSettings: fuzzFlags),
+        // The wholesale market: OMIE's day-ahead prices.
+        .target(name: "Markets", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/Markets", swiftSettings: fuzzFlags),
         // The PostgreSQL store backend and the `postgres.sql` sink.
         .target(
             name: "Postgres",
@@ -157,6 +160,7 @@ let package = Package(
         .testTarget(
             name: "AEMETTests", dependencies: ["AEMET", "TestSupport"], path: "Tests/AEMETTests",
             resources: [.copy("Fixtures")]),
+        .testTarget(name: "MarketsTests", dependencies: ["Markets", "TestSupport"], path: "Tests/MarketsTests"),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport", .product(name: "Logging", package: "swift-log")], path: "Tests/MQTTTests"),
         .testTarget(
             name: "PostgresTests", dependencies: ["Postgres", "StoreConformance", "TestSupport"], path: "Tests/PostgresTests"),

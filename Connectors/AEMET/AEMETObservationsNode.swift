@@ -44,17 +44,9 @@ struct AEMETObservationsNode: TransformNode {
     }
 
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
-        var run = PullRun(context: context, maxRequests: maxRequests)
-        for station in stations {
-            let period = "aemet.observations/\(station)"
-            guard try await run.shouldFetch(period) else { continue }
-            do {
-                let data = try await client.data("observacion/convencional/datos/estacion/\(station)", context: context)
-                run.fetched(period, readings: try parse.observations(data), complete: false)
-            } catch let error as PullError {
-                guard run.failed(period, error) else { break }
-            }
+        try await PullRun.each(stations, context: context, maxRequests: maxRequests, period: { "aemet.observations/\($0)" }) { station in
+            let data = try await client.data("observacion/convencional/datos/estacion/\(station)", context: context)
+            return (try parse.observations(data), complete: false)
         }
-        return try run.finish()
     }
 }

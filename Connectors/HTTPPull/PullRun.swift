@@ -33,6 +33,27 @@ public struct PullRun: Sendable {
 
     static func checkpointKey(_ period: String) -> String { "fetched:" + period }
 
+    /// A pull of one request per item (a day, a station), oldest first: each item not recorded
+    /// before is fetched (`complete`: checkpointed once committed) until the pull stops or spends
+    /// its requests; then `finish`.
+    public static func each<Item>(
+        _ items: [Item], context: NodeContext, maxRequests: Int, period: (Item) -> String,
+        fetch: (Item) async throws -> (readings: [Reading], complete: Bool)
+    ) async throws -> [Output] {
+        var run = PullRun(context: context, maxRequests: maxRequests)
+        for item in items {
+            let name = period(item)
+            guard try await run.shouldFetch(name) else { continue }
+            do {
+                let (readings, complete) = try await fetch(item)
+                run.fetched(name, readings: readings, complete: complete)
+            } catch let error as PullError {
+                guard run.failed(name, error) else { break }
+            }
+        }
+        return try run.finish()
+    }
+
     /// Whether to fetch `period` now: not when it was fetched completely before, nor once the pull
     /// has stopped or spent its requests (counted as left for the next trigger).
     public mutating func shouldFetch(_ period: String) async throws -> Bool {

@@ -88,18 +88,10 @@ struct REDataPricesNode: TransformNode {
 
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
         let days = try window.overridden(by: message.payload).days(today: LocalDay(containing: context.clock.now()))
-        var run = PullRun(context: context, maxRequests: maxRequests)
-        for day in days {
-            let period = archive == nil ? "redata.prices/\(geo)/\(day)" : "redata.prices/archive70/\(day)"
-            guard try await run.shouldFetch(period) else { continue }
-            do {
-                let (readings, complete) = try await fetch(day, context)
-                run.fetched(period, readings: readings, complete: complete)
-            } catch let error as PullError {
-                guard run.failed(period, error) else { break }
-            }
+        let prefix = archive == nil ? "redata.prices/\(geo)/" : "redata.prices/archive70/"
+        return try await PullRun.each(days, context: context, maxRequests: maxRequests, period: { prefix + $0.description }) { day in
+            try await fetch(day, context)
         }
-        return try run.finish()
     }
 
     /// One day's prices, asking again while PVPC is not published yet.

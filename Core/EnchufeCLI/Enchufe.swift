@@ -3,6 +3,7 @@ import ArgumentParser
 import Datadis
 import HTTPPull
 import EnchufeCore
+import Markets
 import MQTT
 import Postgres
 import REData
@@ -43,7 +44,7 @@ struct Enchufe: AsyncParsableCommand {
         return registry
     }
 
-    static let builtIn = CoreNodes.specs + SimulatorModule.specs + PostgresModule.specs + MQTTModule.specs + REDataModule.specs
+    static let builtIn = CoreNodes.specs + SimulatorModule.specs + PostgresModule.specs + MQTTModule.specs + REDataModule.specs + MarketsModule.specs
         + AEMETModule.specs + DatadisModule.specs + HTTPModule.specs
 
     static let extraNodeTypes = Mutex<[NodeSpec]>([])
