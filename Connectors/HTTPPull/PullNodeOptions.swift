@@ -51,13 +51,16 @@ public struct PullNodeOptions: Sendable {
     }
 
     /// The client of a node, configured by its options.
-    public func client(_ build: NodeBuildContext, type: String, errorBody: (@Sendable (JSONValue, Int) -> PullError?)? = nil) -> PullClient {
+    /// `retriesRateLimits: false` for an API that punishes asking again (a ban, a refusal for hours).
+    public func client(
+        _ build: NodeBuildContext, type: String, errorBody: (@Sendable (JSONValue, Int) -> PullError?)? = nil, retriesRateLimits: Bool = true
+    ) -> PullClient {
         let o = build.options
         let backoff = o[requestBackoff]
         return PullClient(
             flow: build.flow, node: build.node, type: type, metrics: build.metrics, timeout: o[timeout],
             retry: RetryPolicy(attempts: o[requestAttempts], backoff: backoff, maxBackoff: max(backoff * 8, .seconds(120))),
-            requestsPerMinute: o[requestsPerMinute], errorBody: errorBody)
+            requestsPerMinute: o[requestsPerMinute], errorBody: errorBody, retriesRateLimits: retriesRateLimits)
     }
 
     /// A URL from a base and a path with its query, percent-encoding what needs it.

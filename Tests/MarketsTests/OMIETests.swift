@@ -121,12 +121,6 @@ import Testing
         """
     }
 
-    static func store() async throws -> SQLiteStore {
-        let store = try SQLiteStore(url: "sqlite::memory:")
-        try await store.migrate()
-        return store
-    }
-
     static func run(_ yaml: String, store: any Store, at now: String) async throws {
         try await PullFlows.run(yaml, specs: MarketsModule.specs, store: store, clock: VirtualClock(start: utc(now)))
     }
@@ -150,7 +144,7 @@ import Testing
             }
         }
         defer { server.stop() }
-        let store = try await Self.store()
+        let store = try await PullFlows.memoryStore()
         let yaml = Self.flow(server, days: "from: 2024-10-27\n    until: 2024-10-29")
         try await Self.run(yaml, store: store, at: "2024-10-29T10:00:00Z")
 
@@ -173,16 +167,12 @@ import Testing
                 : FixtureServer.Answer(status: 503, headers: ["Content-Type": "text/plain"], body: Array("busy".utf8))
         }
         defer { server.stop() }
-        let store = try await Self.store()
+        let store = try await PullFlows.memoryStore()
         try await Self.run(Self.flow(server, days: "from: 2024-06-01\n    until: 2024-06-02"), store: store, at: "2024-06-03T10:00:00Z")
         // The 404 day is skipped quietly; the 503 is asked twice (request_attempts) and ends the pull.
         #expect(server.requests.map(Self.fileName) == ["marginalpdbc_20240601.1", "marginalpdbc_20240602.1", "marginalpdbc_20240602.1"])
         #expect(try await store.changes(tenant: "default", after: 0, limit: 10).isEmpty)
         let dead = try await store.deadLetters(tenant: nil, limit: 10)
         #expect(dead.count == 1 && dead[0].error.contains("pull of omie.prices/2024-06-02 failed"), "\(dead.map(\.error))")
-    }
-
-    @Test func theExampleLoads() {
-        #expect(PullFlows.exampleProblems(MarketsModule.specs, environment: [:]) == [])
     }
 }

@@ -24,6 +24,13 @@ public enum PullFlows {
         }
     }
 
+    /// An empty, migrated SQLite store in memory.
+    public static func memoryStore() async throws -> SQLiteStore {
+        let store = try SQLiteStore(url: "sqlite::memory:")
+        try await store.migrate()
+        return store
+    }
+
     public struct Failure: Error, CustomStringConvertible { public var description: String }
 
     /// Loads `yaml` (node types: Core's, the trigger, and `specs`) and runs it until it ends.

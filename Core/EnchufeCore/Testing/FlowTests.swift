@@ -373,11 +373,18 @@ final class CaptureRecorder: Sendable {
     }
 }
 
-/// Log lines of a test run, shown when a case fails.
-final class CapturedLog: Sendable {
+/// Log lines of a test run, shown when a case fails (and read by tests that check what is logged).
+public final class CapturedLog: Sendable {
     private let store = Mutex<[String]>([])
-    var lines: [String] { store.withLock { $0 } }
+    public var lines: [String] { store.withLock { $0 } }
     func append(_ line: String) { store.withLock { $0.append(line) } }
+
+    public init() {}
+
+    /// A logger writing here, from `level` up.
+    public func logger(level: Logger.Level = .trace) -> Logger {
+        Logger(label: "test") { _ in Handler(log: self, logLevel: level) }
+    }
 
     /// A handler writing here (a value, like every log handler, so each node's metadata is its own).
     struct Handler: LogHandler {
