@@ -8,6 +8,14 @@ import Testing
         return condition()
     }
 
+    /// The take just made room: the waiting task must have been woken (then it is let go anyway,
+    /// so that a broken queue fails the test instead of hanging it).
+    func expectWoken(_ waiter: Task<Void, Never>, by queue: BoundedQueue<Int>) async {
+        #expect(await until { queue.roomWaiting == 0 }, "the take that made room woke the task")
+        waiter.cancel()
+        await waiter.value
+    }
+
     @Test func aTaskWaitingForRoomIsWokenByTheTakeThatMakesIt() async throws {
         let queue = BoundedQueue<Int>(capacity: 2, producers: 1)
         await queue.waitForRoom()  // empty: at once
@@ -16,9 +24,7 @@ import Testing
         #expect(await until { queue.roomWaiting == 1 }, "a full queue makes the task wait")
         guard case .batch(let taken) = await queue.next(upTo: 1) else { Issue.record("nothing taken"); return }
         #expect(taken == [1])
-        #expect(await until { queue.roomWaiting == 0 }, "the take that made room woke the task")
-        waiter.cancel()  // only so that a broken queue fails here instead of hanging
-        await waiter.value
+        await expectWoken(waiter, by: queue)
     }
 
     @Test func aTaskWaitingForRoomWhileASenderWaitsIsWokenOnlyOnceTheSendersBatchIsIn() async throws {
@@ -31,9 +37,7 @@ import Testing
         try await sender.value
         #expect(queue.roomWaiting == 1, "no room yet: the sender's batch took it")
         _ = await queue.next(upTo: 1)
-        #expect(await until { queue.roomWaiting == 0 }, "the take that made room woke the task")
-        waiter.cancel()  // only so that a broken queue fails here instead of hanging
-        await waiter.value
+        await expectWoken(waiter, by: queue)
     }
 
     @Test func aCancelledWaitForRoomReturnsAndLeavesNoWaiter() async throws {
