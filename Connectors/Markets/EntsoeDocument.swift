@@ -39,12 +39,13 @@ public struct EntsoeDocument: Sendable, Equatable {
     /// stated type), never the intraday ones (A07) the platform mixes into some zones' answers;
     /// where two series cover one interval, the first one's value.
     public var dayAheadPrices: [Point] {
+        Self.merged(series.filter { $0.contractType == nil || $0.contractType == "A01" })
+    }
+
+    /// The points of `series` in time order, the first series' value where two cover one interval.
+    public static func merged(_ series: [Series]) -> [Point] {
         var seen = Set<Date>()
-        var points: [Point] = []
-        for s in series where s.contractType == nil || s.contractType == "A01" {
-            for point in s.points where seen.insert(point.ts).inserted { points.append(point) }
-        }
-        return points.sorted { $0.ts < $1.ts }
+        return series.flatMap(\.points).filter { seen.insert($0.ts).inserted }.sorted { $0.ts < $1.ts }
     }
 
     /// Reads an answer; an acknowledgement is `noData` with its reason, anything else not readable

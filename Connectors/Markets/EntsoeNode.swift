@@ -151,7 +151,7 @@ struct EntsoeNode: TransformNode {
         do {
             let response = try await client.get(try url(day), context: context)
             let answer = try EntsoeDocument.parse(response.bytes)
-            let points = document == .prices ? answer.dayAheadPrices : Self.merged(answer.series)
+            let points = document == .prices ? answer.dayAheadPrices : EntsoeDocument.merged(answer.series)
             let unit = document == .prices ? "EUR/MWh" : "MW"
             return points.map {
                 Reading(series: series, quantity: document.quantity, ts: $0.ts, resolution: $0.resolution, value: $0.value, unit: unit)
@@ -160,11 +160,5 @@ struct EntsoeNode: TransformNode {
             if let secret = token?.reveal(), !secret.isEmpty { error.message = error.message.replacingOccurrences(of: secret, with: "***") }
             throw error
         }
-    }
-
-    /// The points of every series, the first one's value where two cover one interval.
-    static func merged(_ series: [EntsoeDocument.Series]) -> [EntsoeDocument.Point] {
-        var seen = Set<Date>()
-        return series.flatMap(\.points).filter { seen.insert($0.ts).inserted }.sorted { $0.ts < $1.ts }
     }
 }

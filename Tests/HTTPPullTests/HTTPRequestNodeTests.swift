@@ -39,11 +39,7 @@ import Testing
         return clock
     }
 
-    static func store() async throws -> SQLiteStore {
-        let s = try SQLiteStore(url: "sqlite::memory:")
-        try await s.migrate()
-        return s
-    }
+    static func store() async throws -> SQLiteStore { try await PullFlows.memoryStore() }
 
     @Test func eachMessageIsSentWithItsTemplatesAndAnswered2xx() async throws {
         let server = try await FixtureServer.start { _ in .init(status: 202, body: Array("{}".utf8)) }

@@ -8,11 +8,7 @@ import Testing
 
 /// The REData and ESIOS nodes in running flows, against a local server answering like the APIs.
 @Suite struct REDataNodeTests {
-    static func store() async throws -> SQLiteStore {
-        let store = try SQLiteStore(url: "sqlite::memory:")
-        try await store.migrate()
-        return store
-    }
+    static func store() async throws -> SQLiteStore { try await PullFlows.memoryStore() }
 
     static func stored(_ store: any Store) async throws -> [Reading] {
         try await store.changes(tenant: "default", after: 0, limit: 100_000).map(\.reading)
