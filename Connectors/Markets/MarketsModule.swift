@@ -1,9 +1,9 @@
 import EnchufeCore
 import HTTPPull
 
-/// The wholesale market's node types: `omie.prices` and `entsoe`.
+/// The wholesale market's node types: `omie.prices`, `entsoe` and `market.interconnection`.
 public enum MarketsModule {
-    public static let specs: [NodeSpec] = [OMIEPricesNode.spec, EntsoeNode.spec]
+    public static let specs: [NodeSpec] = [OMIEPricesNode.spec, EntsoeNode.spec, InterconnectionNode.spec]
 }
 
 extension PullNodeOptions {

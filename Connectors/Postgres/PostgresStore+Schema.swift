@@ -153,6 +153,48 @@ extension PostgresStore {
             "DELETE FROM checkpoints WHERE flow = 'datadis-ledger'",
             "DROP TABLE request_marks",
         ]),
+        // As SQLite's 005: the `alert` nodes' state and their changes of state.
+        (id: "005-alerts", statements: [
+            """
+            CREATE TABLE alerts (
+                tenant text NOT NULL,
+                flow text NOT NULL,
+                node text NOT NULL,
+                series text NOT NULL,
+                quantity text NOT NULL,
+                name text NOT NULL,
+                message text NOT NULL,
+                raised boolean NOT NULL,
+                since timestamptz,
+                pending_since timestamptz,
+                last_ts timestamptz,
+                last_end timestamptz,
+                value double precision,
+                version integer NOT NULL,
+                updated_at timestamptz NOT NULL,
+                PRIMARY KEY (tenant, flow, node, series, quantity)
+            )
+            """,
+            """
+            CREATE TABLE alert_events (
+                id bigserial PRIMARY KEY,
+                tenant text NOT NULL,
+                flow text NOT NULL,
+                node text NOT NULL,
+                series text NOT NULL,
+                quantity text NOT NULL,
+                name text NOT NULL,
+                message text NOT NULL,
+                raised boolean NOT NULL,
+                at timestamptz NOT NULL,
+                since timestamptz NOT NULL,
+                value double precision NOT NULL,
+                recorded_at timestamptz NOT NULL
+            )
+            """,
+            "CREATE INDEX alert_events_tenant ON alert_events (tenant, id)",
+            "CREATE INDEX alert_events_recorded ON alert_events (recorded_at)",
+        ]),
     ]
 
     /// Applies the migrations not applied yet, each in its own transaction, under an advisory lock;

@@ -71,6 +71,37 @@ extension CLITests {
         print("status page screenshot: \(shot.path)")
     }
 
+    @Test func anAlertRaisedByAFlowIsListedOnTheStatusPage() async throws {
+        let flow = """
+            flow: watch
+            tenant: demo
+            nodes:
+              - id: hook
+                type: webhook.in
+                path: utilisation
+                auth: none
+                format: json
+                readings: { series: "{payload.border}", quantity: utilisation, ts: "{payload.ts}", value: "{payload.pct}", unit: "%", resolution: PT15M }
+                to: [saturated]
+              - { id: saturated, type: alert, name: border-saturated, message: "border saturated", quantity: utilisation, above: 90, to: [log] }
+              - { id: log, type: log }
+            """
+        let dir = try projectDirectory(flow: flow, named: "watch")
+        let hub = try RunningHub(["run", "--http", "127.0.0.1:0"], in: dir)
+        defer { hub.terminate() }
+        _ = try await hub.poll("/api/v1/flows") { $0.body.contains("\"watch\"") }
+        let status = try await post(hub.base + "/hooks/utilisation", #"{"border":"interconnection:ES>FR","ts":"2026-04-19T08:00:00Z","pct":96}"#)
+        #expect(status == 202 || status == 200, "webhook answered \(status)")
+        _ = try await hub.poll("/api/v1/alerts") { $0.body.contains("\"raised\"") }
+        let dom = try chromium(hub.base + "/ui/#watch", ["--dump-dom"])
+        guard let row = dom.range(of: "data-alert=\"border-saturated\"") else {
+            Issue.record("the alert is not on the page: \(dom.prefix(3000))")
+            return
+        }
+        let drawn = dom[row.lowerBound...].prefix(600)
+        #expect(drawn.contains("raised") && drawn.contains("interconnection:ES&gt;FR utilisation") && drawn.contains("2026-04-19T08:00:00Z"), "\(drawn)")
+    }
+
     static func opsFlow(limit: Int, description: String) -> String {
         """
         flow: ops

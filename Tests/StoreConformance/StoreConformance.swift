@@ -361,6 +361,67 @@ public enum StoreConformance {
             try equal(log.map(\.action), ["export", "keys.create"], "newest first, tenant only")
             try equal(log.last?.detail, ["id": "k1"], "detail")
         },
+        Case(name: "an alert is saved only from the version read: one of concurrent first saves wins, with its changes of state") { store in
+            let key = AlertKey(tenant: "t1", flow: "f", node: "saturated", series: "interconnection:ES>FR", quantity: "utilisation")
+            try equal(try await store.alert(key), nil, "no state before the first save")
+            func raised(by writer: Int) -> (AlertState, AlertEvent) {
+                let state = AlertState(
+                    key: key, name: "es-fr", message: "saturated", raised: true, since: t0, lastTs: t0.addingTimeInterval(900),
+                    lastEnd: t0.addingTimeInterval(1800), value: 90 + Double(writer), updatedAt: t0)
+                let event = AlertEvent(
+                    key: key, name: "es-fr", message: "saturated", raised: true, at: t0.addingTimeInterval(900), since: t0,
+                    value: 90 + Double(writer), recordedAt: t0)
+                return (state, event)
+            }
+            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for i in 0..<8 {
+                    group.addTask {
+                        let (state, event) = raised(by: i)
+                        return try await store.saveAlert(state, events: [event])
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            try equal(wins, 1, "first saves won")
+            let events = try await store.alertEvents(tenant: "t1", limit: 10)
+            try equal(events.count, 1, "changes of state kept: only the winner's")
+            guard var saved = try await store.alert(key) else { throw Failure(description: "the saved state is not there") }
+            try equal(saved.version, 1, "version after the first save")
+            try equal(saved.value, events[0].value, "the state is the winner's")
+            try equal(saved.since, t0, "since")
+            try equal(saved.lastEnd, t0.addingTimeInterval(1800), "last end")
+            try equal(events[0].key, key, "the change's key")
+            try equal(events[0].at, t0.addingTimeInterval(900), "the change's time")
+
+            saved.raised = false
+            saved.pendingSince = nil
+            let cleared = AlertEvent(
+                key: key, name: "es-fr", message: "saturated", raised: false, at: t0.addingTimeInterval(3600), since: t0.addingTimeInterval(2700),
+                value: 80, recordedAt: t0.addingTimeInterval(10))
+            try expect(try await store.saveAlert(saved, events: [cleared]), "a save from the version read")
+            try expect(try await !store.saveAlert(saved, events: [cleared]), "a second save from the same version is refused")
+            try equal(try await store.alert(key)?.version, 2, "version after the second save")
+            try equal(try await store.alertEvents(tenant: "t1", limit: 10).map(\.raised), [false, true], "changes newest first")
+            try equal(try await store.alertEvents(tenant: "t1", limit: 1).count, 1, "limit")
+        },
+        Case(name: "alerts are listed raised first and apart by tenant, and old changes of state are purged") { store in
+            func key(_ tenant: String, _ series: String) -> AlertKey {
+                AlertKey(tenant: tenant, flow: "f", node: "n", series: series, quantity: "spread")
+            }
+            for (tenant, series, raised) in [("t1", "a", false), ("t1", "b", true), ("t2", "c", true)] {
+                let k = key(tenant, series)
+                let event = AlertEvent(key: k, name: "spread", message: "m", raised: true, at: t0, since: t0, value: 1, recordedAt: t0)
+                try expect(
+                    try await store.saveAlert(AlertState(key: k, name: "spread", message: "m", raised: raised, updatedAt: t0), events: [event]),
+                    "saved \(series)")
+            }
+            try equal(try await store.alerts(tenant: "t1").map(\.key.series), ["b", "a"], "raised first, one tenant")
+            try equal(try await store.alerts(tenant: nil).count, 3, "every tenant")
+            try equal(try await store.alertEvents(tenant: "t2", limit: 10).map(\.key.series), ["c"], "another tenant's changes")
+            try equal(try await store.purgeAlertEvents(before: t0.addingTimeInterval(1)), 3, "purged")
+            try equal(try await store.alertEvents(tenant: nil, limit: 10).count, 0, "none left")
+            try equal(try await store.alerts(tenant: nil).count, 3, "the states stay")
+        },
         Case(name: "migrating twice applies nothing the second time") { store in
             try equal(try await store.migrate(), [String](), "second migration")
             try await store.ping()

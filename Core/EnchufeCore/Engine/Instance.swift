@@ -44,6 +44,8 @@ public final class InstanceHeartbeat: Service, Sendable {
                 beats += 1
                 // About once a minute: the marks of requests (HMAC signatures, idempotency keys) that expired.
                 if beats % 12 == 1 { _ = try? await self.store.purgeExpiredValues(now: Date()) }
+                // About once an hour: alerts' changes of state older than 90 days.
+                if beats % 720 == 1 { _ = try? await self.store.purgeAlertEvents(before: Date().addingTimeInterval(-90 * 86_400)) }
                 do {
                     try await self.store.saveInstance(self.record(at: Date()))
                     if failing { self.logger.notice("instance heartbeat stored again") }

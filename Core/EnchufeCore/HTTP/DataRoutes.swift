@@ -46,6 +46,38 @@ extension HTTPServer {
         }
     }
 
+    /// `GET /api/v1/alerts?state=raised&limit=N`: the tenant's alerts and their latest changes (a
+    /// read key's tenant; every tenant's from loopback with no key, for the status page).
+    static func addAlertRoute(_ router: Router<HubRequestContext>, hub: Hub, access: LocalAccess) {
+        let store = hub.environment.store
+        router.get("/api/v1/alerts") { request, context -> Response in
+            try await asOperator(request, context, hub: hub, access: access, scope: "read") { who in
+                let p = request.uri.queryParameters
+                let state = p["state"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+                guard state == nil || state == "raised" else {
+                    return problem(.badRequest, title: "Bad query", detail: "state must be 'raised' (or left out for every alert)")
+                }
+                guard let limit = Int(p["limit"].flatMap { $0.isEmpty ? nil : String($0) } ?? "50"), (1...1000).contains(limit) else {
+                    return problem(.badRequest, title: "Bad query", detail: "limit must be between 1 and 1000")
+                }
+                let alerts = try await store.alerts(tenant: who.tenant).filter { state == nil || $0.raised }
+                let recent = try await store.alertEvents(tenant: who.tenant, limit: limit)
+                return json(.ok, ["alerts": .array(alerts.map(alertJSON)), "recent": .array(recent.map(\.json))])
+            }
+        }
+    }
+
+    static func alertJSON(_ a: AlertState) -> JSONValue {
+        [
+            "alert": .string(a.name), "state": .string(a.raised ? "raised" : "cleared"), "message": .string(a.message),
+            "series": .string(a.key.series), "quantity": .string(a.key.quantity),
+            "changed_at": a.since.map { .string(ISO8601.string($0)) } ?? .null, "value": a.value.map(JSONValue.number) ?? .null,
+            "last_reading": a.lastTs.map { .string(ISO8601.string($0)) } ?? .null,
+            "flow": .string(a.key.flow), "node": .string(a.key.node), "tenant": .string(a.key.tenant),
+            "updated_at": .string(ISO8601.string(a.updatedAt)),
+        ]
+    }
+
     /// `GET /api/v1/billing/periods?from=&to=&cups=`: per supply and tariff period, the energies and
     /// how complete the curve is (`BillingPeriods`).
     static func addBillingRoute(_ router: Router<HubRequestContext>, hub: Hub) {

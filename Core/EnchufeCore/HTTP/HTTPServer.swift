@@ -83,6 +83,7 @@ public enum HTTPServer {
             await webhook(request, context, hub: hub, access: access)
         }
         addOperatorRoutes(router, hub: hub, access: access)
+        addAlertRoute(router, hub: hub, access: access)
         return router
     }
 

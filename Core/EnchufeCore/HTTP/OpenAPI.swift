@@ -76,6 +76,13 @@ public enum OpenAPI {
             summary: "A named export declared by an `export` node: csv, json, ndjson, datadis-csv, f5d or a coefficient file (409 when a set does not sum to exactly 1)",
             scope: "read", parameters: [Parameter(name: "name", place: "path", required: true, doc: "The node's `name`.")] + range,
             answers: ["text/csv", "application/json", "application/x-ndjson", "text/plain"], errors: ["400", "404", "409"]),
+        Operation(
+            method: "get", path: "/api/v1/alerts",
+            summary: "The tenant's alerts (those of `alert` nodes: raised ones first, with since when and the value) and their latest changes of state, newest first",
+            scope: "read", parameters: [
+                Parameter(name: "state", doc: "`raised` for only the alerts raised now (default all)."),
+                Parameter(name: "limit", doc: "How many recent changes, 1–1000 (default 50)."),
+            ], errors: ["400"]),
         Operation(method: "get", path: "/api/v1/supplies", summary: "The tenant's supply points", scope: "read"),
         Operation(
             method: "put", path: "/api/v1/supplies/{cups}",

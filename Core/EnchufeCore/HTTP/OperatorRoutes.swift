@@ -24,12 +24,13 @@ extension HTTPServer {
     }
 
     static func asOperator(
-        _ request: Request, _ context: HubRequestContext, hub: Hub, access: LocalAccess, _ body: (Operator) async throws -> Response
+        _ request: Request, _ context: HubRequestContext, hub: Hub, access: LocalAccess, scope: String = "admin",
+        _ body: (Operator) async throws -> Response
     ) async throws -> Response {
         if access.isOperator(request, peer: context.peer) {
             return try await body(.local)
         }
-        return try await authorized(request, scope: "admin", store: hub.environment.store) { key in
+        return try await authorized(request, scope: scope, store: hub.environment.store) { key in
             try await body(.tenant(key.tenant, keyID: key.id))
         }
     }

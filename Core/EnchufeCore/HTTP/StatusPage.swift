@@ -63,7 +63,9 @@ enum StatusPage {
           <form id="key"><input type="password" id="key-input" placeholder="admin API key" size="40"><button>Use key</button></form>
         </header>
         <main>
-          <section><h2>Flows</h2><ul class="flows" id="flows"></ul><div id="skipped"></div></section>
+          <section><h2>Flows</h2><ul class="flows" id="flows"></ul><div id="skipped"></div>
+            <h2>Alerts</h2><table id="alerts"><thead><tr><th>alert</th><th>state</th><th>series</th><th>changed at</th><th>value</th></tr></thead><tbody></tbody></table>
+            <h2>Alert changes</h2><table id="alert-changes"><thead><tr><th>at</th><th>alert</th><th>state</th><th>series</th><th>value</th></tr></thead><tbody></tbody></table></section>
           <section><h2 id="flow-title">Flow</h2><div id="flow-meta"></div><svg id="graph" width="100%" height="200"></svg>
             <h2>Dead letters</h2><table id="dead-letters"><thead><tr><th>id</th><th>when</th><th>node</th><th>error</th><th></th></tr></thead><tbody></tbody></table></section>
           <section><h2 id="node-title">Node</h2><div id="node-detail">Click a node of the graph.</div><h2>Live messages</h2><div id="tap"></div></section>
@@ -219,6 +221,15 @@ enum StatusPage {
           $("dead-letters").tBodies[0].replaceChildren(...rows);
         }
 
+        async function loadAlerts() {
+          const body = await api("/api/v1/alerts?limit=20");
+          $("alerts").tBodies[0].replaceChildren(...body.alerts.map((a) => el("tr", { "data-alert": a.alert, title: a.message },
+            el("td", {}, a.alert), el("td", {}, el("span", { class: "badge " + (a.state === "raised" ? "failing" : "running") }, a.state)),
+            el("td", {}, `${a.series} ${a.quantity}`), el("td", {}, a.changed_at || ""), el("td", {}, a.value === null ? "" : String(a.value)))));
+          $("alert-changes").tBodies[0].replaceChildren(...body.recent.map((e) => el("tr", { title: e.message },
+            el("td", {}, e.at), el("td", {}, e.alert), el("td", {}, e.state), el("td", {}, `${e.series} ${e.quantity}`), el("td", {}, String(e.value)))));
+        }
+
         async function refresh() {
           let body;
           try { body = await api("/api/v1/flows"); }
@@ -245,6 +256,7 @@ enum StatusPage {
             showNode(flow);
           }
           loadDeadLetters().catch(() => {});
+          loadAlerts().catch(() => {});
         }
 
         refresh();

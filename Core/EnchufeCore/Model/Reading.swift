@@ -90,6 +90,11 @@ public struct StoredReading: Sendable, Hashable {
 }
 
 /// ISO-8601 instants in UTC, with or without fractional seconds.
+extension Reading {
+    /// Where the reading's interval ends (its start, for an instant or a resolution that is not an ISO-8601 duration).
+    public var end: Date { ts.addingTimeInterval(Double(ISODuration.seconds(resolution) ?? 0)) }
+}
+
 public enum ISO8601 {
     public static func string(_ date: Date) -> String {
         let ms = (date.timeIntervalSince1970 * 1000).rounded()

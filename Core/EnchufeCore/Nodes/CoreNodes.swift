@@ -22,6 +22,8 @@ public enum CoreNodes {
         AggregateNode.spec,
         CommunityBalanceNode.spec,
         CheapestHoursNode.spec,
+        AlertNode.spec,
+        AlertNode.thresholdSpec,
         FileOutNode.spec,
         StoreReadingsNode.spec,
         LogNode.spec,

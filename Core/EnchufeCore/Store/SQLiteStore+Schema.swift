@@ -135,6 +135,47 @@ extension SQLiteStore {
                 DROP TABLE request_marks;
                 """)
         }
+        // The `alert` nodes' state (one row per node and series watched; `version` makes a save
+        // conditional on what was read) and their changes of state.
+        migrator.registerMigration("005-alerts") { db in
+            try db.execute(sql: """
+                CREATE TABLE alerts (
+                    tenant TEXT NOT NULL,
+                    flow TEXT NOT NULL,
+                    node TEXT NOT NULL,
+                    series TEXT NOT NULL,
+                    quantity TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    message TEXT NOT NULL,
+                    raised INTEGER NOT NULL,
+                    since INTEGER,
+                    pending_since INTEGER,
+                    last_ts INTEGER,
+                    last_end INTEGER,
+                    value REAL,
+                    version INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, flow, node, series, quantity)
+                );
+                CREATE TABLE alert_events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tenant TEXT NOT NULL,
+                    flow TEXT NOT NULL,
+                    node TEXT NOT NULL,
+                    series TEXT NOT NULL,
+                    quantity TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    message TEXT NOT NULL,
+                    raised INTEGER NOT NULL,
+                    at INTEGER NOT NULL,
+                    since INTEGER NOT NULL,
+                    value REAL NOT NULL,
+                    recorded_at INTEGER NOT NULL
+                );
+                CREATE INDEX alert_events_tenant ON alert_events (tenant, id);
+                CREATE INDEX alert_events_recorded ON alert_events (recorded_at);
+                """)
+        }
         return migrator
     }
 

@@ -2,11 +2,11 @@ import Foundation
 import NIOCore
 
 /// The hub's storage, composed of one protocol per role: readings, supplies, checkpoints, named
-/// values, dead letters, leases and instances, API keys and the audit log. SQLite implements it in
+/// values, dead letters, leases and instances, API keys and the audit log, alerts. SQLite implements it in
 /// Core; PostgreSQL in its module. Every backend passes the same conformance suite
 /// (Tests/StoreConformance). Code that needs one role takes that role (`any NamedValueStore`), so
 /// what it touches is plain from its signature.
-public protocol Store: ReadingStore, SupplyStore, CheckpointStore, NamedValueStore, DeadLetterStore, LeaseStore, AccessStore {
+public protocol Store: ReadingStore, SupplyStore, CheckpointStore, NamedValueStore, DeadLetterStore, LeaseStore, AccessStore, AlertStore {
     /// The store's URL with any password hidden.
     var displayName: String { get }
 
@@ -103,6 +103,21 @@ public protocol NamedValueStore: Sendable {
     func removeValue(_ key: NamedKey) async throws
     /// Removes the values that expired before `now`; returns how many.
     func purgeExpiredValues(now: Date) async throws -> Int
+}
+
+/// The `alert` nodes' alerts: their state, and the changes of state (raised, cleared).
+public protocol AlertStore: Sendable {
+    func alert(_ key: AlertKey) async throws -> AlertState?
+    /// Saves `state` (its `version` bumped) with the state changes that led to it, if the stored
+    /// state is still the one read (`state.version`; 0: none stored yet); false, saving nothing,
+    /// when another writer saved first. Of concurrent saves from one version exactly one wins.
+    func saveAlert(_ state: AlertState, events: [AlertEvent]) async throws -> Bool
+    /// Every alert of a tenant (all tenants when nil), raised ones first, then by name and series.
+    func alerts(tenant: String?) async throws -> [AlertState]
+    /// The latest changes of state, newest first.
+    func alertEvents(tenant: String?, limit: Int) async throws -> [AlertEvent]
+    /// Deletes changes of state recorded before `before`; returns how many.
+    func purgeAlertEvents(before: Date) async throws -> Int
 }
 
 /// Messages that failed with no `errors` wire, kept with the reason.
