@@ -1,5 +1,6 @@
 import EnchufeCore
 import Foundation
+import Synchronization
 import Logging
 @testable import Markets
 import TestSupport
@@ -97,5 +98,56 @@ import Testing
 
     @Test func theSameZoneOnBothSidesIsRefused() {
         #expect(InterconnectionNode.spec.check?(NodeOptions(values: ["from_zone": "ES", "to_zone": "ES"])).compactMap(\.option) == ["to_zone"])
+    }
+
+    /// The demo flow, as shipped, run twice on one store against a local server answering with its
+    /// fixtures: the first run (before a restart) sees the flows up to 11:00 Madrid time, the
+    /// second the whole day. The alert is raised in the first run and only cleared in the second.
+    @Test func theDemoFlowRaisesTheAlertOnceAndClearsItOnceAcrossARestart() async throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let fixtures = repository.appendingPathComponent("pipelines/fixtures")
+        func fixture(_ name: String) throws -> String { try String(contentsOf: fixtures.appendingPathComponent(name), encoding: .utf8) }
+        let answers: [String: String] = [
+            "A11 10YFR-RTE------C": try fixture("entsoe-flows-es-fr-20260419.xml"), "A11 10YES-REE------0": try fixture("entsoe-flows-fr-es-20260419.xml"),
+            "A61 10YFR-RTE------C": try fixture("entsoe-ntc-es-fr-20260419.xml"), "A61 10YES-REE------0": try fixture("entsoe-ntc-fr-es-20260419.xml"),
+            "A44 10YES-REE------0": try fixture("entsoe-prices-es-20260419.xml"), "A44 10YFR-RTE------C": try fixture("entsoe-prices-fr-20260419.xml"),
+        ]
+        let morningOnly = Mutex(true)
+        let server = try await FixtureServer.start { request in
+            let q = EntsoeNodeTests.query(request)
+            guard var body = answers["\(q["documentType"] ?? "") \(q["in_Domain"] ?? "")"] else { return FixtureServer.Answer(status: 404, body: Array("?".utf8)) }
+            if q["documentType"] == "A11" && morningOnly.withLock({ $0 }) {
+                // The flows published by 11:00: positions 1-52 (22:00Z to 11:00 Madrid).
+                body = body.split(separator: "\n", omittingEmptySubsequences: false).filter { line in
+                    guard let p = line.range(of: "<position>") else { return true }
+                    return Int(line[p.upperBound...].prefix { $0.isNumber })! <= 52
+                }.joined(separator: "\n")
+            }
+            return FixtureServer.Answer(headers: ["Content-Type": "text/xml"], body: Array(body.utf8))
+        }
+        defer { server.stop() }
+        var yaml = try String(contentsOf: repository.appendingPathComponent("pipelines/interconnection.yaml"), encoding: .utf8)
+        yaml = yaml.replacingOccurrences(of: "    type: schedule\n    every: 15m\n", with: "    type: test.trigger\n")
+        yaml = yaml.replacingOccurrences(
+            of: "    token: ${env:ENTSOE_TOKEN:-}\n", with: "    token: test-token\n    base_url: \(server.baseURL)\n    requests_per_minute: 60000\n")
+        let store = try await PullFlows.memoryStore()
+
+        let before = CapturedLog()
+        try await PullFlows.run(yaml, specs: MarketsModule.specs, store: store, clock: VirtualClock(start: ISO8601.date("2026-04-19T09:05:00Z")!), logger: before.logger())
+        // The prices are the whole day's from the start (day-ahead): the spread's episode is over in
+        // the first run; the flows stop at 11:00, in the middle of the saturation.
+        #expect(try await store.alertEvents(tenant: "default", limit: 10).map { "\($0.name) \($0.state)" }.sorted()
+            == ["es-fr-decoupled cleared", "es-fr-decoupled raised", "es-fr-saturated raised"])
+        #expect(before.lines.filter { $0.contains("\"state\":\"raised\"") }.count == 2, "\(before.lines)")
+
+        morningOnly.withLock { $0 = false }
+        let after = CapturedLog()
+        try await PullFlows.run(yaml, specs: MarketsModule.specs, store: store, clock: VirtualClock(start: ISO8601.date("2026-04-19T20:05:00Z")!), logger: after.logger())
+        let events = try await store.alertEvents(tenant: "default", limit: 10).filter { $0.name == "es-fr-saturated" }
+        #expect(events.map(\.state) == ["cleared", "raised"], "raised once, cleared once")
+        #expect(events.first?.at == ISO8601.date("2026-04-19T14:45:00Z"))
+        #expect(after.lines.filter { $0.contains("\"state\":\"raised\"") }.isEmpty, "nothing raised again after the restart: \(after.lines)")
+        #expect(after.lines.filter { $0.contains("\"state\":\"cleared\"") }.count == 1)
+        #expect(!(before.lines + after.lines).contains { $0.contains("test-token") })
     }
 }
