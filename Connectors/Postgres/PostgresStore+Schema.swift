@@ -195,6 +195,24 @@ extension PostgresStore {
             "CREATE INDEX alert_events_tenant ON alert_events (tenant, id)",
             "CREATE INDEX alert_events_recorded ON alert_events (recorded_at)",
         ]),
+        // As SQLite's 006: forecasts, every issue kept.
+        (id: "006-forecasts", statements: [
+            """
+            CREATE TABLE forecasts (
+                tenant text NOT NULL,
+                series text NOT NULL,
+                quantity text NOT NULL,
+                ts timestamptz NOT NULL,
+                resolution text NOT NULL,
+                value double precision NOT NULL,
+                unit text NOT NULL,
+                model text NOT NULL,
+                issued_at timestamptz NOT NULL,
+                PRIMARY KEY (tenant, series, quantity, ts, model, issued_at)
+            )
+            """,
+            "CREATE INDEX forecasts_issued ON forecasts (issued_at)",
+        ]),
     ]
 
     /// Applies the migrations not applied yet, each in its own transaction, under an advisory lock;

@@ -422,6 +422,51 @@ public enum StoreConformance {
             try equal(try await store.alertEvents(tenant: nil, limit: 10).count, 0, "none left")
             try equal(try await store.alerts(tenant: nil).count, 3, "the states stay")
         },
+        Case(name: "forecasts keep every issue; the latest one, or the one current at an instant, is chosen per interval and model") { store in
+            func f(_ at: Double, _ hoursBefore: Double, _ value: Double, model: String = "pv", tenant: String = "t1", series: String = "ES0021000000000001AB") -> Forecast {
+                Forecast(
+                    reading(tenant: tenant, series: series, quantity: "generation", at: at, value: value, quality: .forecast),
+                    issuedAt: t0.addingTimeInterval(at - hoursBefore * 3600), model: model)
+            }
+            try await store.saveForecasts([
+                f(0, 48, 1), f(0, 24, 2), f(0, 1, 3), f(3600, 24, 5), f(0, 24, 9, model: "other"),
+                f(0, 24, 7, tenant: "t2"), f(0, 24, 8, series: "ES0021000000000002ZZ"),
+            ])
+            let day = ForecastQuery(tenant: "t1", series: ["ES0021000000000001AB"], quantity: "generation", from: t0, to: t0.addingTimeInterval(86_400))
+            let latest = try await store.forecasts(day)
+            try equal(latest.map(\.reading.value), [9, 3, 5], "latest per interval and model, in (ts, model) order")
+            try equal(latest[1].issuedAt, t0.addingTimeInterval(-3600), "issued_at")
+            try equal(latest.map(\.model), ["other", "pv", "pv"], "model")
+            try equal(latest.first?.reading.quality, .forecast, "a forecast reads as one")
+            var asOf = day
+            asOf.vintage = t0.addingTimeInterval(-12 * 3600)
+            try equal(try await store.forecasts(asOf).map(\.reading.value), [9, 2, 5], "current 12 hours before: the one issued an hour before was not issued yet")
+            var every = day
+            every.vintage = nil
+            try equal(try await store.forecasts(every).map(\.reading.value), [9, 1, 2, 3, 5], "every issue, oldest first per model")
+            try equal(try await store.forecasts(ForecastQuery(tenant: "t1", from: t0, to: t0.addingTimeInterval(1))).count, 3, "any series and quantity")
+            try equal(try await store.forecasts(ForecastQuery(tenant: "t2", from: t0, to: t0.addingTimeInterval(86_400))).map(\.reading.value), [7], "another tenant's")
+
+            try await store.saveForecasts([f(0, 1, 3.5)])
+            try equal(try await store.forecasts(day)[1].reading.value, 3.5, "the same issue again replaces its value")
+            var refused = false
+            do { try await store.saveForecasts([f(7200, 1, 4), f(10_800, 1, .nan)]) } catch { refused = true }
+            try expect(refused, "a batch with a value that is not finite is refused")
+            try equal(try await store.forecasts(every).count, 5, "and nothing of it is written")
+            try equal(try await store.purgeForecasts(issuedBefore: t0.addingTimeInterval(-12 * 3600)), 6, "issues older than 12 hours purged, every tenant's")
+            try equal(try await store.forecasts(every).map(\.reading.value), [3.5], "what is left")
+        },
+        Case(name: "a forecast neither changes nor shows among the readings") { store in
+            let measured = reading(quantity: "generation", value: 2.5)
+            _ = try await store.upsert([measured])
+            let before = try await stored(store, measured)
+            try await store.saveForecasts([Forecast(reading(quantity: "generation", value: 9, quality: .forecast), issuedAt: t0.addingTimeInterval(-86_400), model: "pv")])
+            let after = try await stored(store, measured)
+            try equal(after?.reading.value, 2.5, "the measured value")
+            try equal(after?.revision, before?.revision, "revision")
+            try equal(after?.seq, before?.seq, "change sequence")
+            try equal(try await store.changes(tenant: "t1", after: 0, limit: 10).count, 1, "no change for the forecast")
+        },
         Case(name: "migrating twice applies nothing the second time") { store in
             try equal(try await store.migrate(), [String](), "second migration")
             try await store.ping()

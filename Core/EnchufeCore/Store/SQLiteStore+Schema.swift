@@ -176,6 +176,24 @@ extension SQLiteStore {
                 CREATE INDEX alert_events_recorded ON alert_events (recorded_at);
                 """)
         }
+        // Forecasts, every issue kept: the key ends with the model and the issue.
+        migrator.registerMigration("006-forecasts") { db in
+            try db.execute(sql: """
+                CREATE TABLE forecasts (
+                    tenant TEXT NOT NULL,
+                    series TEXT NOT NULL,
+                    quantity TEXT NOT NULL,
+                    ts INTEGER NOT NULL,
+                    resolution TEXT NOT NULL,
+                    value REAL NOT NULL,
+                    unit TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    issued_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, series, quantity, ts, model, issued_at)
+                );
+                CREATE INDEX forecasts_issued ON forecasts (issued_at);
+                """)
+        }
         return migrator
     }
 

@@ -2,11 +2,11 @@ import Foundation
 import NIOCore
 
 /// The hub's storage, composed of one protocol per role: readings, supplies, checkpoints, named
-/// values, dead letters, leases and instances, API keys and the audit log, alerts. SQLite implements it in
+/// values, dead letters, leases and instances, API keys and the audit log, alerts, forecasts. SQLite implements it in
 /// Core; PostgreSQL in its module. Every backend passes the same conformance suite
 /// (Tests/StoreConformance). Code that needs one role takes that role (`any NamedValueStore`), so
 /// what it touches is plain from its signature.
-public protocol Store: ReadingStore, SupplyStore, CheckpointStore, NamedValueStore, DeadLetterStore, LeaseStore, AccessStore, AlertStore {
+public protocol Store: ReadingStore, SupplyStore, CheckpointStore, NamedValueStore, DeadLetterStore, LeaseStore, AccessStore, AlertStore, ForecastStore {
     /// The store's URL with any password hidden.
     var displayName: String { get }
 
@@ -103,6 +103,17 @@ public protocol NamedValueStore: Sendable {
     func removeValue(_ key: NamedKey) async throws
     /// Removes the values that expired before `now`; returns how many.
     func purgeExpiredValues(now: Date) async throws -> Int
+}
+
+/// Forecasts, every issue kept (`Forecast`), in a table of their own.
+public protocol ForecastStore: Sendable {
+    /// Stores forecasts; one with the same series, quantity, time, model and issue is replaced.
+    /// Refuses the whole batch, writing nothing, if one cannot be stored (`Forecast.problem`).
+    func saveForecasts(_ forecasts: [Forecast]) async throws
+    /// The forecasts of `query` in (series, quantity, ts, model, issued_at) order.
+    func forecasts(_ query: ForecastQuery) async throws -> [Forecast]
+    /// Deletes the forecasts issued before `before`; returns how many.
+    func purgeForecasts(issuedBefore before: Date) async throws -> Int
 }
 
 /// The `alert` nodes' alerts: their state, and the changes of state (raised, cleared).
