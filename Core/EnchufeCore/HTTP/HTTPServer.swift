@@ -79,6 +79,7 @@ public enum HTTPServer {
             }
         }
         addDataRoutes(router, hub: hub)
+        addForecastRoutes(router, hub: hub)
         router.post("/hooks/**") { request, context -> Response in
             await webhook(request, context, hub: hub, access: access)
         }

@@ -77,6 +77,24 @@ public enum OpenAPI {
             scope: "read", parameters: [Parameter(name: "name", place: "path", required: true, doc: "The node's `name`.")] + range,
             answers: ["text/csv", "application/json", "application/x-ndjson", "text/plain"], errors: ["400", "404", "409"]),
         Operation(
+            method: "get", path: "/api/v1/forecasts",
+            summary: "Forecasts (kept apart from readings): per series, quantity, interval and model the latest issue, or the one current at `issued`",
+            scope: "read", parameters: [
+                Parameter(name: "series", doc: "Series, comma-separated (default all)."), Parameter(name: "quantity", doc: "The quantity (default all)."),
+                Parameter(name: "from", required: true, doc: "First instant (or local date), included."),
+                Parameter(name: "to", required: true, doc: "Last instant (or local date), excluded; at most 400 days on."),
+                Parameter(name: "issued", doc: "`latest` (default) or an instant: the forecasts as they stood then."),
+            ], errors: ["400"]),
+        Operation(
+            method: "get", path: "/api/v1/forecasts/accuracy",
+            summary: "Forecast against measured, per series, model and horizon (0-6h, 6-24h, day-ahead, 2-7d): n, MAE, RMSE, bias, nMAE and skill against the quantity's naive forecast",
+            scope: "read", parameters: [
+                Parameter(name: "series", doc: "Series, comma-separated (default every series forecast)."),
+                Parameter(name: "quantity", required: true, doc: "The quantity: it chooses the naive forecast (price benchmark, a week before for consumption, the day before otherwise)."),
+                Parameter(name: "from", required: true, doc: "First instant (or local date) of the intervals, included."),
+                Parameter(name: "to", required: true, doc: "Last, excluded; at most 400 days on."),
+            ], errors: ["400"]),
+        Operation(
             method: "get", path: "/api/v1/alerts",
             summary: "The tenant's alerts (those of `alert` nodes: raised ones first, with since when and the value) and their latest changes of state, newest first",
             scope: "read", parameters: [

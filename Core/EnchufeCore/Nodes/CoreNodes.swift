@@ -26,6 +26,7 @@ public enum CoreNodes {
         AlertNode.thresholdSpec,
         FileOutNode.spec,
         StoreReadingsNode.spec,
+        StoreForecastsNode.spec,
         LogNode.spec,
     ] + ExecNodes.specs
 }

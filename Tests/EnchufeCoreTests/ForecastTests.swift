@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import Testing
+import TestSupport
+
+@testable import EnchufeCore
+
+/// Forecasts: stored by `store.forecasts`, served by `/api/v1/forecasts`, and their accuracy
+/// against hand-computed figures.
+@Suite struct ForecastTests {
+    static let day = ISO8601.date("2026-06-10T00:00:00Z")!  // a Wednesday
+    static let series = "ES0021000000000001AB"
+
+    static func at(_ hours: Double, dayOffset: Double = 0) -> Date { day.addingTimeInterval(dayOffset * 86_400 + hours * 3600) }
+
+    static func reading(_ hour: Double, _ value: Double, dayOffset: Double = 0, tenant: String = "t1", quality: Quality = .measured) -> Reading {
+        Reading(tenant: tenant, series: series, quantity: "generation", ts: at(hour, dayOffset: dayOffset), resolution: "PT1H", value: value, unit: "kWh", quality: quality)
+    }
+
+    static func forecast(_ hour: Double, _ value: Double, issued: Date, model: String = "m") -> Forecast {
+        Forecast(reading(hour, value, quality: .forecast), issuedAt: issued, model: model)
+    }
+
+    /// Measured 10:00–13:00 UTC on the day (2, 4, 6, 0) and the day before (1, 4, 8, 0).
+    static let measured = zip([10.0, 11, 12, 13], [2.0, 4, 6, 0]).map { reading($0, $1) }
+        + zip([10.0, 11, 12, 13], [1.0, 4, 8, 0]).map { reading($0, $1, dayOffset: -1) }
+
+    /// Issued at 08:00 for 10:00–13:00 (2.5, 4, 5.5, 0.5); the day before at 10:00 for 10:00 (4);
+    /// after the interval began (not a forecast); for 14:00 (nothing measured).
+    static let forecasts = zip([10.0, 11, 12, 13], [2.5, 4, 5.5, 0.5]).map { forecast($0, $1, issued: at(8)) } + [
+        forecast(10, 4, issued: at(10, dayOffset: -1)), forecast(10, 9, issued: at(10.5)), forecast(14, 1, issued: at(8)),
+    ]
+
+    @Test func theFiguresAreThoseWorkedOutByHand() throws {
+        let figures = try #require(ForecastAccuracy.figures(Self.forecasts, measured: Self.measured, baseline: .dayBefore)["m"])
+        #expect(figures.map(\.bucket) == ["0-6h", "day-ahead"])
+        let near = figures[0]
+        // Errors +0.5, 0, −0.5, +0.5.
+        #expect(near.n == 4 && near.mae == 0.375 && near.bias == 0.125)
+        #expect(abs(near.rmse - 0.1875.squareRoot()) < 1e-12)
+        #expect(near.nmae == 12.5, "MAE over the mean measured, 3 kWh")
+        // The day before's values as forecasts: errors 1, 0, 2, 0 → 0.75; skill 1 − 0.375 / 0.75.
+        #expect(near.naiveMAE == 0.75 && near.skill == 0.5 && near.naiveN == 4)
+        let dayAhead = figures[1]
+        #expect(dayAhead.n == 1 && dayAhead.mae == 2 && dayAhead.rmse == 2 && dayAhead.bias == 2 && dayAhead.nmae == 100)
+        #expect(dayAhead.skill == -1, "worse than the day before's value (error 1)")
+
+        let kwp = try #require(ForecastAccuracy.figures(Self.forecasts, measured: Self.measured, baseline: .dayBefore, kwp: [Self.series: 5])["m"])
+        #expect(kwp[0].nmae == 7.5, "0.375 kWh in an hour of a 5 kWp system")
+    }
+
+    @Test func theNaiveForecastsTakeTheirValuesFromTheRightLocalTime() {
+        let madrid = LocalDay.madrid
+        func local(_ text: String) -> Date { try! InstantFormat.local.instant(.string(text), zone: madrid) }
+        let tuesday = local("2026-06-09T20:00:00"), monday = local("2026-06-08T20:00:00"), saturday = local("2026-06-13T20:00:00")
+        #expect(ForecastAccuracy.Baseline.price.source(of: tuesday) == local("2026-06-08T20:00:00"))
+        #expect(ForecastAccuracy.Baseline.price.source(of: monday) == local("2026-06-01T20:00:00"))
+        #expect(ForecastAccuracy.Baseline.price.source(of: saturday) == local("2026-06-06T20:00:00"))
+        #expect(ForecastAccuracy.Baseline.weekBefore.source(of: tuesday) == local("2026-06-02T20:00:00"))
+        // The day after clocks go forward: 02:30 did not exist the day before.
+        #expect(ForecastAccuracy.Baseline.dayBefore.source(of: local("2026-03-30T02:30:00")) == nil)
+        // The day clocks go back: its 12:00 is 25 hours after 12:00 the day before.
+        let noon = local("2026-10-25T12:00:00")
+        #expect(ForecastAccuracy.Baseline.dayBefore.source(of: noon) == noon.addingTimeInterval(-25 * 3600))
+        #expect(ForecastAccuracy.Baseline.of("consumption") == .weekBefore && ForecastAccuracy.Baseline.of("generation") == .dayBefore)
+    }
+
+    func context(_ store: any Store, now: Date) -> NodeContext {
+        NodeContext(
+            flow: "solar", node: "forecasts", tenant: "t1", store: store, clock: VirtualClock(start: now),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), metrics: HubMetrics())
+    }
+
+    @Test func theSinkTakesIssueAndModelFromTheReadingTheMessageOrNowAndForecastsSurviveARestart() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("enchufe-forecasts-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("hub.sqlite").path
+        var store: SQLiteStore? = try SQLiteStore(path: path)
+        try await store!.migrate()
+        let node = StoreForecastsNode(batching: Batching(size: 10, flushInterval: .seconds(1)), model: nil, retention: 400 * 86_400)
+        var tagged = Self.reading(10, 3, quality: .measured)
+        tagged.tags = ["issued_at": "2026-06-09T18:00:00Z", "model": "pvwatts"]
+        var fromMessage = Message(readings: [Self.reading(11, 4)])
+        fromMessage.attributes = ["issued_at": "2026-06-09T19:00:00+01:00", "model": "clear-sky"]
+        var plain = Self.reading(12, 5)
+        plain.source = "solar/pv"
+        try await node.write([Message(readings: [tagged]), fromMessage, Message(readings: [plain])], context(store!, now: Self.at(6)))
+        try await store!.close()
+        store = nil
+
+        let reopened = try SQLiteStore(path: path)
+        try await reopened.migrate()
+        let kept = try await reopened.forecasts(ForecastQuery(tenant: "t1", from: Self.day, to: Self.at(24)))
+        #expect(kept.map(\.model) == ["pvwatts", "clear-sky", "solar/pv"])
+        #expect(kept.map(\.issuedAt) == [ISO8601.date("2026-06-09T18:00:00Z")!, ISO8601.date("2026-06-09T18:00:00Z")!, Self.at(6)])
+        #expect(kept.allSatisfy { $0.reading.quality == .forecast })
+        #expect(try await reopened.readings(ReadingQuery(tenant: "t1")).isEmpty, "nothing among the readings")
+
+        var bad = Self.reading(13, 1)
+        bad.tags = ["issued_at": "yesterday"]
+        await #expect(throws: PermanentError.self) { try await node.write([Message(readings: [bad])], self.context(reopened, now: Self.at(6))) }
+        await #expect(throws: PermanentError.self) { try await node.write([Message(payload: ["x": 1])], self.context(reopened, now: Self.at(6))) }
+    }
+
+    @Test func theRoutesServeTheLatestIssueOrTheOneCurrentThenAndTheAccuracyPerHorizon() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try await store.migrate()
+        _ = try await store.upsert(Self.measured + [Self.reading(10, 50, tenant: "t2")])
+        try await store.saveForecasts(Self.forecasts + [Forecast(Self.reading(10, 70, tenant: "t2", quality: .forecast), issuedAt: Self.at(8), model: "m")])
+        let (_, reader) = try await APIKeys.create(tenant: "t1", scopes: ["read"], name: "app", at: Date(), store: store)
+        let (_, other) = try await APIKeys.create(tenant: "t2", scopes: ["read"], name: "other", at: Date(), store: store)
+        let server = try await APIServer.start(store: store)
+        defer { server.stop() }
+        let range = "series=\(Self.series)&quantity=generation&from=2026-06-10T00:00:00Z&to=2026-06-11T00:00:00Z"
+
+        let latest = try JSONValue.parse(try await server.get("/api/v1/forecasts?\(range)", key: reader).body)["forecasts"]?.arrayValue ?? []
+        #expect(latest.map { $0["value"]?.doubleValue } == [9, 4, 5.5, 0.5, 1], "10:00's latest issue is the one made at 10:30")
+        let before = try JSONValue.parse(try await server.get("/api/v1/forecasts?\(range)&issued=2026-06-10T09:00:00Z", key: reader).body)["forecasts"]?.arrayValue ?? []
+        #expect(before.first?["value"]?.doubleValue == 2.5 && before.first?["issued_at"]?.stringValue == "2026-06-10T08:00:00Z")
+        let theirs = try JSONValue.parse(try await server.get("/api/v1/forecasts?from=2026-06-10T00:00:00Z&to=2026-06-11T00:00:00Z", key: other).body)
+        #expect(theirs["forecasts"]?.arrayValue?.map { $0["value"]?.doubleValue } == [70], "another tenant sees its own only")
+
+        let accuracy = try JSONValue.parse(try await server.get("/api/v1/forecasts/accuracy?\(range)", key: reader).body)
+        let buckets = accuracy["accuracy"]?.arrayValue?.first?["buckets"]?.arrayValue ?? []
+        #expect(buckets.map { $0["horizon"]?.stringValue } == ["0-6h", "day-ahead"])
+        #expect(buckets.first?["mae"]?.doubleValue == 0.375 && buckets.first?["skill"]?.doubleValue == 0.5 && buckets.first?["nmae_percent"]?.doubleValue == 12.5)
+        #expect(accuracy["baseline"]?.stringValue?.hasPrefix("persistence") == true)
+
+        for (query, says) in [
+            ("series=x&from=2026-06-10&to=2026-06-11", "quantity is required"),
+            ("quantity=generation&from=2026-06-10", "from and to are required"),
+            ("quantity=generation&from=2026-06-10&to=2028-06-10", "at most 400 days"),
+        ] {
+            let answer = try await server.get("/api/v1/forecasts/accuracy?\(query)", key: reader)
+            #expect(answer.status == 400 && answer.body.contains(says), "\(query): \(answer.body)")
+        }
+        let badIssue = try await server.get("/api/v1/forecasts?\(range)&issued=soon", key: reader)
+        #expect(badIssue.status == 400 && badIssue.body.contains("issued must be"))
+        #expect(try await server.get("/api/v1/forecasts?\(range)", key: nil).status == 401)
+    }
+}
