@@ -213,6 +213,8 @@ extension PostgresStore {
             """,
             "CREATE INDEX forecasts_issued ON forecasts (issued_at)",
         ]),
+        // As SQLite's 007: a supply's PV system.
+        (id: "007-supply-pv", statements: ["ALTER TABLE supplies ADD COLUMN pv jsonb"]),
     ]
 
     /// Applies the migrations not applied yet, each in its own transaction, under an advisory lock;

@@ -159,7 +159,7 @@ public enum SolarModel {
 
 /// A PV system and its AC power by the chain of `SolarModel`, PVWatts for the DC power and the
 /// inverter (Dobos, "PVWatts Version 5 Manual", NREL/TP-6A20-62641, 2014: η_nom 0.96, η_ref 0.9637).
-public struct PVSystem: Sendable, Equatable {
+public struct PVSystem: Sendable, Hashable {
     public var kwp: Double
     public var tilt: Double
     /// Of the panels' facing, from north eastward (180: south).
@@ -239,5 +239,45 @@ public struct PVSystem: Sendable, Equatable {
         var sum = 0.0
         for i in 0..<steps { sum += acPower(at: start.addingTimeInterval((Double(i) + 0.5) * step), weather) }
         return sum / Double(steps) / 1000 * Double(seconds) / 3600
+    }
+}
+
+extension PVSystem {
+    public struct Problem: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// `{"kwp", "tilt", "azimuth", "losses", "inverter_kw", "latitude", "longitude", "altitude"}`:
+    /// `kwp`, `latitude` and `longitude` required; losses as a fraction (0.14) or a percentage (14).
+    public init(json: JSONValue) throws(Problem) {
+        guard let fields = json.objectValue else { throw Problem(description: "pv must be an object: {\"kwp\", \"latitude\", \"longitude\", ...}") }
+        let known: Set<String> = ["kwp", "tilt", "azimuth", "losses", "inverter_kw", "latitude", "longitude", "altitude"]
+        if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
+            throw Problem(description: "pv has an unknown field '\(unknown)' (fields: \(known.sorted().joined(separator: ", ")))")
+        }
+        func number(_ name: String, _ range: ClosedRange<Double>, required: Bool = false) throws(Problem) -> Double? {
+            guard let v = fields[name], !v.isNull else {
+                if required { throw Problem(description: "pv.\(name) is required") }
+                return nil
+            }
+            guard let n = v.doubleValue, n.isFinite, range.contains(n) else {
+                throw Problem(description: "pv.\(name) must be a number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return n
+        }
+        var losses = try number("losses", 0...99) ?? 0.14
+        if losses >= 1 { losses /= 100 }
+        self.init(
+            kwp: try number("kwp", 0.01...100_000, required: true)!, tilt: try number("tilt", 0...90) ?? 30,
+            azimuth: try number("azimuth", 0...360) ?? 180, losses: losses, inverterKW: try number("inverter_kw", 0.01...100_000),
+            latitude: try number("latitude", -90...90, required: true)!, longitude: try number("longitude", -180...180, required: true)!,
+            altitude: try number("altitude", -500...9000) ?? 0)
+    }
+
+    public var json: JSONValue {
+        [
+            "kwp": .number(kwp), "tilt": .number(tilt), "azimuth": .number(azimuth), "losses": .number(losses),
+            "inverter_kw": .number(inverterKW), "latitude": .number(latitude), "longitude": .number(longitude), "altitude": .number(altitude),
+        ]
     }
 }

@@ -134,15 +134,17 @@ final class FlowRunner: Sendable {
             let downstream = outputs.values.flatMap { $0 }.filter { seen.insert(ObjectIdentifier($0)).inserted }
             let metrics = NodeMetrics(flow: definition.id, node: node.id, type: node.type, metrics: environment.metrics)
             let isSource = if case .source = instances[node.id]! { true } else { false }
+            var context = NodeContext(
+                flow: definition.id, node: node.id, tenant: definition.tenant, store: environment.store,
+                clock: isSource ? StatusClock(base: environment.clock, status: metrics.status) : environment.clock,
+                logger: nodeLogger, metrics: environment.metrics,
+                cannedAnswers: environment.cannedAnswers, afterCommit: afterCommit, webhooks: environment.webhooks,
+                exports: environment.exports)
+            context.status = metrics.status
             return RunningNode(
                 definition: node, instance: instances[node.id]!, singleton: singletons.contains(node.id), input: queues[node.id],
                 metrics: metrics, tap: Tap(redactor: environment.redactor, watchers: environment.tapWatchers),
-                context: NodeContext(
-                    flow: definition.id, node: node.id, tenant: definition.tenant, store: environment.store,
-                    clock: isSource ? StatusClock(base: environment.clock, status: metrics.status) : environment.clock,
-                    logger: nodeLogger, metrics: environment.metrics,
-                    cannedAnswers: environment.cannedAnswers, afterCommit: afterCommit, webhooks: environment.webhooks,
-                    exports: environment.exports),
+                context: context,
                 outputs: outputs, downstream: downstream)
         }
     }

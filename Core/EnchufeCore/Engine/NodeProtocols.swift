@@ -150,6 +150,8 @@ public struct NodeContext: Sendable {
     public var webhooks: WebhookRoutes? = nil
     /// The hub's named exports (for `export`).
     public var exports = ExportRoutes()
+    /// The node's status, for what it reports of its own work (`NodeStatus.report`); nil outside a flow.
+    public var status: NodeStatus? = nil
 
     public init(
         flow: String, node: String, tenant: String, store: any Store, clock: any HubClock, logger: Logger,

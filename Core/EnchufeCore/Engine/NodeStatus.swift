@@ -30,6 +30,8 @@ public final class NodeStatus: Sendable {
         /// Singleton sources under leases: the fence this instance holds, or nil while another has it.
         public var leaseFence: Int64?
         public var underLease = false
+        /// What the node itself says about its work (`report`): a forecast's learned correction.
+        public var details: JSONValue?
     }
 
     private let values: Mutex<Snapshot>
@@ -65,6 +67,9 @@ public final class NodeStatus: Sendable {
     }
 
     func set(_ state: State) { values.withLock { $0.state = state } }
+
+    /// A node's own account of its work, shown with its status (`details`).
+    public func report(_ details: JSONValue) { values.withLock { $0.details = details } }
 
     /// A singleton source got its lease (or waits for another instance's).
     func leaseHeld(by lease: Lease?) {

@@ -36,10 +36,16 @@ extension HTTPServer {
                 let measured = series.isEmpty ? [] : try await store.readings(ReadingQuery(
                     tenant: key.tenant, series: series, quantity: quantity, from: query.from.addingTimeInterval(-8 * 86_400), to: query.to))
                 let baseline = ForecastAccuracy.Baseline.of(quantity)
+                // A supply with its PV system declared scales the nMAE of its production by kWp.
+                var kwp: [String: Double] = [:]
+                if ["generation", "production", "power"].contains(quantity) {
+                    for supply in try await store.supplies(tenant: key.tenant) { if let pv = supply.pv { kwp[supply.cups] = pv.kwp } }
+                }
                 var results: [JSONValue] = []
                 for s in series {
                     let figures = ForecastAccuracy.figures(
-                        forecasts.filter { $0.reading.series == s }, measured: measured.map(\.reading).filter { $0.series == s }, baseline: baseline)
+                        forecasts.filter { $0.reading.series == s }, measured: measured.map(\.reading).filter { $0.series == s }, baseline: baseline,
+                        kwp: kwp)
                     for model in figures.keys.sorted() {
                         results.append([
                             "series": .string(s), "quantity": .string(quantity), "model": .string(model),

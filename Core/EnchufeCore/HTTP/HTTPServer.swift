@@ -154,7 +154,7 @@ public enum HTTPServer {
     static func supplyFromJSON(cups: String, tenant: String, _ text: String) throws -> SupplyPoint {
         guard CUPS.isValid(cups) else { throw SupplyProblem(description: "'\(cups)' is not a CUPS (ES, 16 digits, the 2 control letters that match them, optionally a 2-character border point)") }
         guard let fields = (try? JSONValue.parse(text))?.objectValue else { throw SupplyProblem(description: "the body must be a JSON object") }
-        let known: Set<String> = ["tariff", "zone", "community", "coefficient", "contracted_power_kw", "valid_from", "valid_to", "distributor_code", "point_type"]
+        let known: Set<String> = ["tariff", "zone", "community", "coefficient", "contracted_power_kw", "valid_from", "valid_to", "distributor_code", "point_type", "pv"]
         if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
             throw SupplyProblem(description: "unknown field '\(unknown)' (fields: \(known.sorted().joined(separator: ", ")))")
         }
@@ -191,6 +191,13 @@ public enum HTTPServer {
         supply.validFrom = try field("valid_from")
         supply.validTo = try field("valid_to")
         if let f = supply.validFrom, let t = supply.validTo, t < f { throw SupplyProblem(description: "valid_to is before valid_from") }
+        if let pv = fields["pv"], !pv.isNull {
+            do {
+                supply.pv = try PVSystem(json: pv)
+            } catch {
+                throw SupplyProblem(description: error.description)
+            }
+        }
         return supply
     }
 
@@ -204,6 +211,7 @@ public enum HTTPServer {
         o["coefficient"] = s.coefficient.map(JSONValue.number) ?? .null
         o["valid_from"] = s.validFrom.map(JSONValue.string) ?? .null
         o["valid_to"] = s.validTo.map(JSONValue.string) ?? .null
+        o["pv"] = s.pv?.json ?? .null
         return .object(o)
     }
 

@@ -104,7 +104,7 @@ public enum OpenAPI {
         Operation(method: "get", path: "/api/v1/supplies", summary: "The tenant's supply points", scope: "read"),
         Operation(
             method: "put", path: "/api/v1/supplies/{cups}",
-            summary: "Register or update a supply point: tariff, zone, community, coefficient, contracted_power_kw, valid_from, valid_to, distributor_code, point_type",
+            summary: "Register or update a supply point: tariff, zone, community, coefficient, contracted_power_kw, valid_from, valid_to, distributor_code, point_type, pv (kwp, tilt, azimuth, losses, inverter_kw, latitude, longitude, altitude)",
             scope: "admin", parameters: [Parameter(name: "cups", place: "path", required: true, doc: "The CUPS (20 or 22 characters).")],
             errors: ["400", "413"], body: "JSON object"),
         Operation(

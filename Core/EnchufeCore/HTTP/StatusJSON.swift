@@ -53,6 +53,7 @@ extension FlowStatus.Node {
         }
         if let e = st.lastError, let at = st.lastErrorAt { o["last_error"] = ["message": .string(e), "at": .string(ISO8601.string(at))] }
         if let next = st.nextRun { o["next_run"] = .string(ISO8601.string(next)) }
+        if let details = st.details { o["details"] = details }
         if st.underLease { o["lease"] = st.leaseFence.map { ["held_here": true, "fence": .number(Double($0))] } ?? ["held_here": false] }
         if let newest = st.newestData {
             o["newest_data"] = .string(ISO8601.string(newest))

@@ -160,6 +160,7 @@ enum StatusPage {
           if (n.queue_size !== undefined) rows.push(["queue", `${n.queue_depth} of ${n.queue_size}`]);
           if (n.next_run) rows.push(["next run", n.next_run]);
           if (n.newest_data) rows.push(["newest data (lag)", `${n.newest_data} (${n.lag_seconds} s)`]);
+          for (const [k, v] of Object.entries(n.details || {})) rows.push([k, typeof v === "object" ? JSON.stringify(v) : v]);
           const table = el("table", {}, ...rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, String(v)))));
           const detail = [table];
           if (n.last_error) detail.push(el("p", { class: "error" }, `last error at ${n.last_error.at}: ${n.last_error.message}`));

@@ -16,12 +16,15 @@ public struct SupplyPoint: Sendable, Hashable {
     public var validTo: String?
     /// The record as the source sent it.
     public var raw: JSONValue?
+    /// The PV system behind the supply, for `forecast.solar` and the nMAE of its forecasts.
+    public var pv: PVSystem?
 
     public init(
         tenant: String, cups: String, tariff: String? = nil, zone: String? = nil, distributorCode: String? = nil,
         pointType: Int? = nil, contractedPowerKW: [Double] = [], coefficient: Double? = nil, community: String? = nil,
-        validFrom: String? = nil, validTo: String? = nil, raw: JSONValue? = nil
+        validFrom: String? = nil, validTo: String? = nil, raw: JSONValue? = nil, pv: PVSystem? = nil
     ) {
+        self.pv = pv
         self.tenant = tenant
         self.cups = cups
         self.tariff = tariff

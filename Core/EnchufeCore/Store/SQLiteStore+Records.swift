@@ -13,17 +13,17 @@ extension SQLiteStore {
             try db.execute(
                 sql: """
                     INSERT INTO supplies (tenant, cups, valid_from, valid_to, tariff, zone, distributor_code, point_type,
-                                          contracted_power_kw, coefficient, community, raw, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                          contracted_power_kw, coefficient, community, raw, pv, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (tenant, cups, valid_from) DO UPDATE SET
                         valid_to = excluded.valid_to, tariff = excluded.tariff, zone = excluded.zone,
                         distributor_code = excluded.distributor_code, point_type = excluded.point_type,
                         contracted_power_kw = excluded.contracted_power_kw, coefficient = excluded.coefficient,
-                        community = excluded.community, raw = excluded.raw, updated_at = excluded.updated_at
+                        community = excluded.community, raw = excluded.raw, pv = excluded.pv, updated_at = excluded.updated_at
                     """,
                 arguments: [
                     s.tenant, s.cups, s.validFrom ?? "", s.validTo, s.tariff, s.zone, s.distributorCode, s.pointType,
-                    powers, s.coefficient, s.community, s.raw?.jsonText(), now,
+                    powers, s.coefficient, s.community, s.raw?.jsonText(), s.pv?.json.jsonText(), now,
                 ])
         }
     }
@@ -34,13 +34,15 @@ extension SQLiteStore {
                 let validFrom: String = row["valid_from"]
                 let powersText: String = row["contracted_power_kw"]
                 let rawText: String? = row["raw"]
+                let pvText: String? = row["pv"]
                 return SupplyPoint(
                     tenant: row["tenant"], cups: row["cups"], tariff: row["tariff"], zone: row["zone"],
                     distributorCode: row["distributor_code"], pointType: row["point_type"],
                     contractedPowerKW: ((try? JSONValue.parse(powersText))?.arrayValue ?? []).compactMap(\.doubleValue),
                     coefficient: row["coefficient"], community: row["community"],
                     validFrom: validFrom.isEmpty ? nil : validFrom, validTo: row["valid_to"],
-                    raw: rawText.flatMap { try? JSONValue.parse($0) })
+                    raw: rawText.flatMap { try? JSONValue.parse($0) },
+                    pv: pvText.flatMap { try? JSONValue.parse($0) }.flatMap { try? PVSystem(json: $0) })
             }
         }
     }

@@ -194,6 +194,10 @@ extension SQLiteStore {
                 CREATE INDEX forecasts_issued ON forecasts (issued_at);
                 """)
         }
+        // A supply's PV system (`pv`, JSON), for the solar forecasts.
+        migrator.registerMigration("007-supply-pv") { db in
+            try db.execute(sql: "ALTER TABLE supplies ADD COLUMN pv TEXT")
+        }
         return migrator
     }
 
