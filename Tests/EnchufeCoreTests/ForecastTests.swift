@@ -139,4 +139,86 @@ import TestSupport
         #expect(badIssue.status == 400 && badIssue.body.contains("issued must be"))
         #expect(try await server.get("/api/v1/forecasts?\(range)", key: nil).status == 401)
     }
+
+    // MARK: forecast.solar
+
+    static let roof: JSONValue = ["kwp": 5, "latitude": 40.4, "longitude": -3.7, "tilt": 30, "azimuth": 180]
+
+    /// AEMET-style hourly readings from 10:00 UTC on the day: cloud cover (%), temperature, wind.
+    static func weather(_ clouds: [Double]) -> [Reading] {
+        clouds.enumerated().flatMap { i, c -> [Reading] in
+            let ts = at(10 + Double(i))
+            func r(_ q: String, _ v: Double, _ res: String, _ unit: String) -> Reading {
+                Reading(tenant: "t1", series: "aemet:28065", quantity: q, ts: ts, resolution: res, value: v, unit: unit, quality: .forecast)
+            }
+            return [r("cloud_cover", c, "PT1H", "%"), r("temperature", 24, "PT0S", "degC"), r("wind_speed", 3, "PT1H", "m/s"), r("precipitation", 0, "PT1H", "mm")]
+        }
+    }
+
+    @Test func theProductionOfEachHourIsTheSolarModelsOnTheHoursWeatherIssuedNow() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try await store.migrate()
+        let node = try ForecastSolarNode(NodeOptions(values: ["pv": Self.roof, "series": "device:roof"]))
+        let now = Self.at(6)
+        let out = try await node.process(Message(readings: Self.weather([0, 50, 100])), context(store, now: now)).first?.message.readings ?? []
+        #expect(out.count == 6, "three hours, corrected and uncorrected")
+        let system = try PVSystem(json: Self.roof)
+        let corrected = out.filter { $0.tags["model"] == "forecast.solar" }
+        for (i, cloud) in [0.0, 0.5, 1].enumerated() {
+            let expected = system.energy(from: Self.at(10 + Double(i)), seconds: 3600, PVSystem.Weather(cloud: cloud, temperature: 24, wind: 3))
+            #expect(corrected[i].value == expected && corrected[i].ts == Self.at(10 + Double(i)))
+        }
+        #expect(corrected[2].value < corrected[1].value && corrected[2].value < corrected[0].value / 2, "overcast at noon makes less than half of a clear morning hour")
+        #expect(out.allSatisfy { $0.series == "device:roof" && $0.quantity == "generation" && $0.unit == "kWh" && $0.quality == .forecast && $0.tags["issued_at"] == "2026-06-10T06:00:00Z" })
+        #expect(out.filter { $0.tags["model"] == "forecast.solar/raw" }.map(\.value) == corrected.map(\.value), "nothing learned yet: the same")
+
+        let quarters = try ForecastSolarNode(NodeOptions(values: ["pv": Self.roof, "series": "device:roof", "resolution": "PT15M", "learn": false]))
+        let q = try await quarters.process(Message(readings: Self.weather([0])), context(store, now: now)).first?.message.readings ?? []
+        #expect(q.count == 4 && q.allSatisfy { $0.resolution == "PT15M" })
+        #expect(abs(q.map(\.value).reduce(0, +) - corrected[0].value) < 0.01, "four quarter-hours make the hour")
+        #expect(try await node.process(Message(readings: [Self.reading(10, 1)]), context(store, now: now)).isEmpty, "no weather, nothing")
+    }
+
+    @Test func aForecastThatRanHighIsCorrectedPerHourOfTheDayWithinBounds() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try await store.migrate()
+        // Ten past days: the uncorrected forecast said 4 kWh at 10:00 and 11:00 UTC (12 and 13 in
+        // Madrid); the roof made 2 at 10:00 and 12 at 11:00 (beyond the bound of 2).
+        var history: [Forecast] = [], measured: [Reading] = []
+        for day in 1...10 {
+            for (hour, actual) in [(10.0, 2.0), (11.0, 12.0)] {
+                var r = Self.reading(hour, 4, dayOffset: -Double(day), quality: .forecast)
+                r.series = "device:roof"
+                history.append(Forecast(r, issuedAt: Self.at(hour - 20, dayOffset: -Double(day)), model: "forecast.solar/raw"))
+                var m = Self.reading(hour, actual, dayOffset: -Double(day))
+                m.series = "device:roof"
+                measured.append(m)
+            }
+        }
+        try await store.saveForecasts(history)
+        _ = try await store.upsert(measured)
+        let node = try ForecastSolarNode(NodeOptions(values: ["pv": Self.roof, "series": "device:roof"]))
+        var ctx = context(store, now: Self.at(6))
+        let status = NodeStatus()
+        ctx.status = status
+        let out = try await node.process(Message(readings: Self.weather([0, 0, 0])), ctx).first?.message.readings ?? []
+        func value(_ hour: Double, _ model: String) -> Double? { out.first { $0.ts == Self.at(hour) && $0.tags["model"] == model }?.value }
+        #expect(value(10, "forecast.solar") == value(10, "forecast.solar/raw")! * 0.5)
+        #expect(value(11, "forecast.solar") == value(11, "forecast.solar/raw")! * 2, "3 times is bounded to 2")
+        #expect(value(12, "forecast.solar") == value(12, "forecast.solar/raw"), "no history for 14:00 in Madrid")
+        #expect(status.snapshot.details == ["correction": ["device:roof": ["12": 0.5, "13": 2]]])
+    }
+
+    @Test func theSuppliesPVSystemsAreForecastUnderTheirCUPS() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try await store.migrate()
+        try await store.saveSupply(SupplyPoint(tenant: "t1", cups: Self.series, pv: try PVSystem(json: Self.roof)))
+        try await store.saveSupply(SupplyPoint(tenant: "t1", cups: "ES0021000000000002ZZ"))
+        let all = try ForecastSolarNode(NodeOptions(values: ["learn": false]))
+        let out = try await all.process(Message(readings: Self.weather([25])), context(store, now: Self.at(6))).first?.message.readings ?? []
+        #expect(out.map(\.series) == [Self.series], "only the supply with a PV system")
+        let named = try ForecastSolarNode(NodeOptions(values: ["supplies": ["ES0021000000000002ZZ"]]))
+        await #expect(throws: PermanentError.self) { try await named.process(Message(readings: Self.weather([25])), self.context(store, now: Self.at(6))) }
+        #expect(ForecastSolarNode.spec.check?(NodeOptions(values: ["pv": ["kwp": 5]])).compactMap(\.option).sorted() == ["pv", "series"])
+    }
 }

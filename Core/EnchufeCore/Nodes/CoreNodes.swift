@@ -23,6 +23,7 @@ public enum CoreNodes {
         CommunityBalanceNode.spec,
         CheapestHoursNode.spec,
         AlertNode.spec,
+        ForecastSolarNode.spec,
         AlertNode.thresholdSpec,
         FileOutNode.spec,
         StoreReadingsNode.spec,
