@@ -221,4 +221,54 @@ import TestSupport
         await #expect(throws: PermanentError.self) { try await named.process(Message(readings: Self.weather([25])), self.context(store, now: Self.at(6))) }
         #expect(ForecastSolarNode.spec.check?(NodeOptions(values: ["pv": ["kwp": 5]])).compactMap(\.option).sorted() == ["pv", "series"])
     }
+
+    // MARK: forecast.consumption
+
+    @Test func withoutFourWeeksOfHistoryTheStandardDayIsScaledToWhatIsKnown() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try await store.migrate()
+        // Ten days of 12 kWh a day, hourly.
+        var history: [Reading] = []
+        for h in 0..<240 {
+            history.append(Reading(tenant: "t1", series: Self.series, quantity: "consumption", ts: Self.at(Double(h) - 240), resolution: "PT1H", value: 0.5, unit: "kWh"))
+        }
+        _ = try await store.upsert(history)
+        let node = ForecastConsumptionNode(NodeOptions(values: ["series": [.string(Self.series)], "horizon": "1d"]))
+        let out = try await node.process(Message(), context(store, now: Self.at(-0.5))).first?.message.readings ?? []
+        #expect(out.count == 24 && out.first?.ts == Self.day, "from the next whole hour, a day of hours")
+        #expect(abs(out.map(\.value).reduce(0, +) - 12) < 1e-9, "the standard day holds the day's 12 kWh")
+        #expect(out.allSatisfy { $0.tags["model"] == "forecast.consumption/cold-start" && $0.quality == .forecast && $0.tags["issued_at"] == "2026-06-09T23:30:00Z" })
+        let evening = out.first { LocalDay.calendar(LocalDay.madrid).component(.hour, from: $0.ts) == 21 }!.value
+        let night = out.first { LocalDay.calendar(LocalDay.madrid).component(.hour, from: $0.ts) == 4 }!.value
+        #expect(evening > 2 * night, "the evening peak")
+    }
+
+    @Test func theProfileKeepsDayTypesApartAndTheWallClockOnDSTDays() {
+        let forecaster = ConsumptionForecast()
+        let madrid = LocalDay.madrid
+        func local(_ text: String) -> Date { try! InstantFormat.local.instant(.string(text), zone: madrid) }
+        #expect(forecaster.dayType(local("2026-10-12T10:00:00")) == .holiday, "Fiesta Nacional, a Monday")
+        #expect(forecaster.dayType(local("2026-10-10T10:00:00")) == .saturday)
+        #expect(forecaster.dayType(local("2026-10-11T10:00:00")) == .holiday, "a Sunday")
+        #expect(forecaster.dayType(local("2026-10-13T10:00:00")) == .workday)
+        // Eight weeks of hours: 1 kWh on working days, 3 on Saturdays, 2 on Sundays and holidays;
+        // 19:00 local always 5 on working days.
+        let start = LocalDay(year: 2026, month: 8, day: 30).start(in: madrid)
+        let end = LocalDay(year: 2026, month: 10, day: 25).start(in: madrid)
+        var history: [Reading] = []
+        var t = start
+        while t < end {
+            let type = forecaster.dayType(t)
+            let hour = LocalDay.calendar(madrid).component(.hour, from: t)
+            let v = type == .saturday ? 3.0 : type == .holiday ? 2 : hour == 19 ? 5 : 1
+            history.append(Reading(series: "s", quantity: "consumption", ts: t, resolution: "PT1H", value: v, unit: "kWh"))
+            t = t.addingTimeInterval(3600)
+        }
+        // 25 October 2026, the Sunday clocks go back: 25 hours, each forecast as a Sunday's.
+        let day = LocalDay(year: 2026, month: 10, day: 25)
+        let (sunday, method) = forecaster.forecast(history: history, from: day.start(in: madrid), horizon: day.end(in: madrid).timeIntervalSince(day.start(in: madrid)), seconds: 3600)
+        #expect(method == .profile && sunday.count == 25 && sunday.allSatisfy { $0.value == 2 })
+        let monday = forecaster.forecast(history: history, from: day.end(in: madrid), horizon: 86_400, seconds: 3600).values
+        #expect(monday.map(\.value) == (0..<24).map { $0 == 19 ? 5.0 : 1 })
+    }
 }

@@ -24,6 +24,7 @@ public enum CoreNodes {
         CheapestHoursNode.spec,
         AlertNode.spec,
         ForecastSolarNode.spec,
+        ForecastConsumptionNode.spec,
         AlertNode.thresholdSpec,
         FileOutNode.spec,
         StoreReadingsNode.spec,
