@@ -170,16 +170,24 @@ struct ForecastSolarNode: TransformNode {
         }
         guard !forecast.isEmpty else { return [:] }
         let measured = try await context.store.readings(ReadingQuery(tenant: context.tenant, series: [series], quantity: "generation", from: from, to: now))
-        let calendar = LocalDay.calendar(system.zone)
-        var sums: [Int: (forecast: Double, actual: Double, n: Int)] = [:]
+        var pairs: [(ts: Date, hours: Double, forecast: Double, actual: Double)] = []
         for stored in measured where stored.reading.quality != .forecast {
             let r = stored.reading
             guard let f = forecast[r.ts], f.reading.resolution == r.resolution else { continue }
-            let hours = Double(ISODuration.seconds(r.resolution) ?? 3600) / 3600
-            guard f.reading.value > 0.01 * system.kwp * hours else { continue }
-            let h = calendar.component(.hour, from: r.ts)
+            pairs.append((r.ts, Double(ISODuration.seconds(r.resolution) ?? 3600) / 3600, f.reading.value, r.value))
+        }
+        return Self.factors(pairs, system: system)
+    }
+
+    /// Per local hour of the day, measured over forecast — from at least 5 intervals whose forecast
+    /// is above 1 % of kWp — bounded to 0.5–2.
+    static func factors(_ pairs: [(ts: Date, hours: Double, forecast: Double, actual: Double)], system: PVSystem) -> [Int: Double] {
+        let calendar = LocalDay.calendar(system.zone)
+        var sums: [Int: (forecast: Double, actual: Double, n: Int)] = [:]
+        for p in pairs where p.forecast > 0.01 * system.kwp * p.hours {
+            let h = calendar.component(.hour, from: p.ts)
             let s = sums[h] ?? (0, 0, 0)
-            sums[h] = (s.forecast + f.reading.value, s.actual + r.value, s.n + 1)
+            sums[h] = (s.forecast + p.forecast, s.actual + p.actual, s.n + 1)
         }
         var factors: [Int: Double] = [:]
         for (h, s) in sums where s.n >= 5 && s.forecast > 0 { factors[h] = min(2, max(0.5, s.actual / s.forecast)) }
