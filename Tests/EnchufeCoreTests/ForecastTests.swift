@@ -271,4 +271,70 @@ import TestSupport
         let monday = forecaster.forecast(history: history, from: day.end(in: madrid), horizon: 86_400, seconds: 3600).values
         #expect(monday.map(\.value) == (0..<24).map { $0 == 19 ? 5.0 : 1 })
     }
+
+    // MARK: forecast.price
+
+    /// Hourly spot and PVPC over the days before `until` (Madrid): spot 50 + hour + day number;
+    /// PVPC the spot plus 100 at 19:00 on working days, 30 at other hours of working days, 20 on
+    /// Saturdays, Sundays and holidays.
+    static func prices(days: Int, until: LocalDay) -> [Reading] {
+        let madrid = LocalDay.madrid
+        var out: [Reading] = []
+        for d in 1...days {
+            let day = until.adding(days: -d)
+            var ts = day.start(in: madrid)
+            while ts < day.end(in: madrid) {
+                let hour = Double(LocalDay.calendar(madrid).component(.hour, from: ts))
+                let spot = 50 + hour + Double(d)
+                let workday = !TariffCalendar().isAllValley(day)
+                let pvpc = spot + (workday ? (hour == 19 ? 100 : 30) : 20)
+                out.append(Reading(tenant: "t1", series: "ree:600:8741", quantity: "price", ts: ts, resolution: "PT1H", value: spot, unit: "EUR/MWh"))
+                out.append(Reading(tenant: "t1", series: "ree:1001:8741", quantity: "price", ts: ts, resolution: "PT1H", value: pvpc, unit: "EUR/MWh"))
+                ts = ts.addingTimeInterval(3600)
+            }
+        }
+        return out
+    }
+
+    @Test func tomorrowsPVPCIsTheSpotPlusTheRecentSpreadOnceTheSpotIsOutAndTheRecentMedianBefore() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try await store.migrate()
+        let tomorrow = LocalDay(year: 2026, month: 6, day: 10)  // a Wednesday
+        _ = try await store.upsert(Self.prices(days: 21, until: tomorrow))
+        let node = ForecastPriceNode(NodeOptions(values: ["spot": "ree:600:8741"]))
+        let now = ISO8601.date("2026-06-09T10:00:00Z")!
+        let before = try await node.process(Message(), context(store, now: now)).first?.message.readings ?? []
+        #expect(before.count == 24 && before.allSatisfy { $0.tags["model"] == "forecast.price/history" && $0.series == "ree:1001:8741" && $0.quality == .forecast })
+        // The last 7 working days are 1, 2, 5, 6, 7, 8 and 9 days back (3 and 4 are the weekend): the median is 6.
+        let at19 = before.first { LocalDay.calendar(LocalDay.madrid).component(.hour, from: $0.ts) == 19 }
+        #expect(abs((at19?.value ?? 0) - (50 + 19 + 6 + 100)) < 1e-9, "\(String(describing: at19?.value))")
+
+        // OMIE's (here REE's spot) price for tomorrow is out: 200 + hour.
+        var spot: [Reading] = []
+        var ts = tomorrow.start(in: LocalDay.madrid)
+        while ts < tomorrow.end(in: LocalDay.madrid) {
+            let hour = Double(LocalDay.calendar(LocalDay.madrid).component(.hour, from: ts))
+            spot.append(Reading(tenant: "t1", series: "ree:600:8741", quantity: "price", ts: ts, resolution: "PT1H", value: 200 + hour, unit: "EUR/MWh"))
+            ts = ts.addingTimeInterval(3600)
+        }
+        _ = try await store.upsert(spot)
+        let after = try await node.process(Message(), context(store, now: now.addingTimeInterval(4 * 3600))).first?.message.readings ?? []
+        let hours = after.map { Int(LocalDay.calendar(LocalDay.madrid).component(.hour, from: $0.ts)) }
+        #expect(after.allSatisfy { $0.tags["model"] == "forecast.price/spot" })
+        #expect(after.map(\.value) == hours.map { 200 + Double($0) + ($0 == 19 ? 100 : 30) })
+    }
+
+    @Test func theDayClocksGoBackHas25ForecastHours() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try await store.migrate()
+        let day = LocalDay(year: 2026, month: 10, day: 25)
+        _ = try await store.upsert(Self.prices(days: 21, until: day))
+        let node = ForecastPriceNode(NodeOptions(values: ["day": "2026-10-25"]))
+        let out = try await node.process(Message(), context(store, now: ISO8601.date("2026-10-24T12:00:00Z")!)).first?.message.readings ?? []
+        #expect(out.count == 25)
+        // 02:00 comes twice, forecast alike from the same wall-clock slot.
+        let twoOClock = out.filter { LocalDay.calendar(LocalDay.madrid).component(.hour, from: $0.ts) == 2 }
+        #expect(twoOClock.count == 2 && twoOClock[0].value == twoOClock[1].value)
+        #expect(ForecastPriceNode.spec.check?(NodeOptions(values: ["day": "someday"])).compactMap(\.option) == ["day"])
+    }
 }

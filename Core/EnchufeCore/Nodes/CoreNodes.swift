@@ -25,6 +25,7 @@ public enum CoreNodes {
         AlertNode.spec,
         ForecastSolarNode.spec,
         ForecastConsumptionNode.spec,
+        ForecastPriceNode.spec,
         AlertNode.thresholdSpec,
         FileOutNode.spec,
         StoreReadingsNode.spec,
