@@ -179,6 +179,35 @@ import TestSupport
         #expect(try await node.process(Message(readings: [Self.reading(10, 1)]), context(store, now: now)).isEmpty, "no weather, nothing")
     }
 
+    @Test func aDailyForecastsWindowsMakeAWholeDaysProduction() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try await store.migrate()
+        let madrid = LocalDay.madrid
+        let day1 = LocalDay(year: 2026, month: 6, day: 11), day2 = LocalDay(year: 2026, month: 6, day: 12)
+        func r(_ q: String, _ ts: Date, _ res: String, _ v: Double) -> Reading {
+            Reading(tenant: "t1", series: "aemet:28065", quantity: q, ts: ts, resolution: res, value: v, unit: "", quality: .forecast)
+        }
+        var readings: [Reading] = []
+        for (i, cloud) in [0.0, 50, 100, 0].enumerated() { readings.append(r("cloud_cover", day1.start(in: madrid).addingTimeInterval(Double(i) * 6 * 3600), "PT6H", cloud)) }
+        readings.append(r("cloud_cover", day2.start(in: madrid), "P1D", 25))
+        for day in [day1, day2] {
+            readings += [r("temperature_max", day.start(in: madrid), "P1D", 30), r("temperature_min", day.start(in: madrid), "P1D", 16)]
+        }
+        // Half a day's windows only: not a whole day, left out.
+        readings.append(r("cloud_cover", LocalDay(year: 2026, month: 6, day: 13).start(in: madrid), "PT12H", 0))
+        let node = try ForecastSolarNode(NodeOptions(values: ["pv": Self.roof, "series": "device:roof", "learn": false]))
+        let out = try await node.process(Message(readings: readings), context(store, now: Self.at(6))).first?.message.readings ?? []
+        #expect(out.map(\.ts) == [day1.start(in: madrid), day2.start(in: madrid)] && out.allSatisfy { $0.resolution == "P1D" })
+        let system = try PVSystem(json: Self.roof)
+        var expected = 0.0
+        for h in 0..<24 {
+            let cloud = [0.0, 0.5, 1, 0][h / 6]
+            expected += system.energy(from: day1.start(in: madrid).addingTimeInterval(Double(h) * 3600), seconds: 3600, .init(cloud: cloud, temperature: 23, wind: 1))
+        }
+        #expect(abs(out[0].value - expected) < 1e-9)
+        #expect(out[1].value > out[0].value, "a quarter-cloudy day makes more than one with an overcast afternoon")
+    }
+
     @Test func aForecastThatRanHighIsCorrectedPerHourOfTheDayWithinBounds() async throws {
         let store = try SQLiteStore(path: ":memory:")
         try await store.migrate()

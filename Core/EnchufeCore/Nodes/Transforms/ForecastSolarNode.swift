@@ -31,7 +31,10 @@ struct ForecastSolarNode: TransformNode {
             `forecast`, tags `issued_at` (now) and `model`. The chain of models is in
             docs/forecasts.md (solar position, simplified Solis clear sky, Kasten–Czeplak cloud
             cover, Erbs, Hay–Davies, Faiman, PVWatts); a missing temperature counts as 15 °C, a
-            missing wind as 1 m/s. With `without_weather: clear_sky`, a message without weather (a
+            missing wind as 1 m/s. AEMET's daily forecast (7 days: `cloud_cover` in windows of 6, 12
+            or 24 hours, `temperature_max`/`_min`) makes one `P1D` value per whole local day, the
+            sum of its hours (each with its window's cloud cover and the day's mean temperature);
+            a day its windows do not cover whole is left out. With `without_weather: clear_sky`, a message without weather (a
             `schedule`'s tick) makes a clear-sky forecast of the next `horizon` — with `learn`, a
             clear sky corrected by how much the recent days really gave: a forecast that needs no
             weather service at all.
@@ -89,26 +92,40 @@ struct ForecastSolarNode: TransformNode {
         model = o[Key.model]
     }
 
-    /// The weather of one hour.
-    static func weather(_ readings: [Reading]) -> [Date: PVSystem.Weather] {
+    /// The weather of each hour: from hourly readings, or from the windows of a daily forecast
+    /// (6, 12 or 24 hours; they never overlap) spread over their hours, the temperature then the
+    /// day's mean of maximum and minimum.
+    static func weather(_ readings: [Reading], zone: TimeZone = LocalDay.madrid) -> (hours: [Date: PVSystem.Weather], daily: Bool) {
         var cloud: [Date: Double] = [:], temperature: [Date: Double] = [:], wind: [Date: Double] = [:]
+        var dayMax: [LocalDay: Double] = [:], dayMin: [LocalDay: Double] = [:]
+        var daily = false
         for r in readings {
+            let seconds = ISODuration.seconds(r.resolution) ?? 0
+            // A window's value holds for each of its hours.
+            let hours = seconds > 3600 ? stride(from: 0, to: seconds, by: 3600).map { r.ts.addingTimeInterval(Double($0)) } : [r.ts]
             switch r.quantity {
-            case "cloud_cover": cloud[r.ts] = r.value / 100
+            case "cloud_cover":
+                if seconds > 3600 { daily = true }
+                for h in hours { cloud[h] = r.value / 100 }
             case "temperature": temperature[r.ts] = r.value
-            case "wind_speed": wind[r.ts] = r.value
+            case "temperature_max": dayMax[LocalDay(containing: r.ts, in: zone)] = r.value
+            case "temperature_min": dayMin[LocalDay(containing: r.ts, in: zone)] = r.value
+            case "wind_speed": for h in hours { wind[h] = r.value }
             default: break
             }
         }
-        var hours: [Date: PVSystem.Weather] = [:]
+        var out: [Date: PVSystem.Weather] = [:]
         for (ts, c) in cloud {
-            hours[ts] = PVSystem.Weather(cloud: c, temperature: temperature[ts] ?? temperature[ts.addingTimeInterval(3600)] ?? 15, wind: wind[ts] ?? 1)
+            let day = LocalDay(containing: ts, in: zone)
+            let dayMean = dayMax[day].flatMap { max in dayMin[day].map { (max + $0) / 2 } }
+            out[ts] = PVSystem.Weather(
+                cloud: c, temperature: temperature[ts] ?? temperature[ts.addingTimeInterval(3600)] ?? dayMean ?? 15, wind: wind[ts] ?? 1)
         }
-        return hours
+        return (out, daily)
     }
 
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
-        var hours = Self.weather(message.readings)
+        var (hours, daily) = Self.weather(message.readings)
         if hours.isEmpty, let clearSkyHours {
             let first = (context.clock.now().timeIntervalSince1970 / 3600).rounded(.down) * 3600
             for h in 0..<clearSkyHours {
@@ -126,19 +143,38 @@ struct ForecastSolarNode: TransformNode {
             let factors = learn ? try await correction(series, system, now: now, context) : [:]
             if learn { details[series] = .object(Dictionary(uniqueKeysWithValues: factors.map { (String(format: "%02d", $0.key), JSONValue.number(($0.value * 1000).rounded() / 1000)) })) }
             let zone = system.zone
+            func reading(_ ts: Date, _ resolution: String, _ value: Double, _ name: String) -> Reading {
+                Reading(
+                    tenant: context.tenant, series: series, quantity: "generation", ts: ts, resolution: resolution,
+                    value: value, unit: "kWh", quality: .forecast, source: "\(context.flow)/\(context.node)",
+                    tags: ["issued_at": issued, "model": name])
+            }
+            if daily {
+                // Whole local days: the sum of their hours.
+                var days: [LocalDay: (raw: Double, corrected: Double, hours: Int)] = [:]
+                for (hour, weather) in hours {
+                    let raw = system.energy(from: hour, seconds: 3600, weather)
+                    let factor = factors[LocalDay.calendar(zone).component(.hour, from: hour)] ?? 1
+                    let day = LocalDay(containing: hour, in: zone)
+                    let d = days[day] ?? (0, 0, 0)
+                    days[day] = (d.raw + raw, d.corrected + raw * factor, d.hours + 1)
+                }
+                for (day, d) in days.sorted(by: { $0.key < $1.key }) {
+                    let expected = Int(day.end(in: zone).timeIntervalSince(day.start(in: zone)) / 3600)
+                    guard d.hours == expected else { continue }
+                    out.append(reading(day.start(in: zone), "P1D", d.corrected, model))
+                    if learn { out.append(reading(day.start(in: zone), "P1D", d.raw, model + "/raw")) }
+                }
+                continue
+            }
             for (hour, weather) in hours.sorted(by: { $0.key < $1.key }) {
                 for start in stride(from: 0, to: 3600, by: seconds) {
                     let ts = hour.addingTimeInterval(Double(start))
                     let raw = system.energy(from: ts, seconds: seconds, weather)
-                    func reading(_ value: Double, _ name: String) -> Reading {
-                        Reading(
-                            tenant: context.tenant, series: series, quantity: "generation", ts: ts, resolution: ISODuration.text(seconds: seconds),
-                            value: value, unit: "kWh", quality: .forecast, source: "\(context.flow)/\(context.node)",
-                            tags: ["issued_at": issued, "model": name])
-                    }
+                    let resolution = ISODuration.text(seconds: seconds)
                     let hourOfDay = LocalDay.calendar(zone).component(.hour, from: ts)
-                    out.append(reading(raw * (factors[hourOfDay] ?? 1), model))
-                    if learn { out.append(reading(raw, model + "/raw")) }
+                    out.append(reading(ts, resolution, raw * (factors[hourOfDay] ?? 1), model))
+                    if learn { out.append(reading(ts, resolution, raw, model + "/raw")) }
                 }
             }
         }
