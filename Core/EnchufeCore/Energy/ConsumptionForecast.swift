@@ -31,10 +31,7 @@ public struct ConsumptionForecast: Sendable {
     }
 
     /// The slot of the day an interval starts in: minutes since local midnight, on the wall clock.
-    func slot(_ ts: Date) -> Int {
-        let c = LocalDay.calendar(zone).dateComponents([.hour, .minute], from: ts)
-        return c.hour! * 60 + c.minute!
-    }
+    func slot(_ ts: Date) -> Int { LocalDay.minuteOfDay(ts, in: zone) }
 
     /// A household's day by hour, as fractions of the day (sums to 1): low at night, a morning
     /// rise, a midday meal and the evening peak — an assumed shape (not a published profile), used

@@ -64,6 +64,13 @@ public struct LocalDay: Hashable, Comparable, Sendable, CustomStringConvertible 
     }
 
     /// The local wall-clock time of `date` in `zone`, as text (to tell a repeated autumn time).
+    /// Minutes since local midnight on the wall clock (the repeated hour of the day clocks go back
+    /// has the same minutes twice).
+    public static func minuteOfDay(_ date: Date, in zone: TimeZone) -> Int {
+        let c = calendar(zone).dateComponents([.hour, .minute], from: date)
+        return c.hour! * 60 + c.minute!
+    }
+
     public static func wall(_ date: Date, _ zone: TimeZone) -> String {
         let c = calendar(zone).dateComponents([.year, .month, .day, .hour, .minute], from: date)
         return "\(c.year!)-\(c.month!)-\(c.day!) \(c.hour!):\(c.minute!)"

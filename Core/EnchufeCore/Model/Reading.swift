@@ -90,6 +90,14 @@ public struct StoredReading: Sendable, Hashable {
 }
 
 /// ISO-8601 instants in UTC, with or without fractional seconds.
+extension Sequence<Reading> {
+    /// The resolution most of the readings have, in seconds (nil: none with a duration).
+    public var commonResolutionSeconds: Int? {
+        let counts = Dictionary(grouping: compactMap { ISODuration.seconds($0.resolution) }.filter { $0 > 0 }, by: { $0 })
+        return counts.max { ($0.value.count, $1.key) < ($1.value.count, $0.key) }?.key
+    }
+}
+
 extension Reading {
     /// Where the reading's interval ends (its start, for an instant or a resolution that is not an ISO-8601 duration).
     public var end: Date { ts.addingTimeInterval(Double(ISODuration.seconds(resolution) ?? 0)) }

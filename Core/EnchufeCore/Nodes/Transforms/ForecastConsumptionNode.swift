@@ -61,8 +61,7 @@ struct ForecastConsumptionNode: TransformNode {
         for name in names {
             let history = try await context.store.readings(ReadingQuery(tenant: context.tenant, series: [name], quantity: quantity, from: from, to: now)).map(\.reading)
             // The series' own resolution: the most common among its readings (hourly with none).
-            let resolutions = Dictionary(grouping: history.compactMap { ISODuration.seconds($0.resolution) }.filter { $0 > 0 }, by: { $0 })
-            let seconds = resolutions.max { $0.value.count < $1.value.count }?.key ?? 3600
+            let seconds = history.commonResolutionSeconds ?? 3600
             let start = Date(timeIntervalSince1970: (now.timeIntervalSince1970 / Double(seconds)).rounded(.up) * Double(seconds))
             let (values, method) = forecaster.forecast(history: history.filter { ISODuration.seconds($0.resolution) == seconds }, from: start, horizon: horizon, seconds: seconds)
             let unit = history.last?.unit ?? "kWh"

@@ -58,6 +58,7 @@ struct ForecastPriceNode: TransformNode {
     let days: Int
     let model: String
     let zone = LocalDay.madrid
+    let calendar = TariffCalendar()
 
     init(_ o: NodeOptions) {
         series = o[Key.series]
@@ -68,12 +69,9 @@ struct ForecastPriceNode: TransformNode {
     }
 
     /// Working day or not (Saturdays, Sundays and national holidays).
-    func workday(_ ts: Date) -> Bool { !TariffCalendar().isAllValley(LocalDay(containing: ts, in: zone)) }
+    func workday(_ ts: Date) -> Bool { !calendar.isAllValley(LocalDay(containing: ts, in: zone)) }
 
-    func slot(_ ts: Date) -> Int {
-        let c = LocalDay.calendar(zone).dateComponents([.hour, .minute], from: ts)
-        return c.hour! * 60 + c.minute!
-    }
+    func slot(_ ts: Date) -> Int { LocalDay.minuteOfDay(ts, in: zone) }
 
     static func median(_ values: [Double]) -> Double? {
         guard !values.isEmpty else { return nil }
@@ -93,8 +91,7 @@ struct ForecastPriceNode: TransformNode {
                 .map(\.reading).filter { $0.quality != .forecast }
         }
         let history = try await readings(series, historyFrom, min(start, now.addingTimeInterval(86_400)))
-        let resolutions = Dictionary(grouping: history.compactMap { ISODuration.seconds($0.resolution) }.filter { $0 > 0 }, by: { $0 })
-        let seconds = resolutions.max { $0.value.count < $1.value.count }?.key ?? 3600
+        let seconds = history.commonResolutionSeconds ?? 3600
         let past = history.filter { ISODuration.seconds($0.resolution) == seconds }
         // The last `days` days of the same day type as each target interval, per wall-clock slot.
         func sameKind(_ ts: Date) -> [Reading] {
