@@ -10,7 +10,8 @@ import Synchronization
 /// (which sees its tenant's flows and dead letters) or, when the hub listens on loopback only, a
 /// request with no key at all (the machine's operator, who sees every tenant).
 extension HTTPServer {
-    /// Whose view a request gets: a tenant (an admin key's), or every tenant (nil) from loopback.
+    /// Whose view a request gets: a tenant (the key's: admin, or the scope a route asks, `read` for
+    /// the alerts), or every tenant (nil) from loopback.
     enum Operator {
         case tenant(String, keyID: String)
         case local

@@ -18,7 +18,7 @@ struct ForecastConsumptionNode: TransformNode {
             tenant) it reads the last `weeks` weeks of `quantity` from the store and forecasts every
             interval of the next `horizon`, at the series' own resolution, from the next interval on:
             per day type (working day; Saturday; Sunday or national holiday, from the tariff
-            calendar) and local time of the day, the weighted mean of the history's values, each week
+            calendar) and local time of the day, the weighted median of the history's values, each week
             further back weighing 0.8 of the one after it (a 25-hour day's repeated hour counts once
             per wall-clock slot). With fewer than four weeks of history, a standard household day
             (docs/forecasts.md) scaled to the mean daily consumption known so far (9 kWh a day with

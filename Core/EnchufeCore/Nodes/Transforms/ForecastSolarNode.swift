@@ -95,9 +95,10 @@ struct ForecastSolarNode: TransformNode {
     /// The weather of each hour: from hourly readings, or from the windows of a daily forecast
     /// (6, 12 or 24 hours; they never overlap) spread over their hours, the temperature then the
     /// day's mean of maximum and minimum.
-    static func weather(_ readings: [Reading], zone: TimeZone = LocalDay.madrid) -> (hours: [Date: PVSystem.Weather], daily: Bool) {
+    static func weather(_ readings: [Reading]) -> (hours: [Date: PVSystem.Weather], daily: Bool) {
         var cloud: [Date: Double] = [:], temperature: [Date: Double] = [:], wind: [Date: Double] = [:]
-        var dayMax: [LocalDay: Double] = [:], dayMin: [LocalDay: Double] = [:]
+        // The days' maximum and minimum by the day's interval (the municipality's own midnight).
+        var dayMax: [Range<Date>: Double] = [:], dayMin: [Range<Date>: Double] = [:]
         var daily = false
         for r in readings {
             let seconds = ISODuration.seconds(r.resolution) ?? 0
@@ -108,16 +109,16 @@ struct ForecastSolarNode: TransformNode {
                 if seconds > 3600 { daily = true }
                 for h in hours { cloud[h] = r.value / 100 }
             case "temperature": temperature[r.ts] = r.value
-            case "temperature_max": dayMax[LocalDay(containing: r.ts, in: zone)] = r.value
-            case "temperature_min": dayMin[LocalDay(containing: r.ts, in: zone)] = r.value
+            case "temperature_max": dayMax[r.ts..<r.end] = r.value
+            case "temperature_min": dayMin[r.ts..<r.end] = r.value
             case "wind_speed": for h in hours { wind[h] = r.value }
             default: break
             }
         }
         var out: [Date: PVSystem.Weather] = [:]
         for (ts, c) in cloud {
-            let day = LocalDay(containing: ts, in: zone)
-            let dayMean = dayMax[day].flatMap { max in dayMin[day].map { (max + $0) / 2 } }
+            let day = dayMax.keys.first { $0.contains(ts) }
+            let dayMean = day.flatMap { d in dayMax[d].flatMap { max in dayMin[d].map { (max + $0) / 2 } } }
             out[ts] = PVSystem.Weather(
                 cloud: c, temperature: temperature[ts] ?? temperature[ts.addingTimeInterval(3600)] ?? dayMean ?? 15, wind: wind[ts] ?? 1)
         }
