@@ -353,6 +353,25 @@ import TestSupport
         #expect(after.map(\.value) == hours.map { 200 + Double($0) + ($0 == 19 ? 100 : 30) })
     }
 
+    /// With eight weeks of history the expert model takes over from the median: its forecast of
+    /// a working day follows the prices' daily rise that a median of past days lags behind.
+    @Test func withEightWeeksOfHistoryTheExpertModelForecasts() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try await store.migrate()
+        let tomorrow = LocalDay(year: 2026, month: 6, day: 10)  // a Wednesday
+        _ = try await store.upsert(Self.prices(days: 63, until: tomorrow))
+        let node = ForecastPriceNode(NodeOptions(values: [:]))
+        let out = try await node.process(Message(), context(store, now: ISO8601.date("2026-06-09T10:00:00Z")!)).first?.message.readings ?? []
+        #expect(out.count == 24 && out.allSatisfy { $0.tags["model"] == "forecast.price/expert" })
+        // What `prices` would make for the day itself (d = 0): the median of the last seven working days is 4.5 days stale.
+        for r in out {
+            let hour = Double(LocalDay.calendar(LocalDay.madrid).component(.hour, from: r.ts))
+            let actual = 50 + hour + (hour == 19 ? 100 : 30)
+            #expect(abs(r.value - actual) < 1, "\(r.ts): \(r.value) against \(actual)")
+        }
+        #expect(ForecastPriceNode.spec.check?(NodeOptions(values: ["window": 7])).compactMap(\.option) == ["window"])
+    }
+
     @Test func theDayClocksGoBackHas25ForecastHours() async throws {
         let store = try SQLiteStore(path: ":memory:")
         try await store.migrate()

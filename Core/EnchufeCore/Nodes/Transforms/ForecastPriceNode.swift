@@ -9,7 +9,8 @@ struct ForecastPriceNode: TransformNode {
             "spot", doc: "A day-ahead price series published earlier (`omie:ES` at about 13:00, `entsoe:ES`, `ree:600:8741`): once the day's is stored, the forecast is it plus the recent spread.",
             example: "omie:ES")
         static let day = OptionKey<String>("day", default: "tomorrow", doc: "The day forecast: `tomorrow`, `today`, `+2d` or a date (YYYY-MM-DD).")
-        static let days = OptionKey<Int>("days", default: 7, doc: "How many recent days the spread and the fallback are taken from.")
+        static let days = OptionKey<Int>("days", default: 7, doc: "How many recent days of the same kind the spread and the median are taken from.")
+        static let window = OptionKey<Int>("window", default: 56, doc: "How many days back the expert model is fitted on (at least four weeks of history are needed before it is used).")
         static let model = OptionKey<String>("model", default: "forecast.price", doc: "The model name the forecasts are stored under.")
     }
 
@@ -25,8 +26,14 @@ struct ForecastPriceNode: TransformNode {
               days of the same day type (working day or not), of `series` minus `spot` at the same
               wall-clock time — the PVPC is the market price plus charges that follow the tariff
               periods, and the spread carries them (model `MODEL/spot`);
-            - otherwise the median of `series` at the same wall-clock time over the last `days`
-              days of the same day type (model `MODEL/history`).
+            - otherwise, with four weeks of history or more, the "expert" autoregression of price
+              forecasting fitted per time of day on the last `window` days: the price at that time
+              the day before, two days before and a week before, the day before's minimum,
+              maximum and last price, and Monday / Saturday / Sunday-or-holiday (model
+              `MODEL/expert`; on REE's recorded PVPC of 2024 its MAE is 0.74 of the naive
+              benchmark's, see docs/forecasts.md);
+            - with less history, the median of `series` at the same wall-clock time over the last
+              `days` days of the same day type (model `MODEL/history`).
 
             Out go readings of quantity `price`, quality `forecast`, tags `issued_at` (now) and
             `model`, for `store.forecasts`; an interval with no history is left out. Evaluate with
@@ -34,7 +41,7 @@ struct ForecastPriceNode: TransformNode {
             price forecasting one (the same hour the day before Tuesday to Friday, a week before
             Saturday to Monday), `skill` = 1 − rMAE.
             """,
-        options: [Key.series.spec, Key.spot.spec, Key.day.spec, Key.days.spec, Key.model.spec],
+        options: [Key.series.spec, Key.spot.spec, Key.day.spec, Key.days.spec, Key.window.spec, Key.model.spec],
         example: """
             - id: tomorrow
               type: forecast.price
@@ -48,6 +55,7 @@ struct ForecastPriceNode: TransformNode {
                 problems.append(OptionProblem(option: "day", "must be `today`, `tomorrow` or a date (YYYY-MM-DD)"))
             }
             if !(1...60).contains(o[Key.days]) { problems.append(OptionProblem(option: "days", "must be 1–60")) }
+            if !(28...366).contains(o[Key.window]) { problems.append(OptionProblem(option: "window", "must be 28–366 days")) }
             return problems
         },
         make: { context in .transform(ForecastPriceNode(context.options)) })
@@ -56,6 +64,7 @@ struct ForecastPriceNode: TransformNode {
     let spot: String?
     let day: String
     let days: Int
+    let window: Int
     let model: String
     let zone = LocalDay.madrid
     let calendar = TariffCalendar()
@@ -65,6 +74,7 @@ struct ForecastPriceNode: TransformNode {
         spot = o[Key.spot]
         day = o[Key.day]
         days = o[Key.days]
+        window = o[Key.window]
         model = o[Key.model]
     }
 
@@ -73,19 +83,13 @@ struct ForecastPriceNode: TransformNode {
 
     func slot(_ ts: Date) -> Int { LocalDay.minuteOfDay(ts, in: zone) }
 
-    static func median(_ values: [Double]) -> Double? {
-        guard !values.isEmpty else { return nil }
-        let s = values.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
         let now = context.clock.now()
         guard let target = LocalDay.parse(day, today: LocalDay(containing: now, in: zone)) else {
             throw PermanentError("forecast.price: day '\(day)' is not today, tomorrow or a date")
         }
         let (start, end) = (target.start(in: zone), target.end(in: zone))
-        let historyFrom = start.addingTimeInterval(-Double(days + 7) * 86_400)
+        let historyFrom = start.addingTimeInterval(-Double(max(days * 4, window) + 8) * 86_400)
         func readings(_ name: String, _ from: Date, _ to: Date) async throws -> [Reading] {
             try await context.store.readings(ReadingQuery(tenant: context.tenant, series: [name], quantity: "price", from: from, to: to))
                 .map(\.reading).filter { $0.quality != .forecast }
@@ -112,17 +116,14 @@ struct ForecastPriceNode: TransformNode {
             }
         }
         let issued = ISO8601.string(now)
+        let fromHistory = PriceForecast(zone: zone, window: window, similarDays: days).forecast(history: past, day: target, seconds: seconds)
         var out: [Reading] = []
-        var ts = start
-        while ts < end {
-            let similar = sameKind(ts)
-            var value: Double?
-            var name = model + "/history"
-            if let spotNow = spotByTime[ts], let spread = Self.median(similar.compactMap { r in spotPast[r.ts].map { r.value - $0 } }) {
+        for (ts, historic) in fromHistory.values {
+            var value = historic
+            var name = model + (fromHistory.method == .expert ? "/expert" : "/history")
+            if let spotNow = spotByTime[ts], let spread = PriceForecast.median(sameKind(ts).compactMap { r in spotPast[r.ts].map { r.value - $0 } }) {
                 value = spotNow + spread
                 name = model + "/spot"
-            } else {
-                value = Self.median(similar.map(\.value))
             }
             if let value {
                 out.append(Reading(
@@ -130,7 +131,6 @@ struct ForecastPriceNode: TransformNode {
                     value: value, unit: past.last?.unit ?? "EUR/MWh", quality: .forecast, source: "\(context.flow)/\(context.node)",
                     tags: ["issued_at": issued, "model": name]))
             }
-            ts = ts.addingTimeInterval(Double(seconds))
         }
         return out.isEmpty ? [] : [.out(Message(readings: out))]
     }
