@@ -8,18 +8,21 @@ extension PostgresStore {
     public func saveSupply(_ s: SupplyPoint) async throws {
         let raw = s.raw?.jsonText()
         let pv = s.pv?.json.jsonText()
+        let market = s.market?.json.jsonText()
         try await withConnection { connection in
             try await connection.query(
                 """
                 INSERT INTO supplies (tenant, cups, valid_from, valid_to, tariff, zone, distributor_code, point_type,
-                                      contracted_power_kw, coefficient, community, raw, pv, updated_at)
+                                      contracted_power_kw, coefficient, community, raw, pv, market, updated_at)
                 VALUES (\(s.tenant), \(s.cups), \(s.validFrom ?? ""), \(s.validTo), \(s.tariff), \(s.zone), \(s.distributorCode),
-                        \(s.pointType), \(s.contractedPowerKW), \(s.coefficient), \(s.community), \(raw)::jsonb, \(pv)::jsonb, now())
+                        \(s.pointType), \(s.contractedPowerKW), \(s.coefficient), \(s.community), \(raw)::jsonb, \(pv)::jsonb,
+                        \(market)::jsonb, now())
                 ON CONFLICT (tenant, cups, valid_from) DO UPDATE SET
                     valid_to = excluded.valid_to, tariff = excluded.tariff, zone = excluded.zone,
                     distributor_code = excluded.distributor_code, point_type = excluded.point_type,
                     contracted_power_kw = excluded.contracted_power_kw, coefficient = excluded.coefficient,
-                    community = excluded.community, raw = excluded.raw, pv = excluded.pv, updated_at = excluded.updated_at
+                    community = excluded.community, raw = excluded.raw, pv = excluded.pv, market = excluded.market,
+                    updated_at = excluded.updated_at
                 """, logger: self.logger)
         }
     }
@@ -29,18 +32,19 @@ extension PostgresStore {
             let rows = try await connection.query(
                 """
                 SELECT tenant, cups, valid_from, valid_to, tariff, zone, distributor_code, point_type, contracted_power_kw,
-                       coefficient, community, raw::text, pv::text
+                       coefficient, community, raw::text, pv::text, market::text
                 FROM supplies WHERE tenant = \(tenant) ORDER BY cups, valid_from
                 """, logger: self.logger)
             var result: [SupplyPoint] = []
-            for try await (tenant, cups, validFrom, validTo, tariff, zone, distributor, pointType, powers, coefficient, community, raw, pv) in rows.decode(
-                (String, String, String, String?, String?, String?, String?, Int?, [Double], Double?, String?, String?, String?).self)
+            for try await (tenant, cups, validFrom, validTo, tariff, zone, distributor, pointType, powers, coefficient, community, raw, pv, market) in rows.decode(
+                (String, String, String, String?, String?, String?, String?, Int?, [Double], Double?, String?, String?, String?, String?).self)
             {
                 result.append(SupplyPoint(
                     tenant: tenant, cups: cups, tariff: tariff, zone: zone, distributorCode: distributor, pointType: pointType,
                     contractedPowerKW: powers, coefficient: coefficient, community: community,
                     validFrom: validFrom.isEmpty ? nil : validFrom, validTo: validTo, raw: raw.flatMap { try? JSONValue.parse($0) },
-                    pv: pv.flatMap { try? JSONValue.parse($0) }.flatMap { try? PVSystem(json: $0) }))
+                    pv: pv.flatMap { try? JSONValue.parse($0) }.flatMap { try? PVSystem(json: $0) },
+                    market: market.flatMap { try? JSONValue.parse($0) }.flatMap { try? MarketOrder(json: $0) }))
             }
             return result
         }

@@ -215,6 +215,8 @@ extension PostgresStore {
         ]),
         // As SQLite's 007: a supply's PV system.
         (id: "007-supply-pv", statements: ["ALTER TABLE supplies ADD COLUMN pv jsonb"]),
+        // As SQLite's 008: a member's bid and ask in the community market.
+        (id: "008-supply-market", statements: ["ALTER TABLE supplies ADD COLUMN market jsonb"]),
     ]
 
     /// Applies the migrations not applied yet, each in its own transaction, under an advisory lock;

@@ -17,7 +17,7 @@ import Testing
 
     @Test func inMemoryStoreWorks() async throws {
         let store = try SQLiteStore(url: "sqlite::memory:")
-        #expect(try await store.migrate() == ["001-initial", "002-instances", "003-request-marks", "004-named-values", "005-alerts", "006-forecasts", "007-supply-pv"])
+        #expect(try await store.migrate() == ["001-initial", "002-instances", "003-request-marks", "004-named-values", "005-alerts", "006-forecasts", "007-supply-pv", "008-supply-market"])
         #expect(try await store.upsert([Reading(series: "s", quantity: "q", ts: Date(timeIntervalSince1970: 0), resolution: "PT1H", value: 1, unit: "kWh")]).inserted == 1)
     }
 
@@ -32,7 +32,7 @@ import Testing
             try db.execute(
                 sql: "INSERT INTO checkpoints (tenant, flow, node, key, value, updated_at) VALUES ('t1', 'datadis-ledger', 'abc', 'q', '{}', 0), ('t1', 'f', 'n', 'k', 'v', 0)")
         }
-        #expect(try await store.migrate() == ["004-named-values", "005-alerts", "006-forecasts", "007-supply-pv"])
+        #expect(try await store.migrate() == ["004-named-values", "005-alerts", "006-forecasts", "007-supply-pv", "008-supply-market"])
         #expect(try await store.value(NamedKey(tenant: "t1", namespace: "webhook/f/hook", name: "hmac:ab"), now: Date()) == "17")
         #expect(try await store.value(NamedKey(tenant: "t1", namespace: "datadis-ledger/abc", name: "q"), now: Date().addingTimeInterval(1e8)) == "{}")
         #expect(try await store.checkpoint(CheckpointKey(tenant: "t1", flow: "datadis-ledger", node: "abc", key: "q")) == nil)

@@ -37,7 +37,7 @@ import Testing
                     "INSERT INTO checkpoints (tenant, flow, node, key, value, updated_at) VALUES ('t1', 'datadis-ledger', 'abc', 'q', '{}', now()), ('t1', 'f', 'n', 'k', 'v', now())",
                     logger: store.logger)
             }
-            #expect(try await store.migrate() == ["004-named-values", "005-alerts", "006-forecasts", "007-supply-pv"])
+            #expect(try await store.migrate() == ["004-named-values", "005-alerts", "006-forecasts", "007-supply-pv", "008-supply-market"])
             #expect(try await store.value(NamedKey(tenant: "t1", namespace: "webhook/f/hook", name: "hmac:ab"), now: Date()) == "17")
             #expect(try await store.value(NamedKey(tenant: "t1", namespace: "datadis-ledger/abc", name: "q"), now: Date().addingTimeInterval(1e8)) == "{}")
             #expect(try await store.checkpoint(CheckpointKey(tenant: "t1", flow: "datadis-ledger", node: "abc", key: "q")) == nil)

@@ -247,6 +247,7 @@ public enum StoreConformance {
             s2.validTo = nil
             s2.contractedPowerKW = [4.6, 4.6]
             s2.pv = PVSystem(kwp: 4.2, tilt: 25, azimuth: 170, losses: 0.12, inverterKW: 3.6, latitude: 40.4, longitude: -3.7, altitude: 650)
+            s2.market = MarketOrder(bid: 0.14, ask: nil)
             try await store.saveSupply(s1)
             try await store.saveSupply(s2)
             var s1b = s1

@@ -13,6 +13,10 @@ import Foundation
 /// The curve formats take hourly energy (`PT1H`): other readings are left out of them. Both are
 /// read back by `webhook.in` / `file.in` (`CurveFiles`) into the same readings.
 ///
+/// `settlement` is a community market's statement (`Settlement`): the `market_*` readings summed
+/// per member over the range, `cups;bought_kWh;sold_kWh;value_EUR;grid_import_kWh;grid_export_kWh;savings_EUR`,
+/// then a `total` row.
+///
 /// `coefficients` is the distributors' coefficient file of `coefficient` readings
 /// (`CoefficientFile.init(readings:)`): `P1Y` ones make a static file, `PT1H` ones an hourly one.
 public enum ExportFormat: String, Sendable, CaseIterable {
@@ -21,10 +25,12 @@ public enum ExportFormat: String, Sendable, CaseIterable {
     case f5d
     /// The distributors' coefficient file (`CoefficientFile`) of stored `coefficient` readings.
     case coefficients
+    /// A community market's statement per member (`Settlement`) of the stored `market_*` readings.
+    case settlement
 
     public var contentType: String {
         switch self {
-        case .csv, .datadisCSV: "text/csv; charset=utf-8"
+        case .csv, .datadisCSV, .settlement: "text/csv; charset=utf-8"
         case .json: "application/json"
         case .ndjson: "application/x-ndjson"
         case .f5d, .coefficients: "text/plain; charset=utf-8"
@@ -48,6 +54,7 @@ public struct ExportWriter: Sendable {
     /// The local time of the curve formats' labels.
     public let zone: TimeZone
     private var wroteRow = false
+    private var settlement = Settlement()
 
     public init(_ format: ExportFormat, zone: TimeZone = LocalDay.madrid) {
         self.format = format
@@ -59,12 +66,17 @@ public struct ExportWriter: Sendable {
         case .csv: "series,quantity,ts,resolution,value,unit,quality,revision,seq\n"
         case .json: "{\"readings\":["
         case .ndjson, .f5d, .coefficients: ""
+        case .settlement: Settlement.csvHeader
         case .datadisCSV: "cups;fecha;hora;consumo_kWh;metodoObtencion;energiaVertida_kWh;energiaGenerada_kWh;energiaAutoconsumida_kWh\n"
         }
     }
 
     public func end() -> String {
-        format == .json ? "]}\n" : ""
+        switch format {
+        case .json: "]}\n"
+        case .settlement: String(settlement.csv.dropFirst(Settlement.csvHeader.count))
+        default: ""
+        }
     }
 
     /// Rows of readings of the table formats (csv, json, ndjson).
@@ -98,6 +110,8 @@ public struct ExportWriter: Sendable {
                 out += (wroteRow ? "," : "") + Self.object(r).jsonText()
             case .ndjson:
                 out += Self.object(r).jsonText() + "\n"
+            case .settlement:
+                settlement.add(r.reading)
             case .datadisCSV, .f5d, .coefficients:
                 break
             }

@@ -16,6 +16,8 @@ public enum Exporter {
         switch format {
         case .csv where resampler == nil:
             try await store.writeCSV(query, to: write)
+        case .settlement:
+            for try await page in store.readingPages(query) { _ = export.rows(page) }
         case .csv, .json, .ndjson:
             var resampler = resampler
             for try await page in store.readingPages(query) {

@@ -130,7 +130,7 @@ extension HTTPServer {
                     tenant: key.tenant, actor: "key:" + key.id, action: "export",
                     detail: ["route": .string("/api/v1/exports/\(name)"), "query": .string(request.uri.query ?? "")], at: hub.environment.clock.now())
                 switch export.format {
-                case .csv, .json, .ndjson, .datadisCSV, .f5d:
+                case .csv, .json, .ndjson, .datadisCSV, .f5d, .settlement:
                     return streamed(export.format, query, store: store, zone: zone, resampler: export.resolution.map { Resampler(seconds: $0, zone: zone) })
                 case .coefficients:
                     let coefficients: (file: CoefficientFile, year: Int?)

@@ -80,6 +80,7 @@ public enum HTTPServer {
         }
         addDataRoutes(router, hub: hub)
         addForecastRoutes(router, hub: hub)
+        addCommunityRoutes(router, hub: hub)
         router.post("/hooks/**") { request, context -> Response in
             await webhook(request, context, hub: hub, access: access)
         }
@@ -154,7 +155,7 @@ public enum HTTPServer {
     static func supplyFromJSON(cups: String, tenant: String, _ text: String) throws -> SupplyPoint {
         guard CUPS.isValid(cups) else { throw SupplyProblem(description: "'\(cups)' is not a CUPS (ES, 16 digits, the 2 control letters that match them, optionally a 2-character border point)") }
         guard let fields = (try? JSONValue.parse(text))?.objectValue else { throw SupplyProblem(description: "the body must be a JSON object") }
-        let known: Set<String> = ["tariff", "zone", "community", "coefficient", "contracted_power_kw", "valid_from", "valid_to", "distributor_code", "point_type", "pv"]
+        let known: Set<String> = ["tariff", "zone", "community", "coefficient", "contracted_power_kw", "valid_from", "valid_to", "distributor_code", "point_type", "pv", "market"]
         if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
             throw SupplyProblem(description: "unknown field '\(unknown)' (fields: \(known.sorted().joined(separator: ", ")))")
         }
@@ -198,6 +199,13 @@ public enum HTTPServer {
                 throw SupplyProblem(description: error.description)
             }
         }
+        if let market = fields["market"], !market.isNull {
+            do {
+                supply.market = try MarketOrder(json: market)
+            } catch {
+                throw SupplyProblem(description: "\(error)")
+            }
+        }
         return supply
     }
 
@@ -212,6 +220,7 @@ public enum HTTPServer {
         o["valid_from"] = s.validFrom.map(JSONValue.string) ?? .null
         o["valid_to"] = s.validTo.map(JSONValue.string) ?? .null
         o["pv"] = s.pv?.json ?? .null
+        o["market"] = s.market?.json ?? .null
         return .object(o)
     }
 

@@ -101,10 +101,18 @@ public enum OpenAPI {
                 Parameter(name: "state", doc: "`raised` for only the alerts raised now (default all)."),
                 Parameter(name: "limit", doc: "How many recent changes, 1–1000 (default 50)."),
             ], errors: ["400"]),
+        Operation(
+            method: "get", path: "/api/v1/communities/{id}/settlement",
+            summary: "A community market's monthly statement (what community.market stored): per member bought, sold, value, grid import and export, savings; and the total",
+            scope: "read", parameters: [
+                Parameter(name: "id", place: "path", required: true, doc: "The community (the `community` of the tenant's supplies)."),
+                Parameter(name: "month", required: true, doc: "A local month of Madrid, YYYY-MM."),
+                Parameter(name: "format", doc: "`json` (default) or `csv`."),
+            ], errors: ["400", "404"]),
         Operation(method: "get", path: "/api/v1/supplies", summary: "The tenant's supply points", scope: "read"),
         Operation(
             method: "put", path: "/api/v1/supplies/{cups}",
-            summary: "Register or update a supply point: tariff, zone, community, coefficient, contracted_power_kw, valid_from, valid_to, distributor_code, point_type, pv (kwp, tilt, azimuth, losses, inverter_kw, latitude, longitude, altitude)",
+            summary: "Register or update a supply point: tariff, zone, community, coefficient, contracted_power_kw, valid_from, valid_to, distributor_code, point_type, pv (kwp, tilt, azimuth, losses, inverter_kw, latitude, longitude, altitude), market (bid, ask in EUR/kWh)",
             scope: "admin", parameters: [Parameter(name: "cups", place: "path", required: true, doc: "The CUPS (20 or 22 characters).")],
             errors: ["400", "413"], body: "JSON object"),
         Operation(

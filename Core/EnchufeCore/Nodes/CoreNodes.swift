@@ -20,7 +20,7 @@ public enum CoreNodes {
         ResampleNode.spec,
         PseudonymizeNode.spec,
         AggregateNode.spec,
-        CommunityBalanceNode.spec,
+        CommunityBalanceNode.spec, CommunityMarketNode.spec,
         CheapestHoursNode.spec,
         AlertNode.spec,
         ForecastSolarNode.spec,

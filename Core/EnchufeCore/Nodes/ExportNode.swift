@@ -17,7 +17,7 @@ struct ExportNode: SourceNode {
 
     static let spec = NodeSpec(
         type: "export", kind: .source,
-        summary: "A named export of stored readings, served at GET /api/v1/exports/{name} (csv, json, ndjson, datadis-csv, f5d, coefficients)",
+        summary: "A named export of stored readings, served at GET /api/v1/exports/{name} (csv, json, ndjson, datadis-csv, f5d, coefficients, settlement)",
         doc: """
             Declares what a billing application pulls, by name: the flow's tenant's readings of
             `series` (default all) and `quantity` (default all; `coefficient` for the `coefficients`
@@ -37,6 +37,10 @@ struct ExportNode: SourceNode {
               `CUPS;hour;0,500000` for hourly ones of one year; every set must sum to exactly
               1,000000, else the answer is `409` saying which. With `cau`, the answer names the file
               `<cau>_<year>.txt` (Content-Disposition).
+            - `settlement`: a community market's statement (what `community.market` stored):
+              `cups;bought_kWh;sold_kWh;value_EUR;grid_import_kWh;grid_export_kWh;savings_EUR`,
+              summed per member of `series` over the range, then a `total` row — the same as
+              `GET /api/v1/communities/{id}/settlement?format=csv`.
             """,
         options: [
             Key.name.spec,

@@ -19,7 +19,7 @@ struct FileOutNode: SinkNode {
 
     static let spec = NodeSpec(
         type: "file.out", kind: .sink,
-        summary: "Writes export files (csv, json, ndjson, datadis-csv, f5d, coefficients) to a folder, atomically, on each message",
+        summary: "Writes export files (csv, json, ndjson, datadis-csv, f5d, coefficients, settlement) to a folder, atomically, on each message",
         doc: """
             Each message that arrives (from a `schedule`, say, once a month) writes one file into
             `path`, in `format` (the formats of `export`):
@@ -183,7 +183,7 @@ struct FileOutNode: SinkNode {
 
     func fileName(from: LocalDay, to: LocalDay, year: Int) -> String {
         let ext: String = switch format {
-        case .csv, .datadisCSV: "csv"
+        case .csv, .datadisCSV, .settlement: "csv"
         case .json: "json"
         case .ndjson: "ndjson"
         case .f5d, .coefficients: "txt"

@@ -13,17 +13,18 @@ extension SQLiteStore {
             try db.execute(
                 sql: """
                     INSERT INTO supplies (tenant, cups, valid_from, valid_to, tariff, zone, distributor_code, point_type,
-                                          contracted_power_kw, coefficient, community, raw, pv, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                          contracted_power_kw, coefficient, community, raw, pv, market, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (tenant, cups, valid_from) DO UPDATE SET
                         valid_to = excluded.valid_to, tariff = excluded.tariff, zone = excluded.zone,
                         distributor_code = excluded.distributor_code, point_type = excluded.point_type,
                         contracted_power_kw = excluded.contracted_power_kw, coefficient = excluded.coefficient,
-                        community = excluded.community, raw = excluded.raw, pv = excluded.pv, updated_at = excluded.updated_at
+                        community = excluded.community, raw = excluded.raw, pv = excluded.pv, market = excluded.market,
+                        updated_at = excluded.updated_at
                     """,
                 arguments: [
                     s.tenant, s.cups, s.validFrom ?? "", s.validTo, s.tariff, s.zone, s.distributorCode, s.pointType,
-                    powers, s.coefficient, s.community, s.raw?.jsonText(), s.pv?.json.jsonText(), now,
+                    powers, s.coefficient, s.community, s.raw?.jsonText(), s.pv?.json.jsonText(), s.market?.json.jsonText(), now,
                 ])
         }
     }
@@ -35,6 +36,7 @@ extension SQLiteStore {
                 let powersText: String = row["contracted_power_kw"]
                 let rawText: String? = row["raw"]
                 let pvText: String? = row["pv"]
+                let marketText: String? = row["market"]
                 return SupplyPoint(
                     tenant: row["tenant"], cups: row["cups"], tariff: row["tariff"], zone: row["zone"],
                     distributorCode: row["distributor_code"], pointType: row["point_type"],
@@ -42,7 +44,8 @@ extension SQLiteStore {
                     coefficient: row["coefficient"], community: row["community"],
                     validFrom: validFrom.isEmpty ? nil : validFrom, validTo: row["valid_to"],
                     raw: rawText.flatMap { try? JSONValue.parse($0) },
-                    pv: pvText.flatMap { try? JSONValue.parse($0) }.flatMap { try? PVSystem(json: $0) })
+                    pv: pvText.flatMap { try? JSONValue.parse($0) }.flatMap { try? PVSystem(json: $0) },
+                    market: marketText.flatMap { try? JSONValue.parse($0) }.flatMap { try? MarketOrder(json: $0) })
             }
         }
     }

@@ -198,6 +198,10 @@ extension SQLiteStore {
         migrator.registerMigration("007-supply-pv") { db in
             try db.execute(sql: "ALTER TABLE supplies ADD COLUMN pv TEXT")
         }
+        // A member's bid and ask in the community market (`market`, JSON).
+        migrator.registerMigration("008-supply-market") { db in
+            try db.execute(sql: "ALTER TABLE supplies ADD COLUMN market TEXT")
+        }
         return migrator
     }
 
