@@ -77,6 +77,7 @@ let package = Package(
                 "AEMET",
                 "Datadis",
                 "Markets",
+                "Optimizer",
                 "HTTPPull",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -111,6 +112,9 @@ let package = Package(
         .target(name: "Datadis", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/Datadis", swiftSettings: fuzzFlags),
         // The wholesale market: OMIE's day-ahead prices.
         .target(name: "Markets", dependencies: ["EnchufeCore", "HTTPPull"], path: "Connectors/Markets", swiftSettings: fuzzFlags),
+        // GLPK (Debian libglpk-dev), the LP/MILP solver, and the node types that plan with it.
+        .systemLibrary(name: "CGLPK", path: "Connectors/CGLPK", providers: [.apt(["libglpk-dev"])]),
+        .target(name: "Optimizer", dependencies: ["EnchufeCore", "CGLPK"], path: "Connectors/Optimizer"),
         // The PostgreSQL store backend and the `postgres.sql` sink.
         .target(
             name: "Postgres",
@@ -161,6 +165,7 @@ let package = Package(
             name: "AEMETTests", dependencies: ["AEMET", "TestSupport"], path: "Tests/AEMETTests",
             resources: [.copy("Fixtures")]),
         .testTarget(name: "MarketsTests", dependencies: ["Markets", "TestSupport"], path: "Tests/MarketsTests"),
+        .testTarget(name: "OptimizerTests", dependencies: ["Optimizer", "TestSupport"], path: "Tests/OptimizerTests"),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport", .product(name: "Logging", package: "swift-log")], path: "Tests/MQTTTests"),
         .testTarget(
             name: "PostgresTests", dependencies: ["Postgres", "StoreConformance", "TestSupport"], path: "Tests/PostgresTests"),
