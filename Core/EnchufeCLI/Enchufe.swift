@@ -4,6 +4,7 @@ import Datadis
 import HTTPPull
 import EnchufeCore
 import Markets
+import Optimizer
 import MQTT
 import Postgres
 import REData
@@ -44,7 +45,7 @@ struct Enchufe: AsyncParsableCommand {
         return registry
     }
 
-    static let builtIn = CoreNodes.specs + SimulatorModule.specs + PostgresModule.specs + MQTTModule.specs + REDataModule.specs + MarketsModule.specs
+    static let builtIn = CoreNodes.specs + SimulatorModule.specs + PostgresModule.specs + MQTTModule.specs + REDataModule.specs + MarketsModule.specs + OptimizerModule.specs
         + AEMETModule.specs + DatadisModule.specs + HTTPModule.specs
 
     static let extraNodeTypes = Mutex<[NodeSpec]>([])
