@@ -12,6 +12,9 @@ struct OptimizeScheduleNode: TransformNode {
         static let price = OptionKey<String>("price", default: "esios:1001:8741", doc: "The series of the price paid for imports (quantity `price`, EUR/MWh or EUR/kWh).")
         static let exportPrice = OptionKey<String>("export_price", default: "esios:1739:3", doc: "The series of the price paid for exports (the surplus compensation price).")
         static let exportPriceValue = OptionKey<Double?>("export_price_value", doc: "A fixed export price, EUR/kWh, instead of `export_price`.")
+        static let pricePeriods = OptionKey<JSONValue?>(
+            "price_periods", .any, doc: "A fixed-price contract instead of `price`: EUR/kWh per energy period of `tariff` (P1, P2, P3 for 2.0TD).",
+            example: ["P1": 0.24, "P2": 0.15, "P3": 0.09])
         static let consumption = OptionKey<String?>("consumption", doc: "The series of the site's own consumption (quantity `consumption`, kWh): forecasts, else readings.", example: "home")
         static let pv = OptionKey<String?>("pv", doc: "The series of its PV production (quantity `generation`, kWh): forecasts, else readings.", example: "home:pv")
         static let batteries = OptionKey<JSONValue?>(
@@ -38,8 +41,8 @@ struct OptimizeScheduleNode: TransformNode {
         doc: """
             Each message it receives is a trigger (a schedule, new prices, new forecasts): it plans
             the `hours` from the current interval at `resolution`, and plans again only when its
-            inputs changed. Inputs, per interval: the import `price` and the `export_price` (or
-            `export_price_value`), the site's `consumption` and `pv` production — the latest issued
+            inputs changed. Inputs, per interval: the import `price` (or a fixed-price contract's
+            `price_periods`) and the `export_price` (or `export_price_value`), the site's `consumption` and `pv` production — the latest issued
             forecasts (`store.forecasts`), else readings, else the same time the day before; the
             trigger's own readings count first. A price missing for some intervals keeps the one
             before; no price at all fails the message.
@@ -63,7 +66,7 @@ struct OptimizeScheduleNode: TransformNode {
             `setpoints` go the setpoint messages per asset and interval.
             """,
         options: [
-            Key.site.spec, Key.hours.spec, Key.resolution.spec, Key.price.spec, Key.exportPrice.spec, Key.exportPriceValue.spec, Key.consumption.spec,
+            Key.site.spec, Key.hours.spec, Key.resolution.spec, Key.price.spec, Key.pricePeriods.spec, Key.exportPrice.spec, Key.exportPriceValue.spec, Key.consumption.spec,
             Key.pv.spec, Key.batteries.spec, Key.chargers.spec, Key.loads.spec, Key.importKW.spec, Key.tariff.spec, Key.exportKW.spec, Key.penalty.spec,
             Key.setpoints.spec, Key.model.spec,
         ],
@@ -90,6 +93,12 @@ struct OptimizeScheduleNode: TransformNode {
             if !(1...48).contains(o[Key.hours]) { problems.append(OptionProblem(option: "hours", "must be 1–48")) }
             if TariffCalendar.Tariff(o[Key.tariff]) == nil { problems.append(OptionProblem(option: "tariff", "is not an access tariff (2.0TD, 3.0TD, 6.1TD...)")) }
             if o[Key.penalty] <= 0 { problems.append(OptionProblem(option: "penalty", "must be above 0")) }
+            if let value = o[Key.pricePeriods], !value.isNull, periodPrices(value) == nil {
+                problems.append(OptionProblem(option: "price_periods", "must map periods to prices in EUR/kWh, e.g. {P1: 0.24, P2: 0.15, P3: 0.09}"))
+            } else if let periods = periodPrices(o[Key.pricePeriods]), let tariff = TariffCalendar.Tariff(o[Key.tariff]) {
+                let missing = TariffCalendar.energyPeriods(tariff).filter { periods[$0] == nil }
+                if !missing.isEmpty { problems.append(OptionProblem(option: "price_periods", "needs a price for \(missing.joined(separator: ", "))")) }
+            }
             return problems
         },
         make: { context in .transform(try OptimizeScheduleNode(context.options)) })
@@ -101,6 +110,7 @@ struct OptimizeScheduleNode: TransformNode {
     let priceSeries: String
     let exportSeries: String
     let exportValue: Double?
+    let pricePeriods: [String: Double]?
     let consumption: String?
     let pv: String?
     let tariff: TariffCalendar.Tariff
@@ -123,6 +133,7 @@ struct OptimizeScheduleNode: TransformNode {
         priceSeries = o[Key.price]
         exportSeries = o[Key.exportPrice]
         exportValue = o[Key.exportPriceValue]
+        pricePeriods = Self.periodPrices(o[Key.pricePeriods])
         consumption = o[Key.consumption]
         pv = o[Key.pv]
         tariff = TariffCalendar.Tariff(o[Key.tariff]) ?? .twoPeriods
@@ -132,6 +143,13 @@ struct OptimizeScheduleNode: TransformNode {
         penalty = o[Key.penalty]
         model = o[Key.model]
         _ = try Assets(o, start: Date(timeIntervalSince1970: 0), seconds: 3600, count: 24)
+    }
+
+    /// `price_periods` as numbers by period name (nil when absent or not an object of numbers).
+    static func periodPrices(_ value: JSONValue?) -> [String: Double]? {
+        guard let fields = value?.objectValue else { return nil }
+        let prices = fields.compactMapValues(\.doubleValue)
+        return prices.count == fields.count ? prices : nil
     }
 
     struct AssetProblem: Error, CustomStringConvertible {
@@ -292,7 +310,16 @@ struct OptimizeScheduleNode: TransformNode {
                 return last
             }
         }
-        let buy = try await prices(priceSeries)
+        let buy: [Double]
+        if let pricePeriods {
+            buy = try (0..<count).map { t in
+                let period = calendar.periods(tariff, zone: .peninsula, at: start.addingTimeInterval(Double(t * seconds))).energy
+                guard let price = pricePeriods[period] else { throw PermanentError("optimize.schedule: price_periods has no price for \(period)") }
+                return price
+            }
+        } else {
+            buy = try await prices(priceSeries)
+        }
         let sell = if let exportValue { Array(repeating: exportValue, count: count) } else { try await prices(exportSeries) }
         let load = if let consumption { try await series(consumption, "consumption", energy: true).map { $0 ?? 0 } } else { Array(repeating: 0.0, count: count) }
         let production = if let pv { try await series(pv, "generation", energy: true).map { $0 ?? 0 } } else { Array(repeating: 0.0, count: count) }

@@ -19,6 +19,10 @@ struct CommunityMarketNode: TransformNode {
         static let retail = OptionKey<String>("retail", default: "esios:1001:8741", doc: "The retail price series (PVPC 2.0TD of the Peninsula, ESIOS 1001).")
         static let compensation = OptionKey<String>(
             "compensation", default: "esios:1739:3", doc: "The surplus compensation price series (ESIOS 1739).")
+        static let surplus = OptionKey<String>(
+            "surplus", default: "surplus", doc: "The quantity of a member's surplus (`surplus` after `community.balance`; a supply's own `surplus` with individual PV).")
+        static let deficit = OptionKey<String>(
+            "deficit", default: "deficit", doc: "The quantity of a member's deficit (`deficit` after `community.balance`; `consumption` for what a supply imports).")
     }
 
     static let spec = NodeSpec(
@@ -26,7 +30,8 @@ struct CommunityMarketNode: TransformNode {
         summary: "Per interval: members' surpluses sold to members with deficits at an internal price; bought, sold, value, grid import/export and savings per member and for the community",
         doc: """
             Takes what `community.balance` sends (each member's `surplus` and `deficit` per
-            interval) and clears the community's internal market interval by interval: surplus
+            interval; other quantities with `surplus` and `deficit`, such as a supply's own
+            `surplus` and `consumption` with individual PV) and clears the community's internal market interval by interval: surplus
             offered, deficits demanded, traded at one internal price by `rule` — `pro_rata`, or
             `priority` by the members' standing orders (`market: {bid, ask}` in EUR/kWh on
             `PUT /api/v1/supplies/{cups}`). What is not traded goes to (surplus) or comes from
@@ -51,7 +56,8 @@ struct CommunityMarketNode: TransformNode {
             statements: `GET /api/v1/communities/{id}/settlement?month=YYYY-MM`.
             """,
         options: [
-            Key.community.spec, Key.rule.spec, Key.pricing.spec, Key.price.spec, Key.priceExpression.spec, Key.retail.spec, Key.compensation.spec,
+            Key.community.spec, Key.rule.spec, Key.pricing.spec, Key.price.spec, Key.priceExpression.spec, Key.retail.spec, Key.compensation.spec, Key.surplus.spec,
+            Key.deficit.spec,
         ] + LuaLimits.optionSpecs,
         example: """
             - id: market
@@ -85,6 +91,8 @@ struct CommunityMarketNode: TransformNode {
     let pricing: Pricing
     let retail: String
     let compensation: String
+    let surplusQuantity: String
+    let deficitQuantity: String
 
     init(_ o: NodeOptions) throws {
         community = try o.required(Key.community)
@@ -104,6 +112,8 @@ struct CommunityMarketNode: TransformNode {
         }
         retail = o[Key.retail]
         compensation = o[Key.compensation]
+        surplusQuantity = o[Key.surplus]
+        deficitQuantity = o[Key.deficit]
     }
 
     struct Interval: Hashable {
@@ -145,9 +155,9 @@ struct CommunityMarketNode: TransformNode {
         var positions: [Interval: [String: (surplus: Double?, deficit: Double?, unit: String)]] = [:]
         var retailPrices = Prices(), compensationPrices = Prices()
         for r in message.readings {
-            if memberSet.contains(r.series) && (r.quantity == "surplus" || r.quantity == "deficit") {
+            if memberSet.contains(r.series) && (r.quantity == surplusQuantity || r.quantity == deficitQuantity) {
                 var p = positions[Interval(ts: r.ts, resolution: r.resolution), default: [:]][r.series] ?? (nil, nil, r.unit)
-                if r.quantity == "surplus" { p.surplus = r.value } else { p.deficit = r.value }
+                if r.quantity == surplusQuantity { p.surplus = r.value } else { p.deficit = r.value }
                 positions[Interval(ts: r.ts, resolution: r.resolution), default: [:]][r.series] = p
             }
             if r.quantity == "price" && r.series == retail { retailPrices.add(r) }
