@@ -190,20 +190,39 @@ struct OptimizeScheduleNode: TransformNode {
                 return n
             }
             let zone = LocalDay.madrid
-            /// The interval index of the next time a local HH:MM comes at or after `after`.
-            func index(_ text: String?, after: Date, _ at: String) throws -> Int? {
-                guard let text else { return nil }
+            /// A local time HH:MM of Madrid.
+            func clock(_ text: String, _ at: String) throws -> (hour: Int, minute: Int) {
                 let parts = text.split(separator: ":")
                 guard parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0...23).contains(h), (0...59).contains(m) else {
                     throw AssetProblem(option: at, "must be a local time HH:MM")
                 }
-                var day = LocalDay(containing: after, in: zone)
-                var instant = LocalDay.calendar(zone).date(bySettingHour: h, minute: m, second: 0, of: day.start(in: zone)) ?? after
-                if instant < after {
-                    day = day.adding(days: 1)
-                    instant = LocalDay.calendar(zone).date(bySettingHour: h, minute: m, second: 0, of: day.start(in: zone)) ?? after
-                }
-                return Int((instant.timeIntervalSince(start) / Double(seconds)).rounded(.up))
+                return (h, m)
+            }
+            func instant(_ time: (hour: Int, minute: Int), on day: LocalDay) -> Date {
+                LocalDay.calendar(zone).date(bySettingHour: time.hour, minute: time.minute, second: 0, of: day.start(in: zone)) ?? day.start(in: zone)
+            }
+            /// The next time `time` comes after `after`.
+            func next(_ time: (hour: Int, minute: Int), after: Date) -> Date {
+                let day = LocalDay(containing: after, in: zone)
+                let today = instant(time, on: day)
+                return today > after ? today : instant(time, on: day.adding(days: 1))
+            }
+            /// The last time `time` came before `before`.
+            func last(_ time: (hour: Int, minute: Int), before: Date) -> Date {
+                let day = LocalDay(containing: before, in: zone)
+                let today = instant(time, on: day)
+                return today < before ? today : instant(time, on: day.adding(days: -1))
+            }
+            /// A window of local times as interval indices: it ends at the next `until` (the
+            /// horizon's end without one) and starts at the last `from` before that (now if that
+            /// has passed); intervals only partly inside are left out.
+            func window(from: String?, until: String?, fromOption: String, untilOption: String) throws -> (first: Int, end: Int) {
+                let horizonEnd = start.addingTimeInterval(Double(count * seconds))
+                let endTime = try until.map { next(try clock($0, untilOption), after: start) } ?? horizonEnd
+                let startTime = try from.map { last(try clock($0, fromOption), before: endTime) } ?? start
+                let first = max(0, Int((startTime.timeIntervalSince(start) / Double(seconds)).rounded(.up)))
+                let end = min(count, Int((endTime.timeIntervalSince(start) / Double(seconds)).rounded(.down)))
+                return (first, max(first, end))
             }
             for (i, f) in try list(Key.batteries).enumerated() {
                 let at = "batteries.\(i)"
@@ -220,13 +239,12 @@ struct OptimizeScheduleNode: TransformNode {
             for (i, f) in try list(Key.chargers).enumerated() {
                 let at = "chargers.\(i)"
                 let plugged = f["plugged"]?.boolValue ?? true
-                let from = try index(f["from"]?.stringValue, after: start, "\(at).from") ?? 0
-                let deadline = try index(f["deadline"]?.stringValue, after: start.addingTimeInterval(Double(from * seconds)), "\(at).deadline")
+                let (from, deadline) = try window(from: f["from"]?.stringValue, until: f["deadline"]?.stringValue, fromOption: "\(at).from", untilOption: "\(at).deadline")
                 let minKW = try number(f, "min_kw", at, default: 0), maxKW = try number(f, "max_kw", at)
                 guard minKW <= maxKW else { throw AssetProblem(option: "\(at).min_kw", "is above max_kw") }
                 chargers.append(ScheduleProblem.Charger(
                     id: f["id"]!.stringValue!, energyKWh: try number(f, "energy_kwh", at), minKW: minKW, maxKW: maxKW, from: plugged ? from : nil,
-                    deadline: deadline.map { min(count, $0) }))
+                    deadline: deadline))
             }
             for (i, f) in try list(Key.loads).enumerated() {
                 let at = "loads.\(i)"
@@ -234,11 +252,10 @@ struct OptimizeScheduleNode: TransformNode {
                     throw AssetProblem(option: "\(at).duration", "must be a duration such as 90m or 2h")
                 }
                 var earliest = 0, latest = count
-                if let window = f["window"]?.stringValue {
-                    let ends = window.split(separator: "-").map(String.init)
+                if let text = f["window"]?.stringValue {
+                    let ends = text.split(separator: "-").map(String.init)
                     guard ends.count == 2 else { throw AssetProblem(option: "\(at).window", "must be HH:MM-HH:MM") }
-                    earliest = try index(ends[0], after: start, "\(at).window") ?? 0
-                    latest = min(count, try index(ends[1], after: start.addingTimeInterval(Double(earliest * seconds)), "\(at).window") ?? count)
+                    (earliest, latest) = try window(from: ends[0], until: ends[1], fromOption: "\(at).window", untilOption: "\(at).window")
                 }
                 loads.append(ScheduleProblem.DeferrableLoad(
                     id: f["id"]!.stringValue!, kw: try number(f, "kw", at), duration: Int((Double(duration.milliseconds) / 1000 / Double(seconds)).rounded(.up)),

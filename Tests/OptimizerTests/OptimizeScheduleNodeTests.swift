@@ -90,6 +90,18 @@ import Testing
         #expect(try await node.process(Message(readings: dearer), context(store, now: Self.now.addingTimeInterval(60))).isEmpty == false)
     }
 
+    /// Local times become interval indices: a car plugged in since 19:00 at 20:00 charges now; at
+    /// 10:00 it waits for 19:00; the deadline's interval is the last whole one before it.
+    @Test func pluggingInAndDeadlinesAreTheirLastAndNextLocalTimes() throws {
+        let options = NodeOptions(values: ["site": "home", "chargers": [["id": "car", "energy_kwh": 10, "max_kw": 7, "from": "19:00", "deadline": "07:30"]]])
+        let evening = try OptimizeScheduleNode.Assets(options, start: ISO8601.date("2026-06-10T18:00:00Z")!, seconds: 3600, count: 24)  // 20:00 in Madrid
+        #expect(evening.chargers.first?.from == 0 && evening.chargers.first?.deadline == 11)
+        let morning = try OptimizeScheduleNode.Assets(options, start: ISO8601.date("2026-06-10T08:00:00Z")!, seconds: 3600, count: 24)  // 10:00
+        #expect(morning.chargers.first?.from == 9 && morning.chargers.first?.deadline == 21)
+        let quarters = try OptimizeScheduleNode.Assets(options, start: ISO8601.date("2026-06-10T18:00:00Z")!, seconds: 900, count: 96)
+        #expect(quarters.chargers.first?.deadline == 46)
+    }
+
     @Test func withoutAnyPriceTheMessageFailsSayingSoAndBadAssetsAreReportedByOption() async throws {
         let store = try SQLiteStore(path: ":memory:")
         try await store.migrate()
