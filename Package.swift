@@ -129,7 +129,7 @@ let package = Package(
         .executableTarget(
             name: "enchufe-bench",
             dependencies: [
-                "EnchufeCore", "Postgres", "MQTT", "Simulator", "TestSupport", "CJemalloc", .product(name: "Logging", package: "swift-log"),
+                "EnchufeCore", "Postgres", "MQTT", "Simulator", "Optimizer", "TestSupport", "CJemalloc", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
@@ -165,7 +165,7 @@ let package = Package(
             name: "AEMETTests", dependencies: ["AEMET", "TestSupport"], path: "Tests/AEMETTests",
             resources: [.copy("Fixtures")]),
         .testTarget(name: "MarketsTests", dependencies: ["Markets", "TestSupport"], path: "Tests/MarketsTests"),
-        .testTarget(name: "OptimizerTests", dependencies: ["Optimizer", "TestSupport"], path: "Tests/OptimizerTests"),
+        .testTarget(name: "OptimizerTests", dependencies: ["Optimizer", "Simulator", "TestSupport"], path: "Tests/OptimizerTests"),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport", .product(name: "Logging", package: "swift-log")], path: "Tests/MQTTTests"),
         .testTarget(
             name: "PostgresTests", dependencies: ["Postgres", "StoreConformance", "TestSupport"], path: "Tests/PostgresTests"),

@@ -146,8 +146,8 @@ public struct ScheduleProblem: Sendable {
         (0..<count).reduce(0) { $0 + buy[$1] * gridImport[$1] - sell[$1] * gridExport[$1] }
     }
 
-    /// The cost-minimising plan.
-    public func plan(timeLimit: Duration = .seconds(10)) throws -> Plan {
+    /// The cost-minimising plan (`writingLP`: also the program, in CPLEX LP format, for `glpsol --lp`).
+    public func plan(timeLimit: Duration = .seconds(10), writingLP path: String? = nil) throws -> Plan {
         let n = count, dt = hours
         var lp = LinearProgram()
         let imp = (0..<n).map { lp.variable("import\($0)", cost: buy[$0]) }
@@ -230,7 +230,7 @@ public struct ScheduleProblem: Sendable {
             if let limit = importLimitKW[t], let o = over[t] { lp.constrain([(imp[t], 1), (o, -1)], upper: limit * dt) }
         }
 
-        let s = try lp.solve(timeLimit: timeLimit)
+        let s = try lp.solve(timeLimit: timeLimit, writingLP: path)
         let value = { (v: LinearProgram.Variable) in abs(s[v]) < 1e-9 ? 0 : s[v] }
         var setpoints: [String: [Double]] = [:], soc: [String: [Double]] = [:]
         var violations: [Violation] = []

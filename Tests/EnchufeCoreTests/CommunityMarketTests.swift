@@ -204,13 +204,10 @@ import Testing
         #expect(lines[1] == "\(a);0.000000;2.000000;0.200000;0.000000;1.000000;")
         #expect(lines.last?.hasPrefix("total;2.000000;2.000000;0.000000;2.000000;1.000000;") == true)
 
-        // The same statement as an export file.
-        var writer = ExportWriter(.settlement)
-        var exported = writer.start()
-        for try await page in store.readingPages(ReadingQuery(tenant: "t1", series: Self.members, from: Self.t0.addingTimeInterval(-86_400), to: ISO8601.date("2026-06-01T00:00:00Z")!)) {
-            exported += writer.rows(page)
-        }
-        exported += writer.end()
+        // The same statement as an export file (`export`, `file.out`): every stored reading of the members in May.
+        var exported = ""
+        let may = ReadingQuery(tenant: "t1", series: Self.members, from: Self.t0.addingTimeInterval(-86_400), to: ISO8601.date("2026-06-01T00:00:00Z")!)
+        try await Exporter.write(.settlement, may, store: store) { chunk in exported += String(buffer: chunk) }
         #expect(exported == csv.body)
 
         #expect(try await server.get("/api/v1/communities/sol/settlement?month=2026-05", key: other).status == 404)

@@ -108,7 +108,7 @@ public enum OpenAPI {
                 Parameter(name: "id", place: "path", required: true, doc: "The community (the `community` of the tenant's supplies)."),
                 Parameter(name: "month", required: true, doc: "A local month of Madrid, YYYY-MM."),
                 Parameter(name: "format", doc: "`json` (default) or `csv`."),
-            ], errors: ["400", "404"]),
+            ], answers: ["application/json", "text/csv"], errors: ["400", "404"]),
         Operation(method: "get", path: "/api/v1/supplies", summary: "The tenant's supply points", scope: "read"),
         Operation(
             method: "put", path: "/api/v1/supplies/{cups}",

@@ -5,6 +5,7 @@
 //   enchufe-bench mqtt-to-postgres [MESSAGES] MQTT → PostgreSQL against the broker and a Python peer (default 200000)
 //   enchufe-bench webhook-ingest [SECONDS]    webhook.in → store against SQLite's C API, and the hub's JSON reader against JSONDecoder, with wrk (default 10 s each)
 //   enchufe-bench export [READINGS]           CSV over HTTP from PostgreSQL against psql \\copy TO STDOUT (default 1000000)
+//   enchufe-bench optimize [RUNS]             optimize.schedule's solver on a 96-interval day with 10 assets against glpsol (default 20 runs)
 @preconcurrency import Glibc
 import CJemalloc  // the hub's allocator (Package.swift), so the engine runs here as it runs in `enchufe`
 import Foundation
@@ -27,7 +28,9 @@ case "webhook-ingest":
     try await webhookIngestBenchmark(seconds: count ?? 10)
 case "export":
     try await exportBenchmark(readings: count ?? 1_000_000)
+case "optimize":
+    try await optimizeBenchmark(runs: count ?? 20)
 default:
-    print("unknown benchmark '\(name)' (transforms, store-ingest, mqtt-to-postgres, webhook-ingest, export)")
+    print("unknown benchmark '\(name)' (transforms, store-ingest, mqtt-to-postgres, webhook-ingest, export, optimize)")
     exit(2)
 }
