@@ -171,6 +171,24 @@ import Testing
         #expect(Self.value(readings, c, "market_bought") == 1 && Self.value(readings, c, "market_grid_import") == 2)
     }
 
+    /// A member's standing order is set with its supply record, checked, and read back.
+    @Test func theMarketOrderIsPutOnTheSupplyAndCheckedField() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        try await store.migrate()
+        let (_, admin) = try await APIKeys.create(tenant: "t1", scopes: ["admin", "read"], name: "ops", at: Date(), store: store)
+        let server = try await APIServer.start(store: store)
+        defer { server.stop() }
+        let cups = "ES0031000000000001BJ0F"  // a CUPS whose control letters match (the route checks them)
+        #expect(try await server.put("/api/v1/supplies/\(cups)", key: admin, json: #"{"community": "sol", "market": {"bid": 0.15}}"#).status == 200)
+        #expect(try await store.supplies(tenant: "t1").first?.market == MarketOrder(bid: 0.15, ask: nil))
+        let listed = try JSONValue.parse(try await server.get("/api/v1/supplies", key: admin).body)["supplies"]?.arrayValue?.first
+        #expect(listed?["market"]?["bid"]?.doubleValue == 0.15 && listed?["market"]?["ask"]?.isNull == true)
+        let bad = try await server.put("/api/v1/supplies/\(cups)", key: admin, json: #"{"market": {"ask": "cheap"}}"#)
+        #expect(bad.status == 400 && bad.body.contains("market.ask must be a price in EUR/kWh"))
+        let unknown = try await server.put("/api/v1/supplies/\(cups)", key: admin, json: #"{"market": {"price": 1}}"#)
+        #expect(unknown.status == 400 && unknown.body.contains("unknown field 'price'"))
+    }
+
     @Test func theMonthlySettlementSumsWhatTheMarketStoredForTheKeysTenantInJSONCSVAndAsAnExport() async throws {
         let store = try await store()
         let (a, b, c) = (Self.members[0], Self.members[1], Self.members[2])
