@@ -264,9 +264,9 @@ struct OptimizeScheduleNode: TransformNode {
         }
     }
 
-    /// Values of a series on the plan's intervals from records of any resolution: energies split
-    /// over the intervals they cover, prices taken from the interval covering.
-    static func onGrid(_ records: [Reading], start: Date, seconds: Int, count: Int, energy: Bool) -> [Double?] {
+    /// Energies of a series on the plan's intervals from records of any resolution, each split over
+    /// the intervals it covers.
+    static func onGrid(_ records: [Reading], start: Date, seconds: Int, count: Int) -> [Double?] {
         var out = [Double?](repeating: nil, count: count)
         let end = start.addingTimeInterval(Double(seconds * count))
         for r in records {
@@ -279,12 +279,7 @@ struct OptimizeScheduleNode: TransformNode {
             for t in first...last {
                 let tStart = start.addingTimeInterval(Double(t * seconds))
                 let overlap = min(rEnd, tStart.addingTimeInterval(Double(seconds))).timeIntervalSince(max(r.ts, tStart))
-                guard overlap > 0 else { continue }
-                if energy {
-                    out[t] = (out[t] ?? 0) + r.value * overlap / length
-                } else {
-                    out[t] = r.unit.uppercased().hasSuffix("/MWH") ? r.value / 1000 : r.value
-                }
+                if overlap > 0 { out[t] = (out[t] ?? 0) + r.value * overlap / length }
             }
         }
         return out
@@ -298,6 +293,12 @@ struct OptimizeScheduleNode: TransformNode {
         var assets = try Assets(options, start: start, seconds: seconds, count: count)
         var missing: [String: Int] = [:]
 
+        /// A series on the plan's intervals: energies split over them, prices from the interval covering.
+        func grid(_ records: [Reading], energy: Bool) -> [Double?] {
+            if energy { return Self.onGrid(records, start: start, seconds: seconds, count: count) }
+            let prices = PriceSeries(records)
+            return (0..<count).map { prices.at(start.addingTimeInterval(Double($0 * seconds))) }
+        }
         /// A series on the grid: the trigger's readings, the latest forecasts, readings, the day before.
         func series(_ name: String, _ quantity: String, energy: Bool) async throws -> [Double?] {
             let fromMessage = message.readings.filter { $0.series == name && $0.quantity == quantity }
@@ -305,12 +306,12 @@ struct OptimizeScheduleNode: TransformNode {
                 .map(\.reading)
             let readings = try await context.store.readings(ReadingQuery(tenant: context.tenant, series: [name], quantity: quantity, from: start.addingTimeInterval(-2 * 86_400), to: end))
                 .map(\.reading).filter { $0.quality != .forecast }
-            var values = Self.onGrid(fromMessage, start: start, seconds: seconds, count: count, energy: energy)
+            var values = grid(fromMessage, energy: energy)
             for source in [forecasts, readings] {
-                let more = Self.onGrid(source, start: start, seconds: seconds, count: count, energy: energy)
+                let more = grid(source, energy: energy)
                 for t in 0..<count where values[t] == nil { values[t] = more[t] }
             }
-            let dayBefore = Self.onGrid((readings + fromMessage).map { var r = $0; r.ts = r.ts.addingTimeInterval(86_400); return r }, start: start, seconds: seconds, count: count, energy: energy)
+            let dayBefore = grid((readings + fromMessage).map { var r = $0; r.ts = r.ts.addingTimeInterval(86_400); return r }, energy: energy)
             for t in 0..<count where values[t] == nil { values[t] = dayBefore[t] }
             let gaps = values.filter { $0 == nil }.count
             if gaps > 0 { missing["\(name) \(quantity)"] = gaps }

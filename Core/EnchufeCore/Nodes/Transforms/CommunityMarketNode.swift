@@ -121,29 +121,6 @@ struct CommunityMarketNode: TransformNode {
         var resolution: String
     }
 
-    /// A price series by the start of each of its intervals, in EUR/kWh, looked up for any
-    /// interval it covers.
-    struct Prices {
-        var byStart: [Date: (value: Double, seconds: Int)] = [:]
-        var resolutions: Set<Int> = []
-
-        mutating func add(_ r: Reading) {
-            let seconds = ISODuration.seconds(r.resolution) ?? 3600
-            let perKWh = r.unit.uppercased().hasSuffix("/MWH") ? r.value / 1000 : r.value
-            byStart[r.ts] = (perKWh, seconds)
-            resolutions.insert(seconds)
-        }
-
-        func at(_ ts: Date) -> Double? {
-            if let exact = byStart[ts] { return exact.value }
-            for seconds in resolutions.sorted() {
-                let start = Date(timeIntervalSince1970: (ts.timeIntervalSince1970 / Double(seconds)).rounded(.down) * Double(seconds))
-                if let covering = byStart[start], covering.seconds == seconds { return covering.value }
-            }
-            return nil
-        }
-    }
-
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
         let supplies = try await context.store.supplies(tenant: context.tenant).filter { $0.community == community }
         let members = Set(supplies.map(\.cups)).sorted()
@@ -153,7 +130,7 @@ struct CommunityMarketNode: TransformNode {
         let orders = Dictionary(supplies.map { ($0.cups, $0.market) }, uniquingKeysWith: { a, b in b ?? a })
         let memberSet = Set(members)
         var positions: [Interval: [String: (surplus: Double?, deficit: Double?, unit: String)]] = [:]
-        var retailPrices = Prices(), compensationPrices = Prices()
+        var retailPrices = PriceSeries(), compensationPrices = PriceSeries()
         for r in message.readings {
             if memberSet.contains(r.series) && (r.quantity == surplusQuantity || r.quantity == deficitQuantity) {
                 var p = positions[Interval(ts: r.ts, resolution: r.resolution), default: [:]][r.series] ?? (nil, nil, r.unit)
@@ -169,8 +146,8 @@ struct CommunityMarketNode: TransformNode {
         let query = ReadingQuery(tenant: context.tenant, series: [retail, compensation], quantity: "price", from: first.addingTimeInterval(-3600), to: last.addingTimeInterval(3600))
         for try await page in context.store.readingPages(query) {
             for s in page where s.reading.quality != .forecast {
-                if s.reading.series == retail, retailPrices.byStart[s.reading.ts] == nil { retailPrices.add(s.reading) }
-                if s.reading.series == compensation, compensationPrices.byStart[s.reading.ts] == nil { compensationPrices.add(s.reading) }
+                if s.reading.series == retail, !retailPrices.has(s.reading.ts) { retailPrices.add(s.reading) }
+                if s.reading.series == compensation, !compensationPrices.has(s.reading.ts) { compensationPrices.add(s.reading) }
             }
         }
         var missing = 0, unpriced = 0
