@@ -74,7 +74,7 @@ public struct ExportWriter: Sendable {
     public func end() -> String {
         switch format {
         case .json: "]}\n"
-        case .settlement: String(settlement.csv.dropFirst(Settlement.csvHeader.count))
+        case .settlement: settlement.csvRows
         default: ""
         }
     }

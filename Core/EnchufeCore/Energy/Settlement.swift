@@ -93,22 +93,24 @@ public struct Settlement: Sendable {
 
     public static let csvHeader = "cups;bought_kWh;sold_kWh;value_EUR;grid_import_kWh;grid_export_kWh;savings_EUR\n"
 
-    /// The statement as CSV (`;`, decimal point, six decimals): one row per member, then `total`.
-    public var csv: String {
+    /// The statement as CSV (`;`, decimal point, six decimals): the header, one row per member, then `total`.
+    public var csv: String { Self.csvHeader + csvRows }
+
+    /// The CSV's rows without the header.
+    public var csvRows: String {
         func line(_ r: Row) -> String {
             let numbers = [r.bought, r.sold, r.value, r.gridImport, r.gridExport].map { String(format: "%.6f", $0) }
             return ([ExportWriter.csvField(r.cups)] + numbers + [r.savings.map { String(format: "%.6f", $0) } ?? ""]).joined(separator: ";") + "\n"
         }
-        return Self.csvHeader + members.map(line).joined() + line(total)
+        return members.map(line).joined() + line(total)
     }
 
-    /// The statement of `community`'s members (the tenant's supplies in it) over [from, to), from the store.
-    public static func statement(community: String, tenant: String, from: Date, to: Date, store: any Store) async throws -> Settlement {
-        let members = try await store.supplies(tenant: tenant).filter { $0.community == community }.map(\.cups)
-        var settlement = Settlement(members: Array(Set(members)))
+    /// The statement of a community's members over [from, to), from the store.
+    public static func statement(_ members: CommunityMembers, tenant: String, from: Date, to: Date, store: any Store) async throws -> Settlement {
+        var settlement = Settlement(members: members.cups)
         guard !members.isEmpty else { return settlement }
         for quantity in quantities {
-            for try await page in store.readingPages(ReadingQuery(tenant: tenant, series: Array(Set(members)), quantity: quantity, from: from, to: to)) {
+            for try await page in store.readingPages(ReadingQuery(tenant: tenant, series: members.cups, quantity: quantity, from: from, to: to)) {
                 for s in page { settlement.add(s.reading) }
             }
         }

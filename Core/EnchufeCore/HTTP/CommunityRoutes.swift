@@ -18,11 +18,11 @@ extension HTTPServer {
                 guard format == "json" || format == "csv" else {
                     return problem(.badRequest, title: "Bad query", detail: "format '\(format)' is not json or csv")
                 }
-                let members = try await store.supplies(tenant: key.tenant).filter { $0.community == community }
+                let members = try await CommunityMembers(community, tenant: key.tenant, store: store)
                 guard !members.isEmpty else {
                     return problem(.notFound, title: "No such community", detail: "this key's tenant has no supplies in community '\(community)'")
                 }
-                let settlement = try await Settlement.statement(community: community, tenant: key.tenant, from: month.from, to: month.to, store: store)
+                let settlement = try await Settlement.statement(members, tenant: key.tenant, from: month.from, to: month.to, store: store)
                 try? await store.appendAudit(
                     tenant: key.tenant, actor: "key:" + key.id, action: "settlement",
                     detail: ["route": .string("/api/v1/communities/\(community)/settlement"), "query": .string(request.uri.query ?? "")],

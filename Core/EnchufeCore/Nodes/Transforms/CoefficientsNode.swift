@@ -103,11 +103,8 @@ struct CoefficientsNode: TransformNode {
         let zone = LocalDay.madrid
         let today = LocalDay(containing: context.clock.now(), in: zone)
         var members = members
-        if members.isEmpty, let community {
-            members = Set(try await context.store.supplies(tenant: context.tenant).filter { $0.community == community }.map(\.cups)).sorted()
-        }
-        guard !members.isEmpty else {
-            throw PermanentError("coefficients: community '\(community ?? "")' has no member supplies (PUT /api/v1/supplies/{cups} with \"community\")")
+        if members.isEmpty {
+            members = try await CommunityMembers.required(community ?? "", by: Self.spec.type, context).cups
         }
         let year = year ?? (hourly ? today.year + 1 : today.year)
         var file = CoefficientFile(kind: hourly ? .hourly : .static, sets: [:])

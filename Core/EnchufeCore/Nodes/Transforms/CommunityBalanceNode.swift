@@ -49,22 +49,14 @@ struct CommunityBalanceNode: TransformNode {
         generation = try o.required(Key.generation)
     }
 
-    struct Interval: Hashable {
-        var ts: Date
-        var resolution: String
-    }
-
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
-        let supplies = try await context.store.supplies(tenant: context.tenant).filter { $0.community == community }
-        let members = Set(supplies.map(\.cups)).sorted()
-        guard !members.isEmpty else {
-            throw PermanentError("community.balance: community '\(community)' has no member supplies (PUT /api/v1/supplies/{cups} with \"community\")")
-        }
-        var generationBy: [Interval: Reading] = [:]
-        var consumptionBy: [Interval: [String: Reading]] = [:]
+        let found = try await CommunityMembers.required(community, by: Self.spec.type, context)
+        let (supplies, members) = (found.supplies, found.cups)
+        var generationBy: [ReadingInterval: Reading] = [:]
+        var consumptionBy: [ReadingInterval: [String: Reading]] = [:]
         let memberSet = Set(members)
         for r in message.readings {
-            let key = Interval(ts: r.ts, resolution: r.resolution)
+            let key = ReadingInterval(r)
             if r.series == generation && r.quantity == "generation" { generationBy[key] = r }
             if memberSet.contains(r.series) && r.quantity == "consumption" { consumptionBy[key, default: [:]][r.series] = r }
         }

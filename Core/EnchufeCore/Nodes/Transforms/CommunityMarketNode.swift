@@ -116,26 +116,18 @@ struct CommunityMarketNode: TransformNode {
         deficitQuantity = o[Key.deficit]
     }
 
-    struct Interval: Hashable {
-        var ts: Date
-        var resolution: String
-    }
-
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
-        let supplies = try await context.store.supplies(tenant: context.tenant).filter { $0.community == community }
-        let members = Set(supplies.map(\.cups)).sorted()
-        guard !members.isEmpty else {
-            throw PermanentError("community.market: community '\(community)' has no member supplies (PUT /api/v1/supplies/{cups} with \"community\")")
-        }
+        let found = try await CommunityMembers.required(community, by: Self.spec.type, context)
+        let (supplies, members) = (found.supplies, found.cups)
         let orders = Dictionary(supplies.map { ($0.cups, $0.market) }, uniquingKeysWith: { a, b in b ?? a })
         let memberSet = Set(members)
-        var positions: [Interval: [String: (surplus: Double?, deficit: Double?, unit: String)]] = [:]
+        var positions: [ReadingInterval: [String: (surplus: Double?, deficit: Double?, unit: String)]] = [:]
         var retailPrices = PriceSeries(), compensationPrices = PriceSeries()
         for r in message.readings {
             if memberSet.contains(r.series) && (r.quantity == surplusQuantity || r.quantity == deficitQuantity) {
-                var p = positions[Interval(ts: r.ts, resolution: r.resolution), default: [:]][r.series] ?? (nil, nil, r.unit)
+                var p = positions[ReadingInterval(r), default: [:]][r.series] ?? (nil, nil, r.unit)
                 if r.quantity == surplusQuantity { p.surplus = r.value } else { p.deficit = r.value }
-                positions[Interval(ts: r.ts, resolution: r.resolution), default: [:]][r.series] = p
+                positions[ReadingInterval(r), default: [:]][r.series] = p
             }
             if r.quantity == "price" && r.series == retail { retailPrices.add(r) }
             if r.quantity == "price" && r.series == compensation { compensationPrices.add(r) }
