@@ -377,3 +377,40 @@ extension ByteBuffer {
         }
     }
 }
+
+extension PostgresStore {
+    public func totals(_ q: ReadingTotalsQuery) async throws -> [ReadingTotal] {
+        guard !q.series.isEmpty, !q.quantities.isEmpty else { return [] }
+        var groups = ["quantity"]
+        if q.perSeries { groups.insert("series", at: 0) }
+        if let bucket = q.bucket { groups.append("date_bin(make_interval(secs => \(max(1, bucket))), ts, TIMESTAMPTZ 'epoch')") }
+        var binds = PostgresBindings()
+        binds.append(q.tenant)
+        binds.append(q.series)
+        binds.append(q.quantities)
+        binds.append(q.from)
+        binds.append(q.to)
+        let sql = """
+            SELECT \(groups.joined(separator: ", ")), SUM(value), COUNT(*) FROM readings
+            WHERE tenant = $1 AND series = ANY($2) AND quantity = ANY($3) AND ts >= $4 AND ts < $5
+            GROUP BY \(groups.joined(separator: ", ")) ORDER BY \(groups.joined(separator: ", "))
+            """
+        let query = PostgresQuery(unsafeSQL: sql, binds: binds)
+        return try await withConnection { connection in
+            var result: [ReadingTotal] = []
+            for try await row in try await connection.query(query, logger: self.logger) {
+                var cells = row.makeIterator()
+                func next<T: PostgresDecodable>(_: T.Type) throws -> T {
+                    guard let cell = cells.next() else { throw PostgresDecodingError.Code.missingData }
+                    return try cell.decode(T.self)
+                }
+                let series = q.perSeries ? try next(String.self) : nil
+                let quantity = try next(String.self)
+                let start = q.bucket == nil ? nil : Self.roundedToMillis(try next(Date.self))
+                let sum = try next(Double.self), count = try next(Int.self)
+                result.append(ReadingTotal(series: series, quantity: quantity, start: start, sum: sum, count: count))
+            }
+            return result
+        }
+    }
+}

@@ -458,6 +458,30 @@ public enum StoreConformance {
             try equal(try await store.purgeForecasts(issuedBefore: t0.addingTimeInterval(-12 * 3600)), 6, "issues older than 12 hours purged, every tenant's")
             try equal(try await store.forecasts(every).map(\.reading.value), [3.5], "what is left")
         },
+        Case(name: "totals are summed by the store per quantity, per series and per hour, over one tenant's readings in the interval") { store in
+            let a = "ES0021000000000001AB", b = "ES0021000000000002ZZ"
+            _ = try await store.upsert([
+                reading(series: a, at: 0, value: 1), reading(series: a, at: 900, value: 2), reading(series: a, at: 3600, value: 4),
+                reading(series: b, at: 1800, value: 8), reading(series: b, quantity: "generation", at: 0, value: 16),
+                reading(series: b, quantity: "soc", at: 0, value: 50), reading(tenant: "t2", series: a, at: 0, value: 32),
+                reading(series: a, at: 7200, value: 64), reading(series: "ES0021000000000003XX", at: 0, value: 128),
+            ])
+            let hours = try await store.totals(ReadingTotalsQuery(
+                tenant: "t1", series: [a, b], quantities: ["consumption", "generation"], from: t0, to: t0.addingTimeInterval(7200), bucket: 3600))
+            try equal(hours, [
+                ReadingTotal(series: nil, quantity: "consumption", start: t0, sum: 11, count: 3),
+                ReadingTotal(series: nil, quantity: "consumption", start: t0.addingTimeInterval(3600), sum: 4, count: 1),
+                ReadingTotal(series: nil, quantity: "generation", start: t0, sum: 16, count: 1),
+            ], "per quantity and hour")
+            let perSeries = try await store.totals(ReadingTotalsQuery(
+                tenant: "t1", series: [a, b], quantities: ["consumption", "generation"], from: t0, to: t0.addingTimeInterval(7200), perSeries: true))
+            try equal(perSeries, [
+                ReadingTotal(series: a, quantity: "consumption", start: nil, sum: 7, count: 3),
+                ReadingTotal(series: b, quantity: "consumption", start: nil, sum: 8, count: 1),
+                ReadingTotal(series: b, quantity: "generation", start: nil, sum: 16, count: 1),
+            ], "per series over the interval")
+            try equal(try await store.totals(ReadingTotalsQuery(tenant: "t1", series: [], quantities: ["consumption"], from: t0, to: t0.addingTimeInterval(7200))), [], "no series, no sums")
+        },
         Case(name: "a forecast neither changes nor shows among the readings") { store in
             let measured = reading(quantity: "generation", value: 2.5)
             _ = try await store.upsert([measured])

@@ -135,3 +135,35 @@ extension SQLiteStore {
         }
     }
 }
+
+extension SQLiteStore {
+    public func totals(_ q: ReadingTotalsQuery) async throws -> [ReadingTotal] {
+        guard !q.series.isEmpty, !q.quantities.isEmpty else { return [] }
+        var groups = ["quantity"]
+        if q.perSeries { groups.insert("series", at: 0) }
+        if let bucket = q.bucket { groups.append("(ts / \(Int64(max(1, bucket)) * 1000)) * \(Int64(max(1, bucket)) * 1000)") }
+        let sql = """
+            SELECT \(groups.joined(separator: ", ")), SUM(value), COUNT(*) FROM readings
+            WHERE tenant = ? AND series IN (\(q.series.map { _ in "?" }.joined(separator: ","))) AND quantity IN (\(q.quantities.map { _ in "?" }.joined(separator: ",")))
+              AND ts >= ? AND ts < ?
+            GROUP BY \(groups.joined(separator: ", ")) ORDER BY \(groups.joined(separator: ", "))
+            """
+        var arguments: StatementArguments = [q.tenant]
+        for s in q.series { _ = arguments.append(contentsOf: [s]) }
+        for quantity in q.quantities { _ = arguments.append(contentsOf: [quantity]) }
+        _ = arguments.append(contentsOf: [Self.millis(q.from), Self.millis(q.to)])
+        let finalArguments = arguments
+        return try await writer.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: finalArguments).map { row in
+                var column = 0
+                func next() -> DatabaseValue { defer { column += 1 }; return row[column] as DatabaseValue }
+                let series: String? = q.perSeries ? String.fromDatabaseValue(next()) : nil
+                let quantity = String.fromDatabaseValue(next()) ?? ""
+                let start: Date? = q.bucket == nil ? nil : Int64.fromDatabaseValue(next()).map(Self.date)
+                let sum = Double.fromDatabaseValue(next()) ?? 0
+                let count = Int.fromDatabaseValue(next()) ?? 0
+                return ReadingTotal(series: series, quantity: quantity, start: start, sum: sum, count: count)
+            }
+        }
+    }
+}

@@ -70,6 +70,9 @@ public protocol ReadingStore: Sendable {
     func writeCSV(_ query: ReadingQuery, to write: (ByteBuffer) async throws -> Void) async throws
     /// Readings of a tenant inserted or changed after `seq`, in `seq` order.
     func changes(tenant: String, after seq: Int64, limit: Int) async throws -> [StoredReading]
+    /// Sums of readings, computed by the database (`ReadingTotalsQuery`); in (series, quantity,
+    /// start) order. Nothing for an empty list of series or quantities.
+    func totals(_ query: ReadingTotalsQuery) async throws -> [ReadingTotal]
 }
 
 /// Supply points (CUPS) and their validity periods.
