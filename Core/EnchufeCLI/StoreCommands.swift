@@ -66,14 +66,14 @@ struct DeadLettersCommand: AsyncParsableCommand {
 
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "keys", abstract: "API keys: each belongs to one tenant, with scopes read, ingest, admin.",
+        commandName: "keys", abstract: "API keys: each belongs to one tenant, with scopes read, ingest, admin, totals (a community dashboard's totals only).",
         subcommands: [Create.self, List.self, Revoke.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a key; it is printed once, only its hash is stored.")
         @OptionGroup var storeOptions: StoreOptions
         @Option(help: "The tenant the key belongs to.") var tenant: String
-        @Option(name: .customLong("scope"), help: "read, ingest or admin (repeat for several).") var scopes: [String]
+        @Option(name: .customLong("scope"), help: "read, ingest, admin or totals (repeat for several).") var scopes: [String]
         @Option(help: "A name to recognise the key by.") var name = ""
 
         func run() async throws {

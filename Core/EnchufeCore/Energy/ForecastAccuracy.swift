@@ -127,4 +127,36 @@ public enum ForecastAccuracy {
         }
         return result
     }
+
+    /// The figures of `query`'s forecasts of `quantity` against the tenant's readings, per series
+    /// and model, as `GET /api/v1/forecasts/accuracy` answers them (and the dashboard shows them).
+    public static func report(_ query: ForecastQuery, quantity: String, store: any Store) async throws -> [JSONValue] {
+        var query = query
+        query.quantity = quantity
+        query.vintage = nil
+        let forecasts = try await store.forecasts(query)
+        let series = query.series.isEmpty ? Array(Set(forecasts.map(\.reading.series))).sorted() : query.series
+        // The naive forecasts look up to a week back.
+        let measured = series.isEmpty ? [] : try await store.readings(ReadingQuery(
+            tenant: query.tenant, series: series, quantity: quantity, from: query.from.addingTimeInterval(-8 * 86_400), to: query.to))
+        let baseline = Baseline.of(quantity)
+        // A supply with its PV system declared scales the nMAE of its production by kWp.
+        var kwp: [String: Double] = [:]
+        if ["generation", "production", "power"].contains(quantity) {
+            for supply in try await store.supplies(tenant: query.tenant) { if let pv = supply.pv { kwp[supply.cups] = pv.kwp } }
+        }
+        var results: [JSONValue] = []
+        for s in series {
+            let figures = Self.figures(
+                forecasts.filter { $0.reading.series == s }, measured: measured.map(\.reading).filter { $0.series == s }, baseline: baseline,
+                kwp: kwp)
+            for model in figures.keys.sorted() {
+                results.append([
+                    "series": .string(s), "quantity": .string(quantity), "model": .string(model),
+                    "buckets": .array(figures[model]!.map(\.json)),
+                ])
+            }
+        }
+        return results
+    }
 }

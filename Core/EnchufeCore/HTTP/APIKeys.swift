@@ -1,11 +1,18 @@
 import Crypto
 import Foundation
 
-/// API keys (SPEC §6): each belongs to one tenant and has scopes (`read`, `ingest`, `admin`). A key
+/// API keys (SPEC §6): each belongs to one tenant and has scopes (`read`, `ingest`, `admin`, and
+/// `totals`: a community's totals on its dashboard and nothing per member, for members). A key
 /// is shown once, when it is created; the store keeps only its SHA-256 (a key is 256 random bits,
 /// so a plain hash is enough — no password to stretch), compared in constant time.
 public enum APIKeys {
-    public static let scopes = ["read", "ingest", "admin"]
+    public static let scopes = ["read", "ingest", "admin", "totals"]
+
+    /// Whether a key with `scopes` may use a route that needs `scope`: `admin` may do anything, and
+    /// what `totals` shows is part of what `read` shows.
+    public static func allows(_ scopes: [String], _ scope: String) -> Bool {
+        scopes.contains(scope) || scopes.contains("admin") || (scope == "totals" && scopes.contains("read"))
+    }
 
     /// A new key: `enk_ID_SECRET`, ID (8 hex) naming it in lists and logs, SECRET 43 base64url
     /// characters of randomness.

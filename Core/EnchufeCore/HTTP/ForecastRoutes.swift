@@ -30,29 +30,8 @@ extension HTTPServer {
                 guard let quantity = query.quantity else {
                     return problem(.badRequest, title: "Bad query", detail: "quantity is required: the naive forecast compared with depends on it")
                 }
-                let forecasts = try await store.forecasts(query)
-                let series = query.series.isEmpty ? Array(Set(forecasts.map(\.reading.series))).sorted() : query.series
-                // The naive forecasts look up to a week back.
-                let measured = series.isEmpty ? [] : try await store.readings(ReadingQuery(
-                    tenant: key.tenant, series: series, quantity: quantity, from: query.from.addingTimeInterval(-8 * 86_400), to: query.to))
+                let results = try await ForecastAccuracy.report(query, quantity: quantity, store: store)
                 let baseline = ForecastAccuracy.Baseline.of(quantity)
-                // A supply with its PV system declared scales the nMAE of its production by kWp.
-                var kwp: [String: Double] = [:]
-                if ["generation", "production", "power"].contains(quantity) {
-                    for supply in try await store.supplies(tenant: key.tenant) { if let pv = supply.pv { kwp[supply.cups] = pv.kwp } }
-                }
-                var results: [JSONValue] = []
-                for s in series {
-                    let figures = ForecastAccuracy.figures(
-                        forecasts.filter { $0.reading.series == s }, measured: measured.map(\.reading).filter { $0.series == s }, baseline: baseline,
-                        kwp: kwp)
-                    for model in figures.keys.sorted() {
-                        results.append([
-                            "series": .string(s), "quantity": .string(quantity), "model": .string(model),
-                            "buckets": .array(figures[model]!.map(\.json)),
-                        ])
-                    }
-                }
                 return json(.ok, [
                     "from": .string(ISO8601.string(query.from)), "to": .string(ISO8601.string(query.to)),
                     "baseline": .string(baseline.rawValue), "accuracy": .array(results),

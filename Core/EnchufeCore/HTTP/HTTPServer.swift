@@ -81,6 +81,7 @@ public enum HTTPServer {
         addDataRoutes(router, hub: hub)
         addForecastRoutes(router, hub: hub)
         addCommunityRoutes(router, hub: hub)
+        addDashboardRoutes(router, hub: hub, access: access)
         router.post("/hooks/**") { request, context -> Response in
             await webhook(request, context, hub: hub, access: access)
         }
@@ -133,7 +134,7 @@ public enum HTTPServer {
             r.headers[.wwwAuthenticate] = "Bearer"
             return .failure(Refusal(response: r))
         }
-        guard record.scopes.contains(scope) || record.scopes.contains("admin") else {
+        guard APIKeys.allows(record.scopes, scope) else {
             return .failure(Refusal(response: problem(.forbidden, title: "Forbidden", detail: "key \(record.id) has scopes \(record.scopes.joined(separator: ", ")); this route needs '\(scope)'")))
         }
         return .success(record)
