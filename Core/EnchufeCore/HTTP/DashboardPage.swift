@@ -156,8 +156,21 @@ enum DashboardPage {
           return el("section", { "data-panel": id }, el("h2", {}, title), ...content);
         }
 
+        // Axis labels: the local clock, or the day for a month; an hour that comes twice (the night
+        // summer time ends) shows its UTC offset the second time.
+        function axisLabels(d) {
+          if (d.resolution === "P1D") return d.intervals.map((i) => i.label);
+          const seen = new Set();
+          return d.intervals.map((i) => {
+            const clock = d.range === "day" ? i.label.slice(11, 16) : i.label.slice(5, 16);
+            const repeated = seen.has(clock);
+            seen.add(clock);
+            return repeated ? `${clock} (${i.label.slice(17)})` : clock;
+          });
+        }
+
         function energyPanel(d) {
-          const labels = d.intervals.map((i) => d.resolution === "P1D" ? i.label : i.label.slice(11, 16));
+          const labels = axisLabels(d);
           const m = d.energy.measured, p = d.energy.predicted;
           const series = [
             { name: "consumption (measured)", values: m.consumption, color: C.blue },
@@ -182,7 +195,12 @@ enum DashboardPage {
             parts.push(el("h3", {}, day.day === d.date ? `today ${day.day}` : `tomorrow ${day.day}`));
             if (!day.rows.length) { parts.push(el("p", { class: "note" }, "No prices stored for this day.")); continue; }
             const base = day.rows[0];
-            const labels = base.points.map((p) => p.label);
+            const seen = new Set();
+            const labels = base.points.map((p) => {
+              const again = seen.has(p.label);
+              seen.add(p.label);
+              return again ? `${p.label} (2nd)` : p.label;
+            });
             const colors = [C.red, C.sky, C.purple];
             const series = day.rows.map((row, k) => ({ name: `${row.name} (${row.series})` + (row.points.some((p) => p.predicted) ? " · predicted where dashed" : ""), values: alignTo(base, row), color: colors[k % 3], dashed: row.points.every((p) => p.predicted) }));
             const marks = base.points.flatMap((p, i) => p.negative ? [{ i, color: C.blue, kind: "negative" }] : p.cheapest ? [{ i, color: C.green, kind: "cheapest" }] : []);
@@ -205,7 +223,7 @@ enum DashboardPage {
         }
 
         function salePanel(d) {
-          const labels = d.intervals.map((i) => d.resolution === "P1D" ? i.label : i.label.slice(11, 16));
+          const labels = axisLabels(d);
           const s = d.for_sale;
           const series = [
             { name: "surplus for sale (predicted)", values: s.predicted_surplus, color: C.green, kind: "bar" },
