@@ -109,6 +109,20 @@ public enum OpenAPI {
                 Parameter(name: "month", required: true, doc: "A local month of Madrid, YYYY-MM."),
                 Parameter(name: "format", doc: "`json` (default) or `csv`."),
             ], answers: ["application/json", "text/csv"], errors: ["400", "404"]),
+        Operation(
+            method: "get", path: "/api/v1/communities",
+            summary: "The communities of the key's tenant (every tenant's from this machine without a key) with their member counts and tariff zone",
+            scope: "totals"),
+        Operation(
+            method: "get", path: "/api/v1/communities/{id}/dashboard",
+            summary: "A community's dashboard numbers: measured against predicted energy per local hour (per day for a month), today's and tomorrow's prices with negative and cheapest intervals, surplus for sale and the market's trades, self-sufficiency and self-consumption, forecast accuracy; per member with a read key only",
+            scope: "totals", parameters: [
+                Parameter(name: "id", place: "path", required: true, doc: "The community (the `community` of the tenant's supplies)."),
+                Parameter(name: "date", doc: "Local day `YYYY-MM-DD` the range starts on (month: any day of it; default today)."),
+                Parameter(name: "range", doc: "`day` (default, hourly), `week` (hourly) or `month` (daily)."),
+                Parameter(name: "vintage", doc: "`latest` (default) or `day-ahead`: the forecasts issued before each local day began."),
+                Parameter(name: "tenant", doc: "The tenant, for the operator when two tenants have a community of this id."),
+            ], errors: ["400", "404"]),
         Operation(method: "get", path: "/api/v1/supplies", summary: "The tenant's supply points", scope: "read"),
         Operation(
             method: "put", path: "/api/v1/supplies/{cups}",
@@ -146,6 +160,10 @@ public enum OpenAPI {
             method: "get", path: "/api/v1/cluster",
             summary: "Operator: this instance's id, every instance of the deployment with its last heartbeat (alive: within 15 s), and the leases of the singleton sources (holder, fence, expiry)",
             scope: "admin"),
+        Operation(method: "get", path: "/ui/communities", summary: "The community dashboard's index page (its data needs a read or totals key, or none on loopback)", scope: nil, answers: ["text/html"]),
+        Operation(
+            method: "get", path: "/ui/communities/{id}", summary: "A community's dashboard page: charts and tables of /api/v1/communities/{id}/dashboard", scope: nil,
+            parameters: [Parameter(name: "id", place: "path", required: true, doc: "The community.")], answers: ["text/html"]),
         Operation(method: "get", path: "/ui", summary: "The status page, at /ui/ as well (its data needs an admin key, or none when the hub listens on loopback)", scope: nil, answers: ["text/html"]),
     ]
 
@@ -190,7 +208,7 @@ public enum OpenAPI {
             ],
             "paths": .object(paths.mapValues { JSONValue.object($0) }),
             "components": [
-                "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer", "description": "An API key (`enchufe keys create`) with the scopes read, ingest or admin."]],
+                "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer", "description": "An API key (`enchufe keys create`) with the scopes read, totals (a community's totals only), ingest or admin."]],
                 "schemas": [
                     "Problem": [
                         "type": "object", "description": "RFC 9457 problem details",
