@@ -27,6 +27,16 @@ extension PostgresStore {
         }
     }
 
+    public func supplyTenants() async throws -> [String] {
+        try await withConnection { connection in
+            var tenants: [String] = []
+            for try await tenant in try await connection.query("SELECT DISTINCT tenant FROM supplies ORDER BY tenant", logger: self.logger).decode(String.self) {
+                tenants.append(tenant)
+            }
+            return tenants
+        }
+    }
+
     public func supplies(tenant: String) async throws -> [SupplyPoint] {
         try await withConnection { connection in
             let rows = try await connection.query(

@@ -257,6 +257,7 @@ public enum StoreConformance {
             let list = try await store.supplies(tenant: "t1")
             try equal(list, [s1b, s2], "t1's supplies, one row per validity period")
             try equal(try await store.supplies(tenant: "t2").map(\.cups), ["ES0021000000000002CD"], "t2's")
+            try equal(try await store.supplyTenants(), ["t1", "t2"], "the tenants with supplies, each once")
         },
         Case(name: "checkpoints are saved, overwritten and read per node") { store in
             let k1 = CheckpointKey(tenant: "t1", flow: "f", node: "n", key: "position")

@@ -38,11 +38,10 @@ extension HTTPServer {
 
     static func addDashboardRoutes(_ router: Router<HubRequestContext>, hub: Hub, access: LocalAccess) {
         let store = hub.environment.store
-        // Every tenant the hub knows of: its flows' and its keys'.
+        // The key's tenant, or for the operator every tenant with supplies.
         @Sendable func tenants(_ viewer: DashboardViewer) async throws -> [String] {
             if let tenant = viewer.tenant { return [tenant] }
-            let keys = try await store.apiKeys(tenant: nil).map(\.tenant)
-            return Array(Set(hub.status(tenant: nil).flows.map(\.tenant) + keys)).sorted()
+            return try await store.supplyTenants()
         }
         router.get("/api/v1/communities") { request, context -> Response in
             try await dashboardViewer(request, context, store: store, access: access) { viewer in

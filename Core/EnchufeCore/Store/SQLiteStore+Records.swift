@@ -29,6 +29,10 @@ extension SQLiteStore {
         }
     }
 
+    public func supplyTenants() async throws -> [String] {
+        try await writer.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT tenant FROM supplies ORDER BY tenant") }
+    }
+
     public func supplies(tenant: String) async throws -> [SupplyPoint] {
         try await writer.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM supplies WHERE tenant = ? ORDER BY cups, valid_from", arguments: [tenant]).map { row in

@@ -79,6 +79,8 @@ public protocol ReadingStore: Sendable {
 public protocol SupplyStore: Sendable {
     func saveSupply(_ supply: SupplyPoint) async throws
     func supplies(tenant: String) async throws -> [SupplyPoint]
+    /// The tenants with at least one supply, sorted (what the operator's community dashboard lists).
+    func supplyTenants() async throws -> [String]
 }
 
 /// Where nodes keep their progress (`CheckpointKey`: tenant, flow, node, key).

@@ -6,6 +6,7 @@
 //   enchufe-bench webhook-ingest [SECONDS]    webhook.in → store against SQLite's C API, and the hub's JSON reader against JSONDecoder, with wrk (default 10 s each)
 //   enchufe-bench export [READINGS]           CSV over HTTP from PostgreSQL against psql \\copy TO STDOUT (default 1000000)
 //   enchufe-bench optimize [RUNS]             optimize.schedule's solver on a 96-interval day with 10 assets against glpsol (default 20 runs)
+//   enchufe-bench dashboard [RUNS]            a 100-member community's month: the dashboard route against one GROUP BY, the page in Chromium (default 10 runs)
 @preconcurrency import Glibc
 import CJemalloc  // the hub's allocator (Package.swift), so the engine runs here as it runs in `enchufe`
 import Foundation
@@ -30,7 +31,9 @@ case "export":
     try await exportBenchmark(readings: count ?? 1_000_000)
 case "optimize":
     try await optimizeBenchmark(runs: count ?? 20)
+case "dashboard":
+    try await dashboardBenchmark(runs: count ?? 10)
 default:
-    print("unknown benchmark '\(name)' (transforms, store-ingest, mqtt-to-postgres, webhook-ingest, export, optimize)")
+    print("unknown benchmark '\(name)' (transforms, store-ingest, mqtt-to-postgres, webhook-ingest, export, optimize, dashboard)")
     exit(2)
 }
