@@ -98,30 +98,28 @@ public enum CommunityDashboard {
         let axis = Axis(request, zone: zone.timeZone)
         let communitySeries = "community:\(request.community)"
 
-        // Measured: summed by the store per hour (and per member over the period).
-        let hourly = try await store.totals(ReadingTotalsQuery(
+        // Each part asked of the store at once (SQLite reads them side by side, PostgreSQL on
+        // connections of its pool). Measured: summed by the store per hour and per member.
+        async let hourlyTotals = store.totals(ReadingTotalsQuery(
             tenant: request.tenant, series: members.cups, quantities: energy + market, from: axis.from, to: axis.to, bucket: 3600))
+        async let memberTotals = store.totals(ReadingTotalsQuery(
+            tenant: request.tenant, series: members.cups, quantities: energy + market, from: axis.from, to: axis.to, perSeries: true))
+        async let predictedValues = forecasts(request, members: members, axis: axis, store: store)
+        async let priceDays = prices(request, zone: zone, store: store)
+        async let accuracyReports = accuracy(ForecastQuery(tenant: request.tenant, series: [communitySeries], from: axis.from, to: axis.to), store: store)
+
         var measured: [String: [Double?]] = [:]
         for q in energy + market { measured[q] = Array(repeating: nil, count: axis.count) }
-        for t in hourly {
+        for t in try await hourlyTotals {
             guard let start = t.start, let i = axis.index(start) else { continue }
             let sum = (measured[t.quantity]?[i] ?? nil) ?? 0
             measured[t.quantity]?[i] = sum + t.sum
         }
-
-        let predicted = try await forecasts(request, members: members, axis: axis, store: store)
-        let perMember = try await store.totals(ReadingTotalsQuery(
-            tenant: request.tenant, series: members.cups, quantities: energy + market, from: axis.from, to: axis.to, perSeries: true))
         var sums: [String: [String: Double]] = [:]
-        for t in perMember { if let s = t.series { sums[s, default: [:]][t.quantity] = t.sum } }
+        for t in try await memberTotals { if let s = t.series { sums[s, default: [:]][t.quantity] = t.sum } }
         var community: [String: Double] = [:]
         for member in sums.values { for (q, v) in member { community[q, default: 0] += v } }
-
-        var accuracy: [JSONValue] = []
-        for quantity in energy {
-            accuracy += try await ForecastAccuracy.report(
-                ForecastQuery(tenant: request.tenant, series: [communitySeries], from: axis.from, to: axis.to), quantity: quantity, store: store)
-        }
+        let predicted = try await predictedValues
 
         func values(_ list: [Double?]) -> JSONValue { .array(list.map { $0.map(JSONValue.number) ?? .null }) }
         var body: [String: JSONValue] = [
@@ -140,8 +138,8 @@ public enum CommunityDashboard {
                 "sold": values(measured["market_sold"]!), "bought": values(measured["market_bought"]!),
             ]),
             "ratios": .object(["community": ratios(community)]),
-            "prices": try await prices(request, zone: zone, store: store),
-            "accuracy": .array(accuracy),
+            "prices": try await priceDays,
+            "accuracy": .array(try await accuracyReports),
         ]
         if request.memberDetail {
             body["members_detail"] = .array(members.cups.map { cups in
@@ -151,6 +149,13 @@ public enum CommunityDashboard {
             })
         }
         return .object(body)
+    }
+
+    /// The accuracy of the community's forecasts of each energy quantity.
+    static func accuracy(_ query: ForecastQuery, store: any Store) async throws -> [JSONValue] {
+        var reports: [JSONValue] = []
+        for quantity in energy { reports += try await ForecastAccuracy.report(query, quantity: quantity, store: store) }
+        return reports
     }
 
     /// Totals over the period and what they give: self-consumption (the share of the generation used

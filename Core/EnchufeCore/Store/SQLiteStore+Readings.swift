@@ -139,6 +139,7 @@ extension SQLiteStore {
 extension SQLiteStore {
     public func totals(_ q: ReadingTotalsQuery) async throws -> [ReadingTotal] {
         guard !q.series.isEmpty, !q.quantities.isEmpty else { return [] }
+        if let bucket = q.bucket { return try await bucketTotals(q, bucket: Int64(max(1, bucket)) * 1000) }
         var groups = ["quantity"]
         if q.perSeries { groups.insert("series", at: 0) }
         if let bucket = q.bucket { groups.append("(ts / \(Int64(max(1, bucket)) * 1000)) * \(Int64(max(1, bucket)) * 1000)") }
@@ -164,6 +165,50 @@ extension SQLiteStore {
                 let count = Int.fromDatabaseValue(next()) ?? 0
                 return ReadingTotal(series: series, quantity: quantity, start: start, sum: sum, count: count)
             }
+        }
+    }
+
+    /// Sums per bucket of time. SQLite would put every row through a temporary B-tree to group on
+    /// a computed bucket (0.6 s for a million rows on this machine); the primary key already gives
+    /// each series and quantity's rows in time order, so runs of one bucket are summed as they come,
+    /// one prepared statement per series and quantity, reading only `ts` and `value`.
+    private func bucketTotals(_ q: ReadingTotalsQuery, bucket: Int64) async throws -> [ReadingTotal] {
+        struct Group: Hashable {
+            var series: String?
+            var quantity: String
+            var start: Int64
+        }
+        let (from, to) = (Self.millis(q.from), Self.millis(q.to))
+        return try await writer.read { db in
+            let statement = try db.cachedStatement(sql: "SELECT ts, value FROM readings WHERE tenant = ? AND series = ? AND quantity = ? AND ts >= ? AND ts < ?")
+            var sums: [Group: (sum: Double, count: Int)] = [:]
+            for series in Set(q.series) {
+                for quantity in Set(q.quantities) {
+                    statement.arguments = [q.tenant, series, quantity, from, to]
+                    let rows = try Row.fetchCursor(statement)
+                    var start = Int64.min, sum = 0.0, count = 0
+                    func flush() {
+                        guard count > 0 else { return }
+                        let group = Group(series: q.perSeries ? series : nil, quantity: quantity, start: start)
+                        let before = sums[group] ?? (0, 0)
+                        sums[group] = (before.sum + sum, before.count + count)
+                    }
+                    while let row = try rows.next() {
+                        let ts: Int64 = row[0]
+                        let at = (ts / bucket) * bucket
+                        if at != start {
+                            flush()
+                            (start, sum, count) = (at, 0, 0)
+                        }
+                        sum += row[1] as Double
+                        count += 1
+                    }
+                    flush()
+                }
+            }
+            return sums.sorted { a, b in
+                (a.key.series ?? "", a.key.quantity, a.key.start) < (b.key.series ?? "", b.key.quantity, b.key.start)
+            }.map { ReadingTotal(series: $0.key.series, quantity: $0.key.quantity, start: Self.date($0.key.start), sum: $0.value.sum, count: $0.value.count) }
         }
     }
 }
