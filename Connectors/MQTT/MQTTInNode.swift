@@ -6,11 +6,11 @@ import Synchronization
 
 /// `mqtt.in`: subscribes to topics and sends each message into the flow, at least once.
 ///
-/// QoS 1/2 messages are written to the node's journal on libmosquitto's thread before its message
-/// callback returns (which is when libmosquitto acknowledges them to the broker); a record leaves the
-/// journal once everything derived from it is committed, and what is left is sent again when the
-/// node starts. At most `max_pending` messages are in flight in the flow; beyond that the callback
-/// waits, libmosquitto stops reading and the broker holds the rest (TCP backpressure). The client,
+/// QoS 1/2 messages are written to the node's journal on the client's thread, a burst with one
+/// `write(2)`, before their acknowledgements leave for the broker; a record leaves the journal once
+/// everything derived from it is committed, and what is left is sent again when the node starts. At
+/// most `max_pending` messages are in flight in the flow; beyond that the client's thread waits,
+/// stops reading and the broker holds the rest (TCP backpressure). The client,
 /// the journal and that bound are `MQTTSubscription`'s; the node converts and sends on.
 struct MQTTInNode: TestInputSource {
     static let connection = RequiredOptionKey<String>("connection", .connection("mqtt.broker"), doc: "The broker (a `mqtt.broker` connection).")
@@ -33,7 +33,7 @@ struct MQTTInNode: TestInputSource {
             A payload that does not parse, or that the mapping cannot turn into readings, goes to the
             dead letters with the topic, the raw payload and the reason; the subscription goes on.
             Delivery: QoS 1/2 messages are journaled (`journal`, one folder per flow and node) before
-            libmosquitto acknowledges them, and acknowledged upstream of the journal only once the flow
+            the hub acknowledges them to the broker, and acknowledged upstream of the journal only once the flow
             committed them; after a crash or `kill -9` the journal is replayed. `journal_sync:
             always` also survives a power loss, at the cost of one fsync per message; the default
             `interval` fsyncs at most every 100 ms, so a power loss can lose the last 100 ms.

@@ -2,12 +2,13 @@ import Foundation
 import Logging
 
 /// libmosquitto wrapped once for receiving: a client whose QoS 1/2 messages are written to a
-/// journal on libmosquitto's thread before it acknowledges them, handed to one task as an async
-/// sequence of bursts (connection events and journaled messages) through a bounded inbox.
+/// journal on the client's thread before it acknowledges them (a burst with one `write(2)`), handed
+/// to one task as an async sequence of bursts (connection events and journaled messages) through a
+/// bounded inbox.
 ///
-/// At most `capacity` messages are in flight, from arrival until `settle`; at that bound
-/// libmosquitto's thread waits on the inbox's condition variable (no polling), stops reading, and
-/// the broker holds the rest. What the journal kept from before the last stop comes first, from
+/// At most `capacity` messages are in flight, from arrival until `settle` (plus at most a burst);
+/// at that bound the client's thread waits on the inbox's condition variable (no polling), stops
+/// reading, and the broker holds the rest. What the journal kept from before the last stop comes first, from
 /// `recovered()`, counted in flight like the rest. On connecting the subscription subscribes its
 /// filters (again after every reconnect) or, taking over a dead instance's session, unsubscribes
 /// them. Whoever iterates only converts what it gets, sends it on, and settles each entry.
@@ -29,18 +30,30 @@ final class MQTTSubscription: AsyncSequence, Sendable {
     init(_ settings: MQTTSettings, journalDirectory: URL, sync: MessageJournal.Sync, capacity: Int, onConnect: OnConnect, logger: Logger) throws {
         let journal = try MessageJournal(directory: journalDirectory, sync: sync)
         let inbox = MessageInbox(capacity: capacity)
+        let burst = BurstInProgress()
         var handlers = MosquittoClient.Handlers()
         handlers.message = { message in
             var seq: UInt64 = 0
             if message.qos > 0 {
                 do {
-                    seq = try journal.append { JournaledMessage.encode(message, into: &$0) }
+                    seq = try journal.stage { JournaledMessage.encode(message, into: &$0) }
                 } catch {
-                    // Not durable: libmosquitto will still acknowledge it. Say so loudly.
+                    // Not durable: the client will still acknowledge it. Say so loudly.
                     logger.critical("message on \(message.topic) could not be journaled before its acknowledgement: \(error)")
                 }
             }
-            inbox.put(MessageInbox.Entry(seq: seq, message: message))
+            burst.entries.append(MessageInbox.Entry(seq: seq, message: message))
+        }
+        // The burst's records written with one write(2), then its acknowledgements may leave.
+        handlers.burstEnd = {
+            guard !burst.entries.isEmpty else { return }
+            do {
+                try journal.flush()
+            } catch {
+                logger.critical("\(burst.entries.count) message(s) could not be journaled before their acknowledgement: \(error)")
+            }
+            inbox.put(contentsOf: burst.entries)
+            burst.entries.removeAll(keepingCapacity: true)
         }
         handlers.connection = { client, up, reason in
             if up {
@@ -81,7 +94,7 @@ final class MQTTSubscription: AsyncSequence, Sendable {
         return entries
     }
 
-    /// Connects in the background; libmosquitto's thread reconnects by itself.
+    /// Connects in the background; the client's thread reconnects by itself.
     func start() throws { try client.start() }
 
     /// Disconnects and ends the sequence (once what has arrived is taken); entries still in the
@@ -117,4 +130,9 @@ final class MQTTSubscription: AsyncSequence, Sendable {
     }
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inbox: inbox) }
+}
+
+/// The messages of the burst the client's thread is reading (only that thread touches them).
+private final class BurstInProgress: @unchecked Sendable {
+    var entries: [MessageInbox.Entry] = []
 }

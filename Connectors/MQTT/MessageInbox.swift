@@ -1,7 +1,7 @@
 import Foundation
 
-/// What libmosquitto's thread hands to `mqtt.in`'s task: messages already journaled, waiting to be
-/// sent into the flow, and the connection's ups and downs. The task takes everything that has
+/// What the MQTT client's thread hands to `mqtt.in`'s task: messages already journaled, a burst at a
+/// time, waiting to be sent into the flow, and the connection's ups and downs. The task takes everything that has
 /// arrived at once (a burst), so a busy flow gets batches and there is no task switch per message;
 /// an idle one is woken by the first message or event.
 ///
@@ -53,9 +53,16 @@ final class MessageInbox: @unchecked Sendable {
     }
 
     /// Adds a message, waiting while `capacity` are in flight (until `resumeAt`); false once the inbox
-    /// is closed. Called from one thread (libmosquitto's).
+    /// is closed. Called from one thread (the client's).
     @discardableResult
-    func put(_ entry: Entry) -> Bool {
+    func put(_ entry: Entry) -> Bool { put(contentsOf: [entry]) }
+
+    /// Adds a burst of messages, waiting first while `capacity` are in flight (until `resumeAt`; a
+    /// burst may then take the count past `capacity` by its size, which the client bounds); false
+    /// once the inbox is closed. Called from one thread (the client's).
+    @discardableResult
+    func put(contentsOf entries: [Entry]) -> Bool {
+        guard !entries.isEmpty else { return true }
         condition.lock()
         if inFlight >= capacity && !closed {
             producerWaiting = true
@@ -67,14 +74,14 @@ final class MessageInbox: @unchecked Sendable {
             condition.unlock()
             return false
         }
-        inFlight += 1
+        inFlight += entries.count
         if let waiting = consumer {
             consumer = nil
             condition.unlock()
-            waiting.resume(returning: Burst(entries: [entry]))
+            waiting.resume(returning: Burst(entries: entries))
             return true
         }
-        pending.entries.append(entry)
+        pending.entries.append(contentsOf: entries)
         condition.unlock()
         return true
     }

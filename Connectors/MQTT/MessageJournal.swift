@@ -6,12 +6,13 @@ import Glibc
 #endif
 
 /// The hub's own journal for messages it must acknowledge before its flow has committed them (MQTT
-/// QoS 1/2: libmosquitto acknowledges a message once the message callback returns).
+/// QoS 1/2: the client acknowledges a burst of messages once its records are written).
 ///
-/// Records are appended to segment files with `write(2)` before the callback returns, so a message the
-/// broker considers delivered is at least in the operating system's page cache: it survives the hub
-/// being killed (`kill -9`, a crash). With `sync: .always` every record is also `fsync`ed before the
-/// append returns, and it survives a power loss too; with `.interval` the journal is `fsync`ed when a
+/// Records are appended to segment files with `write(2)` before their acknowledgement leaves (a burst
+/// of them staged and written at once, `stage` then `flush`), so a message the broker considers
+/// delivered is at least in the operating system's page cache: it survives the hub
+/// being killed (`kill -9`, a crash). With `sync: .always` every write is also `fsync`ed before it
+/// returns, and it survives a power loss too; with `.interval` the journal is `fsync`ed when a
 /// record arrives more than that interval after the last sync, so a power loss can lose the records of
 /// the last interval. Once everything derived from a record is committed by the sinks, `commit(seq)`
 /// records it; the journal keeps the highest sequence below which everything is committed (the
@@ -46,8 +47,8 @@ public final class MessageJournal: Sendable {
         var segments: [(start: UInt64, path: String)] = []
         /// Holds an exclusive `flock` on the folder's `lock` file while the journal is open.
         var lockFD: Int32 = -1
-        /// The record being appended (kept, so an append allocates nothing once it has grown).
-        var frame: [UInt8] = []
+        /// Records staged and not written yet (kept, so staging allocates nothing once it has grown).
+        var staged: [UInt8] = []
     }
 
     private let state = Mutex(State())
@@ -115,34 +116,61 @@ public final class MessageJournal: Sendable {
     /// of its own), with one `write(2)`; returns its sequence number.
     public func append(encoding encode: (inout [UInt8]) -> Void) throws -> UInt64 {
         try state.withLock { s in
-            if s.fd < 0 || s.segmentSize >= segmentBytes { try openSegment(&s) }
-            let seq = s.nextSeq
-            s.frame.removeAll(keepingCapacity: true)
-            s.frame.append(contentsOf: repeatElement(0, count: 16))
-            encode(&s.frame)
-            let length = s.frame.count - 16
-            let crc = s.frame.withUnsafeBufferPointer { CRC32.checksum(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[16...])), seed: seq) }
-            s.frame.withUnsafeMutableBytes { header in
-                header.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 0, as: UInt32.self)
-                header.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
-                header.storeBytes(of: seq.littleEndian, toByteOffset: 8, as: UInt64.self)
-            }
-            try Self.writeAll(s.fd, s.frame)
-            s.segmentSize += s.frame.count
-            s.nextSeq += 1
-            s.pending.add(seq)
-            switch sync {
-            case .always:
-                fsync(s.fd)
-            case .interval(let interval):
-                if ContinuousClock.now - s.lastSync >= interval {
-                    fsync(s.fd)
-                    s.lastSync = .now
-                }
-            case .never:
-                break
-            }
+            let seq = try stage(&s, encode)
+            try flush(&s)
             return seq
+        }
+    }
+
+    /// Adds a record to the ones waiting for `flush()`, which writes them all with one `write(2)`:
+    /// a burst of messages costs one system call, not one each. The record is not durable, and must
+    /// not be acknowledged, before that `flush()` returns. Returns its sequence number.
+    public func stage(encoding encode: (inout [UInt8]) -> Void) throws -> UInt64 {
+        try state.withLock { s in try stage(&s, encode) }
+    }
+
+    /// Writes the staged records (one `write(2)`), fsyncing as `sync` says.
+    public func flush() throws {
+        try state.withLock { s in try flush(&s) }
+    }
+
+    private func stage(_ s: inout State, _ encode: (inout [UInt8]) -> Void) throws -> UInt64 {
+        if s.fd < 0 || s.segmentSize >= segmentBytes {
+            // What is staged belongs to the segment being closed.
+            try flush(&s)
+            try openSegment(&s)
+        }
+        let seq = s.nextSeq
+        let start = s.staged.count
+        s.staged.append(contentsOf: repeatElement(0, count: 16))
+        encode(&s.staged)
+        let length = s.staged.count - start - 16
+        let crc = s.staged.withUnsafeBufferPointer { CRC32.checksum(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[(start + 16)...])), seed: seq) }
+        s.staged.withUnsafeMutableBytes { frame in
+            frame.storeBytes(of: UInt32(length).littleEndian, toByteOffset: start, as: UInt32.self)
+            frame.storeBytes(of: crc.littleEndian, toByteOffset: start + 4, as: UInt32.self)
+            frame.storeBytes(of: seq.littleEndian, toByteOffset: start + 8, as: UInt64.self)
+        }
+        s.segmentSize += length + 16
+        s.nextSeq += 1
+        s.pending.add(seq)
+        return seq
+    }
+
+    private func flush(_ s: inout State) throws {
+        guard !s.staged.isEmpty else { return }
+        defer { s.staged.removeAll(keepingCapacity: true) }
+        try Self.writeAll(s.fd, s.staged)
+        switch sync {
+        case .always:
+            fsync(s.fd)
+        case .interval(let interval):
+            if ContinuousClock.now - s.lastSync >= interval {
+                fsync(s.fd)
+                s.lastSync = .now
+            }
+        case .never:
+            break
         }
     }
 
@@ -216,6 +244,7 @@ public final class MessageJournal: Sendable {
         state.withLock { s in
             saveWatermark(&s)
             if s.fd >= 0 {
+                try? flush(&s)
                 fsync(s.fd)
                 Glibc.close(s.fd)
                 s.fd = -1

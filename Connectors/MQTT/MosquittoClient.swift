@@ -69,21 +69,30 @@ public struct MQTTError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// One libmosquitto client. libmosquitto's network thread (started by `start`) reads, writes,
-/// keeps the connection alive and reconnects with backoff; this class turns its callbacks into calls
-/// of its `handlers`, given once when it is made, and its publish confirmations into `async`
-/// results. The thread stays inside this class: `handlers.message` runs on it and must return
-/// quickly (it is where a message is made durable before libmosquitto acknowledges it to the
-/// broker, which it does once the callback returns).
+/// One libmosquitto client, driven by a network thread of its own (started by `start`): it waits
+/// for the socket with `poll(2)`, reads every packet that has arrived (a burst), calls
+/// `handlers.burstEnd`, and only then lets libmosquitto write what it queued meanwhile — the
+/// PUBACKs of the burst's QoS 1 messages among it. It keeps the connection alive and reconnects with
+/// backoff (1 s, doubling to 30 s). This class turns libmosquitto's callbacks into calls of its
+/// `handlers`, given once when it is made, and its publish confirmations into `async` results.
+///
+/// libmosquitto's own thread (`mosquitto_loop_start`) would wait in `pselect` for every packet, be
+/// woken through a socket pair for every PUBACK it queues, and write each PUBACK before the
+/// application could write a burst's records at once; libmosquitto queues instead of writing when
+/// told the application runs the loop (`mosquitto_threaded_set`), which is what lets a burst be
+/// journaled with one `write(2)` before any of its acknowledgements leaves.
 ///
 /// `@unchecked Sendable`: its only state besides immutable values is libmosquitto's handle (whose
 /// calls libmosquitto makes thread-safe) and what a `Mutex` or an atomic guards.
 public final class MosquittoClient: @unchecked Sendable {
     /// What a client calls, all on libmosquitto's thread.
     public struct Handlers: Sendable {
-        /// Every message, in order. The broker gets the QoS 1 PUBACK (QoS 2 PUBREC/PUBCOMP) after it
-        /// returns.
+        /// Every message, in order. Its QoS 1 PUBACK (QoS 2 PUBREC/PUBCOMP) is written after
+        /// `burstEnd` returns.
         public var message: (@Sendable (MQTTMessage) -> Void)?
+        /// Every packet that had arrived has been read (and `message` called for each message among
+        /// them); their acknowledgements are written once this returns.
+        public var burstEnd: (@Sendable () -> Void)?
         /// A connection is up (`true`) or lost (`false`, with why); given the client, to subscribe
         /// again after a reconnect.
         public var connection: (@Sendable (_ client: MosquittoClient, _ connected: Bool, _ reason: String) -> Void)?
@@ -100,6 +109,17 @@ public final class MosquittoClient: @unchecked Sendable {
     private let box: CallbackBox
     private let confirmations = Mutex(Confirmations())
     private let isConnected = Atomic<Bool>(false)
+    /// Set by `stop`: the network thread disconnects and ends.
+    private let stopping = Atomic<Bool>(false)
+    /// A pipe that wakes the network thread from `poll` (a publish queued from another thread, stop).
+    private let wake: (read: Int32, write: Int32)
+    /// Signalled when the network thread has ended (nil: it was never started).
+    private let ended = Mutex<DispatchSemaphore?>(nil)
+    /// Counts the callbacks of received packets, so the thread can tell a read that took a packet
+    /// from one that found nothing (libmosquitto answers success to both).
+    private let packetsRead = Atomic<Int>(0)
+    /// The most packets read before their acknowledgements are written.
+    static let burstLimit = 1024
 
     private struct Confirmations {
         var waiting: [Int32: CheckedContinuation<Void, any Error>] = [:]
@@ -127,13 +147,25 @@ public final class MosquittoClient: @unchecked Sendable {
             throw MQTTError("cannot create an MQTT client (client id '\(settings.clientID)')")
         }
         self.handle = handle
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else {
+            mosquitto_destroy(handle)
+            throw MQTTError("cannot make the MQTT client's wake-up pipe: \(String(cString: strerror(errno)))")
+        }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
+        wake = (fds[0], fds[1])
         box.client = self
         try configure()
     }
 
     deinit {
-        mosquitto_loop_stop(handle, true)
+        stop(disconnecting: false)
         mosquitto_destroy(handle)
+        close(wake.read)
+        close(wake.write)
     }
 
     private func check(_ rc: Int32, _ what: String) throws {
@@ -154,7 +186,8 @@ public final class MosquittoClient: @unchecked Sendable {
             try check(mosquitto_tls_set(handle, tls.ca, nil, tls.cert, tls.key, nil), "TLS settings")
             try check(mosquitto_tls_insecure_set(handle, !tls.verifyHostname), "TLS hostname verification")
         }
-        try check(mosquitto_reconnect_delay_set(handle, 1, 30, true), "reconnect delay")
+        // The network thread is ours: libmosquitto queues what it sends for `mosquitto_loop_write`.
+        try check(mosquitto_threaded_set(handle, true), "threaded mode")
 
         mosquitto_connect_v5_callback_set(handle) { mosq, object, rc, _, _ in
             guard let client = CallbackBox.client(object) else { return }
@@ -173,6 +206,7 @@ public final class MosquittoClient: @unchecked Sendable {
         mosquitto_log_callback_set(handle, Self.connectionErrors)
         mosquitto_message_v5_callback_set(handle) { _, object, message, _ in
             guard let client = CallbackBox.client(object), let message else { return }
+            client.packetsRead.add(1, ordering: .relaxed)
             let m = message.pointee
             let payload = m.payloadlen > 0 && m.payload != nil
                 ? Array(UnsafeRawBufferPointer(start: m.payload, count: Int(m.payloadlen))) : []
@@ -180,42 +214,158 @@ public final class MosquittoClient: @unchecked Sendable {
         }
         mosquitto_subscribe_v5_callback_set(handle) { _, object, _, count, granted, _ in
             guard let client = CallbackBox.client(object) else { return }
+            client.packetsRead.add(1, ordering: .relaxed)
             client.handlers.subscribed?((0..<Int(count)).map { Int(granted?[$0] ?? 128) })
         }
         mosquitto_publish_v5_callback_set(handle) { _, object, mid, rc, _ in
             guard let client = CallbackBox.client(object) else { return }
+            client.packetsRead.add(1, ordering: .relaxed)
             client.confirmed(mid: mid, reasonCode: rc)
         }
     }
 
-    /// Connects in the background and starts libmosquitto's thread, which reconnects by itself.
+    /// Starts the network thread, which connects in the background and reconnects by itself.
     ///
-    /// A persistent MQTT 5 session needs a session expiry interval in CONNECT, which libmosquitto only
-    /// sends from its blocking connect: that call is made here, and if the broker is not there yet the
-    /// network thread keeps trying (the properties stay with the client for every reconnect).
+    /// A persistent MQTT 5 session needs a session expiry interval in CONNECT: the properties are
+    /// given to the first connect and stay with the client for every reconnect.
     public func start() throws {
-        if settings.protocolVersion != "3.1.1" && !settings.cleanSession {
-            var properties: OpaquePointer? = nil
-            try check(mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), UInt32(settings.sessionExpiry)), "session expiry")
-            defer { mosquitto_property_free_all(&properties) }
-            let rc = mosquitto_connect_bind_v5(handle, settings.host, Int32(settings.port), Int32(settings.keepalive), nil, properties)
-            if rc == MOSQ_ERR_INVAL.rawValue { throw MQTTError("connect to \(settings.host):\(settings.port)", code: rc) }
-            if rc != MOSQ_ERR_SUCCESS.rawValue { connectionChanged(false, String(cString: mosquitto_strerror(rc))) }
-        } else {
-            try check(mosquitto_connect_async(handle, settings.host, Int32(settings.port), Int32(settings.keepalive)), "connect to \(settings.host):\(settings.port)")
+        guard !settings.host.isEmpty, (1...65_535).contains(settings.port),
+            settings.keepalive == 0 || (5...65_535).contains(settings.keepalive)
+        else { throw MQTTError("connect to \(settings.host):\(settings.port)", code: Int32(MOSQ_ERR_INVAL.rawValue)) }
+        let done = DispatchSemaphore(value: 0)
+        let started = ended.withLock { ended -> Bool in
+            guard ended == nil else { return false }
+            ended = done
+            return true
         }
-        try check(mosquitto_loop_start(handle), "start the network thread")
+        guard started else { throw MQTTError("the MQTT client was started twice") }
+        // The first attempt here, so that a client is connecting (or has said why not) once this
+        // returns; the thread tries again from then on.
+        let rc = connect()
+        if rc != MOSQ_ERR_SUCCESS.rawValue { connectionChanged(false, reason(rc)) }
+        let thread = Thread { [self] in
+            networkLoop()
+            done.signal()
+        }
+        thread.name = "mqtt \(settings.clientID)"
+        thread.start()
     }
 
     /// Disconnects and stops the thread.
-    public func stop() {
-        mosquitto_disconnect(handle)
-        mosquitto_loop_stop(handle, false)
+    public func stop() { stop(disconnecting: true) }
+
+    private func stop(disconnecting: Bool) {
+        if let done = ended.withLock({ $0 }), !stopping.exchange(true, ordering: .acquiringAndReleasing) {
+            wakeUp()
+            done.wait()
+        }
         let waiting = confirmations.withLock { c -> [CheckedContinuation<Void, any Error>] in
             defer { c.waiting = [:] }
             return Array(c.waiting.values)
         }
         for w in waiting { w.resume(throwing: MQTTError("the connection was closed before the broker confirmed")) }
+    }
+
+    /// Wakes the network thread from `poll`.
+    private func wakeUp() {
+        var byte: UInt8 = 1
+        _ = write(wake.write, &byte, 1)
+    }
+
+    /// The network thread: connect, then wait for the socket; read every packet that has arrived,
+    /// end the burst, write what was queued, keep the connection alive; after a failure wait and
+    /// connect again. On `stop`, sends DISCONNECT and ends.
+    private func networkLoop() {
+        var delay = 1
+        if mosquitto_socket(handle) < 0 {
+            pause(seconds: delay)
+            delay *= 2
+        }
+        while !stopping.load(ordering: .acquiring) {
+            if mosquitto_socket(handle) < 0 {
+                let rc = mosquitto_reconnect(handle)
+                if rc != MOSQ_ERR_SUCCESS.rawValue {
+                    connectionChanged(false, reason(rc))
+                    pause(seconds: delay)
+                    delay = min(delay * 2, 30)
+                    continue
+                }
+            }
+            let socket = mosquitto_socket(handle)
+            var fds = [
+                pollfd(fd: socket, events: Int16(POLLIN) | (mosquitto_want_write(handle) ? Int16(POLLOUT) : 0), revents: 0),
+                pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
+            ]
+            let ready = poll(&fds, 2, 1000)
+            if ready < 0 && errno != EINTR { break }
+            if fds[1].revents != 0 { drainWakeUps() }
+            if stopping.load(ordering: .acquiring) { break }
+            var rc = MOSQ_ERR_SUCCESS.rawValue
+            if fds[0].revents != 0 {
+                rc = readBurst()
+                handlers.burstEnd?()
+            }
+            if rc == MOSQ_ERR_SUCCESS.rawValue, mosquitto_socket(handle) >= 0 { rc = mosquitto_loop_write(handle, 1) }
+            if rc == MOSQ_ERR_SUCCESS.rawValue { rc = mosquitto_loop_misc(handle) }
+            if isConnected.load(ordering: .relaxed) { delay = 1 }
+            if rc != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(handle) < 0 {
+                // libmosquitto closed the socket and called the disconnect callback.
+                if isConnected.exchange(false, ordering: .relaxed) {
+                    connectionChanged(false, String(cString: mosquitto_strerror(rc == MOSQ_ERR_SUCCESS.rawValue ? Int32(MOSQ_ERR_CONN_LOST.rawValue) : rc)))
+                }
+                pause(seconds: delay)
+                delay = min(delay * 2, 30)
+            }
+        }
+        if mosquitto_socket(handle) >= 0 {
+            mosquitto_disconnect(handle)
+            _ = mosquitto_loop_write(handle, 1)
+        }
+    }
+
+    /// Why libmosquitto failed, in words.
+    private func reason(_ rc: Int32) -> String {
+        rc == MOSQ_ERR_ERRNO.rawValue ? String(cString: strerror(errno)) : String(cString: mosquitto_strerror(rc))
+    }
+
+    /// The first connect, with the session expiry of a persistent MQTT 5 session.
+    private func connect() -> Int32 {
+        var properties: OpaquePointer? = nil
+        defer { mosquitto_property_free_all(&properties) }
+        if settings.protocolVersion != "3.1.1" && !settings.cleanSession {
+            let rc = mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), UInt32(settings.sessionExpiry))
+            if rc != MOSQ_ERR_SUCCESS.rawValue { return rc }
+        }
+        return mosquitto_connect_bind_v5(handle, settings.host, Int32(settings.port), Int32(settings.keepalive), nil, properties)
+    }
+
+    /// Reads packets while they come (up to `burstLimit`); libmosquitto's result (success, or why
+    /// the connection is lost).
+    private func readBurst() -> Int32 {
+        var rc = MOSQ_ERR_SUCCESS.rawValue
+        for _ in 0..<Self.burstLimit {
+            let before = packetsRead.load(ordering: .relaxed)
+            rc = mosquitto_loop_read(handle, 1)
+            // Nothing more has arrived (or only part of a packet, or a packet without a callback:
+            // the next poll goes on).
+            guard rc == MOSQ_ERR_SUCCESS.rawValue, packetsRead.load(ordering: .relaxed) != before, mosquitto_socket(handle) >= 0 else { break }
+        }
+        return rc
+    }
+
+    /// Waits `seconds` before connecting again, or until `stop`.
+    private func pause(seconds: Int) {
+        var fd = pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while !stopping.load(ordering: .acquiring), ContinuousClock.now < deadline {
+            let left = deadline - ContinuousClock.now
+            if poll(&fd, 1, Int32(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))) > 0 { drainWakeUps() }
+        }
+    }
+
+    private func drainWakeUps() {
+        var bytes = [UInt8](repeating: 0, count: 64)
+        while read(wake.read, &bytes, bytes.count) > 0 {}
     }
 
     private func connectionChanged(_ connected: Bool, _ reason: String) {
@@ -225,11 +375,13 @@ public final class MosquittoClient: @unchecked Sendable {
     /// Subscribes (again after every reconnect: call it from `handlers.connection`).
     public func subscribe(_ filter: String, qos: Int) throws {
         try check(mosquitto_subscribe_v5(handle, nil, filter, Int32(qos), 0, nil), "subscribe to '\(filter)'")
+        wakeUp()
     }
 
     /// Unsubscribes a filter (taking over a dead instance's session: no new messages for it).
     public func unsubscribe(_ filter: String) throws {
         try check(mosquitto_unsubscribe_v5(handle, nil, filter, nil), "unsubscribe from '\(filter)'")
+        wakeUp()
     }
 
     /// Publishes and returns once the broker confirmed it (QoS 1: PUBACK; QoS 2: PUBCOMP; QoS 0: sent).
@@ -243,6 +395,7 @@ public final class MosquittoClient: @unchecked Sendable {
                 continuation.resume(throwing: MQTTError("publish to '\(topic)'", code: rc))
                 return
             }
+            wakeUp()
             let early = confirmations.withLock { c -> Bool in
                 if c.early.remove(mid) != nil { return true }
                 c.waiting[mid] = continuation
