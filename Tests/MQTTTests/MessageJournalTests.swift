@@ -152,3 +152,42 @@ import Testing
         #expect(try MessageJournal(directory: dir).recover().isEmpty)
     }
 }
+
+@Suite struct JournalWatermarkTests {
+    func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    /// The watermark is kept in two slots written in turn; a torn slot leaves the other one, and the
+    /// text an older hub wrote is still read.
+    @Test func theWatermarkSurvivesATornSlotAndAnOlderHubsTextFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("enchufe-journal-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let committed = dir.appendingPathComponent("committed")
+        let journal = try MessageJournal(directory: dir)
+        _ = try journal.recover()
+        let seqs = try (1...8).map { try journal.append(bytes("m\($0)")) }
+        journal.close()
+
+        // An older hub's text file.
+        try "5\n".write(to: committed, atomically: false, encoding: .utf8)
+        var reopened = try MessageJournal(directory: dir)
+        #expect(try reopened.recover().map(\.seq) == Array(seqs[5...]))
+        reopened.commit(seqs[5])
+        reopened.close()  // saves 6 in slot 0
+        reopened = try MessageJournal(directory: dir)
+        #expect(try reopened.recover().map(\.seq) == Array(seqs[6...]))
+        reopened.commit(seqs[6])
+        reopened.close()  // saves 7 in slot 1
+        #expect(try Data(contentsOf: committed).count == 32)
+
+        // The newer slot torn: the older one (6) holds.
+        var file = try Data(contentsOf: committed)
+        file[16 + 3] ^= 0x5A
+        try file.write(to: committed)
+        reopened = try MessageJournal(directory: dir)
+        #expect(try reopened.recover().map(\.seq) == Array(seqs[6...]), "record 7 is replayed, nothing below it")
+        reopened.commit(seqs[6])
+        reopened.commit(seqs[7])
+        reopened.close()  // saves 8 in slot 1, the one that was torn
+        #expect(try MessageJournal(directory: dir).recover().isEmpty)
+    }
+}

@@ -17,7 +17,8 @@ import TestSupport
 func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: String) async throws {
     // ENCHUFE_BENCH_STAGES=backlog runs the backlog stage (f) alone (`backlog,no-peer` without the
     // Python peer); ENCHUFE_BENCH_PERF=FILE records
-    // `perf record -a -g` (the whole machine) while `enchufe run` drains the backlog (fc) into FILE.
+    // `perf record -a -g` (the whole machine; ENCHUFE_BENCH_PERF_HZ samples a second, default 999)
+    // while `enchufe run` drains the backlog (fc) into FILE.
     let environment = ProcessInfo.processInfo.environment
     let stages = environment["ENCHUFE_BENCH_STAGES"].map { Set($0.split(separator: ",").map(String.init)) } ?? ["live", "backlog"]
     let enchufe = try releasedEnchufe()
@@ -268,7 +269,7 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
         let draining = try RunningHub(binary: enchufe, ["run", "--http", "127.0.0.1:0"], in: folder, environment: ["ENCHUFE_STORE": backlogURL])
         defer { draining.terminate() }
         let profiler = try environment["ENCHUFE_BENCH_PERF"].map { file in
-            try Commands.spawn("/usr/bin/perf", ["record", "-a", "-g", "-F", "999", "-q", "-o", file], output: file + ".log")
+            try Commands.spawn("/usr/bin/perf", ["record", "-a", "-g", "-F", environment["ENCHUFE_BENCH_PERF_HZ"] ?? "999", "-q", "-o", file], output: file + ".log")
         }
         try await waitForRows("readings", total, database: backlogDatabase, where: telemetry)
         if let profiler {
