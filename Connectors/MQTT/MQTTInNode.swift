@@ -19,7 +19,7 @@ struct MQTTInNode: TestInputSource {
     static let sharedGroup = OptionKey<String?>("shared_group", doc: "Subscribe as `$share/GROUP/TOPIC` (MQTT 5) so several hubs share the messages.")
     static let format = OptionKey<String>("format", .enumeration(["json", "number", "text", "raw"]), default: "json", doc: "How to read payloads.")
     static let journal = OptionKey<String>("journal", default: "var/journal", doc: "Folder of the journals (one subfolder per flow and node, and per `--instance` with a shared store).")
-    static let journalSync = OptionKey<JournalSync>("journal_sync", default: .interval, doc: "When the journal is fsynced: every message, at most every 100 ms, or never (the OS decides).")
+    static let journalSync = OptionKey<JournalSync>("journal_sync", default: .interval, doc: "When the journal is fsynced: at every write (a burst of messages, before their acknowledgements), at most every 100 ms, or never (the OS decides).")
     static let maxPending = OptionKey<Int>("max_pending", default: 10_000, doc: "Most messages in flight in the flow before the subscription waits.")
 
     static let spec = NodeSpec(
@@ -35,7 +35,7 @@ struct MQTTInNode: TestInputSource {
             Delivery: QoS 1/2 messages are journaled (`journal`, one folder per flow and node) before
             the hub acknowledges them to the broker, and acknowledged upstream of the journal only once the flow
             committed them; after a crash or `kill -9` the journal is replayed. `journal_sync:
-            always` also survives a power loss, at the cost of one fsync per message; the default
+            always` also survives a power loss, at the cost of one fsync per burst of messages; the default
             `interval` fsyncs at most every 100 ms, so a power loss can lose the last 100 ms.
             With `shared_group` (MQTT 5) the subscription is `$share/GROUP/TOPIC`: the broker spreads
             the messages over every hub subscribed with that group. With a shared (PostgreSQL) store
