@@ -23,6 +23,10 @@ public final class LuaEngine: @unchecked Sendable {
     let state: OpaquePointer
     private let budget: UnsafeMutablePointer<enchufe_lua_budget>
     private let lock = NSLock()
+    /// The `ts` texts of the readings of the message pushed last (under the lock), so that reading
+    /// back a reading whose `ts` the script left alone takes the instant it had instead of parsing
+    /// the text again.
+    var pushedTimes: [String] = []
     /// The value JSON `null` becomes (Lua tables cannot hold nil): the global `null`.
     private(set) var nullRef: Int32 = 0
     /// The metatable of tables made from JSON arrays, so an empty one goes back as `[]`.

@@ -7,9 +7,14 @@ import Foundation
 /// messages, a field of an unexpected type, tags, a value JSON cannot hold) gives `nil`, and the
 /// caller reads the result the general way, which accepts the same messages and names what is wrong.
 /// A table with a field the general way would also read (and might refuse) is left to it too.
+///
+/// Given the message the script was called with (`like`), a part the script left equal to it — the
+/// payload, the topic, the attributes, a reading's texts and `ts` — is compared where it lies in
+/// the table and taken from that message instead of being made again (for the payload, a new
+/// dictionary with its keys hashed; for `ts`, its text parsed).
 extension LuaEngine {
     /// The message table at `index`, or nil where the general reader must decide.
-    func directMessage(at index: Int32) -> Message? {
+    func directMessage(at index: Int32, like original: Message? = nil) -> Message? {
         let index = lua_absindex(state, index)
         guard lua_type(state, index) == LUA_TTABLE else { return nil }
         lua_checkstack(state, 6)
@@ -25,26 +30,106 @@ extension LuaEngine {
 
         var message = Message()
         if payload != LUA_TNIL {
-            guard let value = try? json(at: top + 1, path: "result.payload") else { return nil }
-            message.payload = value
+            if let original, holds(original.payload, at: top + 1) {
+                message.payload = original.payload
+            } else {
+                guard let value = try? json(at: top + 1, path: "result.payload") else { return nil }
+                message.payload = value
+            }
         }
         if topic != LUA_TNIL, !isNull(at: top + 2) {
-            guard topic == LUA_TSTRING, let text = string(at: top + 2) else { return nil }
-            message.topic = text
+            guard topic == LUA_TSTRING else { return nil }
+            if let known = original?.topic, holds(known, at: top + 2) {
+                message.topic = known
+            } else {
+                guard let text = string(at: top + 2) else { return nil }
+                message.topic = text
+            }
         }
         if attributes != LUA_TNIL, !isNull(at: top + 3) {
-            guard attributes == LUA_TTABLE, case .object(let fields)? = try? json(at: top + 3, path: "result.attributes") else { return nil }
-            for (key, value) in fields where !value.isNull { message.attributes[key] = value.templateText }
+            guard attributes == LUA_TTABLE else { return nil }
+            if let known = original?.attributes, !known.isEmpty, holds(known, at: top + 3) {
+                message.attributes = known
+            } else {
+                guard case .object(let fields)? = try? json(at: top + 3, path: "result.attributes") else { return nil }
+                for (key, value) in fields where !value.isNull { message.attributes[key] = value.templateText }
+            }
         }
         if readings != LUA_TNIL, !isNull(at: top + 4) {
-            guard readings == LUA_TTABLE, let list = directReadings(at: top + 4) else { return nil }
+            guard readings == LUA_TTABLE, let list = directReadings(at: top + 4, like: original?.readings ?? []) else { return nil }
             message.readings = list
         }
         return message
     }
 
+    // MARK: What the script left as it was
+
+    /// Whether the Lua value at `index` is exactly what pushing `value` made (so the general reader
+    /// would read `value` back). Empty tables are not judged (their JSON form depends on a
+    /// metatable): false.
+    func holds(_ value: JSONValue, at index: Int32) -> Bool {
+        let index = lua_absindex(state, index)
+        switch value {
+        case .null:
+            return lua_type(state, index) == LUA_TNIL || isNull(at: index)
+        case .bool(let b):
+            return lua_type(state, index) == LUA_TBOOLEAN && (lua_toboolean(state, index) != 0) == b
+        case .number(let n):
+            guard lua_type(state, index) == LUA_TNUMBER else { return false }
+            return (lua_isinteger(state, index) != 0 ? Double(lua_tointegerx(state, index, nil)) : lua_tonumberx(state, index, nil)) == n
+        case .string(let text):
+            return holds(text, at: index)
+        case .array(let items):
+            guard !items.isEmpty, lua_type(state, index) == LUA_TTABLE, !isNull(at: index),
+                Int(lua_rawlen(state, index)) == items.count, entries(at: index) == items.count
+            else { return false }
+            lua_checkstack(state, 2)
+            for (i, item) in items.enumerated() {
+                lua_rawgeti(state, index, lua_Integer(i + 1))
+                defer { enchufe_lua_pop(state, 1) }
+                guard holds(item, at: -1) else { return false }
+            }
+            return true
+        case .object(let fields):
+            guard !fields.isEmpty, lua_type(state, index) == LUA_TTABLE, !isNull(at: index), entries(at: index) == fields.count else { return false }
+            lua_checkstack(state, 2)
+            for (key, field) in fields {
+                // A key with the value null was pushed as `null`, never as nil.
+                let type = lua_getfield(state, index, key)
+                defer { enchufe_lua_pop(state, 1) }
+                guard type != LUA_TNIL, holds(field, at: -1) else { return false }
+            }
+            return true
+        }
+    }
+
+    /// Whether the Lua value at `index` is a string with the bytes of `text`.
+    func holds(_ text: String, at index: Int32) -> Bool {
+        guard lua_type(state, index) == LUA_TSTRING else { return false }
+        var length = 0
+        guard let bytes = lua_tolstring(state, index, &length) else { return false }
+        var text = text
+        return text.withUTF8 { utf8 in
+            guard utf8.count == length else { return false }
+            guard let base = utf8.baseAddress, length > 0 else { return true }
+            return memcmp(base, bytes, length) == 0
+        }
+    }
+
+    /// Whether the table at `index` holds exactly these attributes (string values, no other key).
+    private func holds(_ attributes: [String: String], at index: Int32) -> Bool {
+        guard !isNull(at: index), entries(at: index) == attributes.count else { return false }
+        lua_checkstack(state, 2)
+        for (key, value) in attributes {
+            lua_getfield(state, index, key)
+            defer { enchufe_lua_pop(state, 1) }
+            guard holds(value, at: -1) else { return false }
+        }
+        return true
+    }
+
     /// The readings of a list, or nil if it is not a plain list of well-formed reading tables.
-    private func directReadings(at index: Int32) -> [Reading]? {
+    private func directReadings(at index: Int32, like originals: [Reading]) -> [Reading]? {
         let count = Int(lua_rawlen(state, index))
         guard entries(at: index) == count else { return nil }
         var list: [Reading] = []
@@ -52,7 +137,8 @@ extension LuaEngine {
         for i in 0..<count {
             lua_rawgeti(state, index, lua_Integer(i + 1))
             defer { enchufe_lua_pop(state, 1) }
-            guard let reading = directReading(at: lua_gettop(state)) else { return nil }
+            let original = i < originals.count ? originals[i] : nil
+            guard let reading = directReading(at: lua_gettop(state), like: original, pushedTime: original == nil || i >= pushedTimes.count ? nil : pushedTimes[i]) else { return nil }
             list.append(reading)
         }
         return list
@@ -69,18 +155,22 @@ extension LuaEngine {
         return count
     }
 
-    private func directReading(at index: Int32) -> Reading? {
+    /// The reading at `index`; `original`, the reading pushed at the same place, whose `ts` was
+    /// pushed as `pushedTime`.
+    private func directReading(at index: Int32, like original: Reading?, pushedTime: String?) -> Reading? {
         guard lua_type(state, index) == LUA_TTABLE, !isNull(at: index) else { return nil }
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
         var present = 0
         // A field that is absent or null is `.some(nil)`; one that is not text gives up (nil).
-        func text(_ key: String) -> String?? {
+        func text(_ key: String, _ known: String? = nil) -> String?? {
             let type = lua_getfield(state, index, key)
             defer { enchufe_lua_pop(state, 1) }
             if type != LUA_TNIL { present += 1 }
             if type == LUA_TNIL || isNull(at: -1) { return .some(nil) }
-            guard type == LUA_TSTRING, let s = string(at: -1) else { return nil }
+            guard type == LUA_TSTRING else { return nil }
+            if let known, holds(known, at: -1) { return .some(known) }
+            guard let s = string(at: -1) else { return nil }
             return .some(s)
         }
         func number(_ key: String) -> Double? {
@@ -90,16 +180,21 @@ extension LuaEngine {
             let n = lua_isinteger(state, -1) != 0 ? Double(lua_tointegerx(state, -1, nil)) : lua_tonumberx(state, -1, nil)
             return n.isFinite ? n : nil
         }
-        guard let series = text("series") ?? nil, let quantity = text("quantity") ?? nil,
+        guard let series = text("series", original?.series) ?? nil, let quantity = text("quantity", original?.quantity) ?? nil,
             let value = number("value"),
-            let resolution = text("resolution"), let unit = text("unit"), let qualityText = text("quality"),
-            let tenant = text("tenant"), let source = text("source")
+            let resolution = text("resolution", original?.resolution), let unit = text("unit", original?.unit),
+            let qualityText = text("quality", original?.quality.rawValue),
+            let tenant = text("tenant", original?.tenant), let source = text("source", original?.source)
         else { return nil }
         let ts: Date
         switch lua_getfield(state, index, "ts") {
         case LUA_TSTRING:
-            guard let s = string(at: -1), let d = ISO8601.date(s) else { return nil }
-            ts = d
+            if let original, let pushedTime, holds(pushedTime, at: -1) {
+                ts = original.ts
+            } else {
+                guard let s = string(at: -1), let d = ISO8601.date(s) else { return nil }
+                ts = d
+            }
             present += 1
         case LUA_TNUMBER:
             guard let n = number("ts") else { return nil }

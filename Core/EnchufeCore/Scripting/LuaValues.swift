@@ -29,6 +29,7 @@ extension LuaEngine {
             }
             lua_setfield(state, -2, "attributes")
         }
+        pushedTimes.removeAll(keepingCapacity: true)
         if fields.contains(.readings) {
             lua_createtable(state, Int32(message.readings.count), 0)
             for (i, reading) in message.readings.enumerated() {
@@ -44,7 +45,9 @@ extension LuaEngine {
         lua_createtable(state, 0, 9)
         setField("series", reading.series)
         setField("quantity", reading.quantity)
-        setField("ts", ISO8601.string(reading.ts))
+        let ts = ISO8601.string(reading.ts)
+        pushedTimes.append(ts)
+        setField("ts", ts)
         setField("resolution", reading.resolution)
         setField("unit", reading.unit)
         setField("quality", reading.quality.rawValue)
@@ -212,8 +215,10 @@ extension LuaEngine {
     // MARK: Messages back
 
     /// What a `process(msg)` function returned: nil (no message), a message, or a list of messages.
-    func messages(at index: Int32) throws -> [Message] {
-        if let message = directMessage(at: index) { return [message] }
+    /// `original` is the message the function was given (and the last one pushed): what the
+    /// function left as it was is taken from it rather than read again.
+    func messages(at index: Int32, like original: Message? = nil) throws -> [Message] {
+        if let message = directMessage(at: index, like: original) { return [message] }
         return try generalMessages(at: index)
     }
 

@@ -83,7 +83,7 @@ struct LuaNode: TransformNode {
 
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
         do {
-            return try engine.call(process, message: message) { try engine.messages(at: -1) }.map(Output.out)
+            return try engine.call(process, message: message) { try engine.messages(at: -1, like: message) }.map(Output.out)
         } catch let error as LuaError {
             // Re-running a script's error would give the same error: no retries.
             throw PermanentError("\(error) (node '\(context.node)')")
