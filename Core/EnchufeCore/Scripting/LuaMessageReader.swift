@@ -25,7 +25,7 @@ extension LuaEngine {
         let topic = lua_getfield(state, index, "topic")
         let attributes = lua_getfield(state, index, "attributes")
         let readings = lua_getfield(state, index, "readings")
-        let present = [payload, topic, attributes, readings].filter { $0 != LUA_TNIL }.count
+        let present = (payload != LUA_TNIL ? 1 : 0) + (topic != LUA_TNIL ? 1 : 0) + (attributes != LUA_TNIL ? 1 : 0) + (readings != LUA_TNIL ? 1 : 0)
         guard present > 0, entries(at: index) == present else { return nil }
 
         var message = Message()
@@ -62,6 +62,12 @@ extension LuaEngine {
         return message
     }
 
+    /// A literal key as Lua takes it: its text ends with a NUL and its address stays the same (so
+    /// Lua finds it in its string cache), without the C string a `String` argument is copied into.
+    static func cString(_ key: StaticString) -> UnsafePointer<CChar> {
+        UnsafeRawPointer(key.utf8Start).assumingMemoryBound(to: CChar.self)
+    }
+
     // MARK: What the script left as it was
 
     /// Whether the Lua value at `index` is exactly what pushing `value` made (so the general reader
@@ -95,7 +101,7 @@ extension LuaEngine {
             lua_checkstack(state, 2)
             for (key, field) in fields {
                 // A key with the value null was pushed as `null`, never as nil.
-                let type = lua_getfield(state, index, key)
+                let type = key.withCString { lua_getfield(state, index, $0) }
                 defer { enchufe_lua_pop(state, 1) }
                 guard type != LUA_TNIL, holds(field, at: -1) else { return false }
             }
@@ -121,7 +127,7 @@ extension LuaEngine {
         guard !isNull(at: index), entries(at: index) == attributes.count else { return false }
         lua_checkstack(state, 2)
         for (key, value) in attributes {
-            lua_getfield(state, index, key)
+            _ = key.withCString { lua_getfield(state, index, $0) }
             defer { enchufe_lua_pop(state, 1) }
             guard holds(value, at: -1) else { return false }
         }
@@ -163,8 +169,8 @@ extension LuaEngine {
         defer { lua_settop(state, top) }
         var present = 0
         // A field that is absent or null is `.some(nil)`; one that is not text gives up (nil).
-        func text(_ key: String, _ known: String? = nil) -> String?? {
-            let type = lua_getfield(state, index, key)
+        func text(_ key: StaticString, _ known: String? = nil) -> String?? {
+            let type = lua_getfield(state, index, Self.cString(key))
             defer { enchufe_lua_pop(state, 1) }
             if type != LUA_TNIL { present += 1 }
             if type == LUA_TNIL || isNull(at: -1) { return .some(nil) }
@@ -173,9 +179,9 @@ extension LuaEngine {
             guard let s = string(at: -1) else { return nil }
             return .some(s)
         }
-        func number(_ key: String) -> Double? {
+        func number(_ key: StaticString) -> Double? {
             defer { enchufe_lua_pop(state, 1) }
-            guard lua_getfield(state, index, key) == LUA_TNUMBER else { return nil }
+            guard lua_getfield(state, index, Self.cString(key)) == LUA_TNUMBER else { return nil }
             present += 1
             let n = lua_isinteger(state, -1) != 0 ? Double(lua_tointegerx(state, -1, nil)) : lua_tonumberx(state, -1, nil)
             return n.isFinite ? n : nil
