@@ -31,15 +31,6 @@ public final class LuaEngine: @unchecked Sendable {
     private(set) var nullRef: Int32 = 0
     /// The metatable of tables made from JSON arrays, so an empty one goes back as `[]`.
     private(set) var arrayMetatableRef: Int32 = 0
-    /// A reading's field names as Lua strings, kept in the registry (indexed by `ReadingKey`): a
-    /// reading is nine fields each way, and naming a field by its C text costs Lua a look-up and a
-    /// `strcmp` in its string cache every time.
-    private(set) var readingKeyRefs: [Int32] = []
-
-    /// The fields of a reading table.
-    enum ReadingKey: Int, CaseIterable {
-        case series, quantity, ts, resolution, unit, quality, tenant, source, value, tags
-    }
 
     static let registry = enchufe_lua_registryindex()
 
@@ -205,10 +196,6 @@ public final class LuaEngine: @unchecked Sendable {
         lua_pushstring(state, "array")
         lua_setfield(state, -2, "__name")
         arrayMetatableRef = luaL_ref(state, Self.registry)
-        readingKeyRefs = ReadingKey.allCases.map { key in
-            lua_pushstring(state, "\(key)")
-            return luaL_ref(state, Self.registry)
-        }
 
         try load(LuaSource(text: Self.prelude, file: "sandbox"))
         lua_pushlightuserdata(state, Unmanaged.passUnretained(self).toOpaque())

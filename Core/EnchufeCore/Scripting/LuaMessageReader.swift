@@ -62,6 +62,12 @@ extension LuaEngine {
         return message
     }
 
+    /// A literal key as Lua takes it: its text ends with a NUL and its address stays the same (so
+    /// Lua finds it in its string cache), without the C string a `String` argument is copied into.
+    static func cString(_ key: StaticString) -> UnsafePointer<CChar> {
+        UnsafeRawPointer(key.utf8Start).assumingMemoryBound(to: CChar.self)
+    }
+
     // MARK: What the script left as it was
 
     /// Whether the Lua value at `index` is exactly what pushing `value` made (so the general reader
@@ -163,13 +169,8 @@ extension LuaEngine {
         defer { lua_settop(state, top) }
         var present = 0
         // A field that is absent or null is `.some(nil)`; one that is not text gives up (nil).
-        // Fields are read raw (as the general reader's `lua_next` sees them), by names kept in the registry.
-        func field(_ key: ReadingKey) -> Int32 {
-            pushKey(key)
-            return lua_rawget(state, index)
-        }
-        func text(_ key: ReadingKey, _ known: String? = nil) -> String?? {
-            let type = field(key)
+        func text(_ key: StaticString, _ known: String? = nil) -> String?? {
+            let type = lua_getfield(state, index, Self.cString(key))
             defer { enchufe_lua_pop(state, 1) }
             if type != LUA_TNIL { present += 1 }
             if type == LUA_TNIL || isNull(at: -1) { return .some(nil) }
@@ -178,21 +179,21 @@ extension LuaEngine {
             guard let s = string(at: -1) else { return nil }
             return .some(s)
         }
-        func number(_ key: ReadingKey) -> Double? {
+        func number(_ key: StaticString) -> Double? {
             defer { enchufe_lua_pop(state, 1) }
-            guard field(key) == LUA_TNUMBER else { return nil }
+            guard lua_getfield(state, index, Self.cString(key)) == LUA_TNUMBER else { return nil }
             present += 1
             let n = lua_isinteger(state, -1) != 0 ? Double(lua_tointegerx(state, -1, nil)) : lua_tonumberx(state, -1, nil)
             return n.isFinite ? n : nil
         }
-        guard let series = text(.series, original?.series) ?? nil, let quantity = text(.quantity, original?.quantity) ?? nil,
-            let value = number(.value),
-            let resolution = text(.resolution, original?.resolution), let unit = text(.unit, original?.unit),
-            let qualityText = text(.quality, original?.quality.rawValue),
-            let tenant = text(.tenant, original?.tenant), let source = text(.source, original?.source)
+        guard let series = text("series", original?.series) ?? nil, let quantity = text("quantity", original?.quantity) ?? nil,
+            let value = number("value"),
+            let resolution = text("resolution", original?.resolution), let unit = text("unit", original?.unit),
+            let qualityText = text("quality", original?.quality.rawValue),
+            let tenant = text("tenant", original?.tenant), let source = text("source", original?.source)
         else { return nil }
         let ts: Date
-        switch field(.ts) {
+        switch lua_getfield(state, index, "ts") {
         case LUA_TSTRING:
             if let original, let pushedTime, holds(pushedTime, at: -1) {
                 ts = original.ts
@@ -202,7 +203,7 @@ extension LuaEngine {
             }
             present += 1
         case LUA_TNUMBER:
-            guard let n = number(.ts) else { return nil }
+            guard let n = number("ts") else { return nil }
             ts = Date(timeIntervalSince1970: n)
         default:
             return nil
@@ -213,7 +214,7 @@ extension LuaEngine {
             quality = q
         }
         // Tags: none (absent, null or an empty table), or the general reader.
-        let tags = field(.tags)
+        let tags = lua_getfield(state, index, "tags")
         if tags != LUA_TNIL {
             present += 1
             guard isNull(at: -1) || (tags == LUA_TTABLE && entries(at: lua_gettop(state)) == 0) else { return nil }

@@ -43,37 +43,28 @@ extension LuaEngine {
 
     func push(_ reading: Reading) {
         lua_createtable(state, 0, 9)
-        setField(.series, reading.series)
-        setField(.quantity, reading.quantity)
+        setField("series", reading.series)
+        setField("quantity", reading.quantity)
         let ts = ISO8601.string(reading.ts)
         pushedTimes.append(ts)
-        setField(.ts, ts)
-        setField(.resolution, reading.resolution)
-        setField(.unit, reading.unit)
-        setField(.quality, reading.quality.rawValue)
-        setField(.tenant, reading.tenant)
-        setField(.source, reading.source)
-        pushKey(.value)
+        setField("ts", ts)
+        setField("resolution", reading.resolution)
+        setField("unit", reading.unit)
+        setField("quality", reading.quality.rawValue)
+        setField("tenant", reading.tenant)
+        setField("source", reading.source)
         push(JSONValue.number(reading.value))
-        lua_rawset(state, -3)
+        lua_setfield(state, -2, "value")
         if !reading.tags.isEmpty {
-            pushKey(.tags)
             push(JSONValue.object(reading.tags.mapValues(JSONValue.string)))
-            lua_rawset(state, -3)
+            lua_setfield(state, -2, "tags")
         }
     }
 
-    /// Sets a text field of the new table on top of the stack (which has no metatable: a raw set is
-    /// what `lua_setfield` would do).
-    private func setField(_ key: ReadingKey, _ text: String) {
-        pushKey(key)
+    private func setField(_ key: StaticString, _ text: String) {
         push(text)
-        lua_rawset(state, -3)
-    }
-
-    /// Pushes a reading field's name, kept in the registry.
-    func pushKey(_ key: ReadingKey) {
-        lua_rawgeti(state, Self.registry, lua_Integer(readingKeyRefs[key.rawValue]))
+        // A literal's text ends with a NUL; its address stays the same, so Lua finds the key in its string cache.
+        lua_setfield(state, -2, UnsafeRawPointer(key.utf8Start).assumingMemoryBound(to: CChar.self))
     }
 
     func push(_ value: JSONValue, depth: Int = 0) {
