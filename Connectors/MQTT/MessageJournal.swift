@@ -292,8 +292,10 @@ public final class MessageJournal: Sendable {
             guard s.watermarkFD >= 0 else { return }
         }
         var slot = [UInt8](repeating: 0, count: 16)
-        Self.put(s.watermark, into: &slot, at: 0)
-        Self.put(UInt64(CRC32.checksum([], seed: s.watermark)), into: &slot, at: 8)
+        slot.withUnsafeMutableBytes { bytes in
+            bytes.storeBytes(of: s.watermark.littleEndian, toByteOffset: 0, as: UInt64.self)
+            bytes.storeBytes(of: UInt64(CRC32.checksum([], seed: s.watermark)).littleEndian, toByteOffset: 8, as: UInt64.self)
+        }
         let offset = off_t(16 * (s.watermarkSaves % 2))
         guard pwrite(s.watermarkFD, slot, 16, offset) == 16 else { return }
         s.watermarkSaves += 1
@@ -317,10 +319,6 @@ public final class MessageJournal: Sendable {
         }
         if let best { return (best.value, best.slot + 1) }
         return (String(validating: bytes, as: UTF8.self).flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0, 0)
-    }
-
-    static func put(_ value: UInt64, into bytes: inout [UInt8], at offset: Int) {
-        for i in 0..<8 { bytes[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
     }
 
     private func syncDirectory() {

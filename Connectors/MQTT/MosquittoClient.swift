@@ -85,7 +85,7 @@ public struct MQTTError: Error, CustomStringConvertible {
 /// `@unchecked Sendable`: its only state besides immutable values is libmosquitto's handle (whose
 /// calls libmosquitto makes thread-safe) and what a `Mutex` or an atomic guards.
 public final class MosquittoClient: @unchecked Sendable {
-    /// What a client calls, all on libmosquitto's thread.
+    /// What a client calls, all on its network thread.
     public struct Handlers: Sendable {
         /// Every message, in order. Its QoS 1 PUBACK (QoS 2 PUBREC/PUBCOMP) is written after
         /// `burstEnd` returns.
@@ -162,7 +162,7 @@ public final class MosquittoClient: @unchecked Sendable {
     }
 
     deinit {
-        stop(disconnecting: false)
+        stop()
         mosquitto_destroy(handle)
         close(wake.read)
         close(wake.write)
@@ -251,10 +251,9 @@ public final class MosquittoClient: @unchecked Sendable {
         thread.start()
     }
 
-    /// Disconnects and stops the thread.
-    public func stop() { stop(disconnecting: true) }
-
-    private func stop(disconnecting: Bool) {
+    /// Disconnects and stops the thread (which holds the client until then: every started client is
+    /// stopped by its owner).
+    public func stop() {
         if let done = ended.withLock({ $0 }), !stopping.exchange(true, ordering: .acquiringAndReleasing) {
             wakeUp()
             done.wait()
@@ -277,17 +276,18 @@ public final class MosquittoClient: @unchecked Sendable {
     /// connect again. On `stop`, sends DISCONNECT and ends.
     private func networkLoop() {
         var delay = 1
-        if mosquitto_socket(handle) < 0 {
+        func retryLater() {
             pause(seconds: delay)
-            delay *= 2
+            delay = min(delay * 2, 30)
         }
+        // `start` made the first attempt.
+        if mosquitto_socket(handle) < 0 { retryLater() }
         while !stopping.load(ordering: .acquiring) {
             if mosquitto_socket(handle) < 0 {
                 let rc = mosquitto_reconnect(handle)
                 if rc != MOSQ_ERR_SUCCESS.rawValue {
                     connectionChanged(false, reason(rc))
-                    pause(seconds: delay)
-                    delay = min(delay * 2, 30)
+                    retryLater()
                     continue
                 }
             }
@@ -309,12 +309,11 @@ public final class MosquittoClient: @unchecked Sendable {
             if rc == MOSQ_ERR_SUCCESS.rawValue { rc = mosquitto_loop_misc(handle) }
             if isConnected.load(ordering: .relaxed) { delay = 1 }
             if rc != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(handle) < 0 {
-                // libmosquitto closed the socket and called the disconnect callback.
+                // libmosquitto closed the socket and called the disconnect callback (which says so).
                 if isConnected.exchange(false, ordering: .relaxed) {
-                    connectionChanged(false, String(cString: mosquitto_strerror(rc == MOSQ_ERR_SUCCESS.rawValue ? Int32(MOSQ_ERR_CONN_LOST.rawValue) : rc)))
+                    connectionChanged(false, reason(rc == MOSQ_ERR_SUCCESS.rawValue ? Int32(MOSQ_ERR_CONN_LOST.rawValue) : rc))
                 }
-                pause(seconds: delay)
-                delay = min(delay * 2, 30)
+                retryLater()
             }
         }
         if mosquitto_socket(handle) >= 0 {
@@ -358,8 +357,8 @@ public final class MosquittoClient: @unchecked Sendable {
         var fd = pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)
         let deadline = ContinuousClock.now + .seconds(seconds)
         while !stopping.load(ordering: .acquiring), ContinuousClock.now < deadline {
-            let left = deadline - ContinuousClock.now
-            if poll(&fd, 1, Int32(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))) > 0 { drainWakeUps() }
+            let milliseconds = ((deadline - ContinuousClock.now) / .milliseconds(1)).rounded(.up)
+            if poll(&fd, 1, Int32(max(1, milliseconds))) > 0 { drainWakeUps() }
         }
     }
 

@@ -23,10 +23,9 @@ public final class LuaEngine: @unchecked Sendable {
     let state: OpaquePointer
     private let budget: UnsafeMutablePointer<enchufe_lua_budget>
     private let lock = NSLock()
-    /// The `ts` texts of the readings of the message pushed last (under the lock), so that reading
-    /// back a reading whose `ts` the script left alone takes the instant it had instead of parsing
-    /// the text again.
-    var pushedTimes: [String] = []
+    /// The `ts` of each reading of the message pushed last, with the text it was pushed as (under
+    /// the lock): a reading read back with that text takes that instant instead of parsing the text.
+    var pushedTimes: [(text: String, ts: Date)] = []
     /// The value JSON `null` becomes (Lua tables cannot hold nil): the global `null`.
     private(set) var nullRef: Int32 = 0
     /// The metatable of tables made from JSON arrays, so an empty one goes back as `[]`.
@@ -159,6 +158,11 @@ public final class LuaEngine: @unchecked Sendable {
             throw LuaError(.memoryLimit, "memory limit of \(limits.memoryBytes >> 20) MiB exceeded")
         }
         throw LuaError(.runtime, message)
+    }
+
+    /// The number at `index` as a `Double` (a Lua integer converted, a float as it is).
+    func double(at index: Int32) -> Double {
+        lua_isinteger(state, index) != 0 ? Double(lua_tointegerx(state, index, nil)) : lua_tonumberx(state, index, nil)
     }
 
     func string(at index: Int32) -> String? {

@@ -9,9 +9,10 @@ import Foundation
 /// A table with a field the general way would also read (and might refuse) is left to it too.
 ///
 /// Given the message the script was called with (`like`), a part the script left equal to it — the
-/// payload, the topic, the attributes, a reading's texts and `ts` — is compared where it lies in
-/// the table and taken from that message instead of being made again (for the payload, a new
-/// dictionary with its keys hashed; for `ts`, its text parsed).
+/// payload, the topic, the attributes, a reading's texts — is compared where it lies in the table
+/// and taken from that message instead of being made again (for the payload, a new dictionary with
+/// its keys hashed); a reading's `ts` with the text it was pushed as takes the instant it was pushed
+/// from (`pushedTimes`) instead of its text parsed.
 extension LuaEngine {
     /// The message table at `index`, or nil where the general reader must decide.
     func directMessage(at index: Int32, like original: Message? = nil) -> Message? {
@@ -72,7 +73,7 @@ extension LuaEngine {
 
     /// Whether the Lua value at `index` is exactly what pushing `value` made (so the general reader
     /// would read `value` back). Empty tables are not judged (their JSON form depends on a
-    /// metatable): false.
+    /// metatable): false. (`null` has no entries, so a list or an object is never it.)
     func holds(_ value: JSONValue, at index: Int32) -> Bool {
         let index = lua_absindex(state, index)
         switch value {
@@ -81,12 +82,11 @@ extension LuaEngine {
         case .bool(let b):
             return lua_type(state, index) == LUA_TBOOLEAN && (lua_toboolean(state, index) != 0) == b
         case .number(let n):
-            guard lua_type(state, index) == LUA_TNUMBER else { return false }
-            return (lua_isinteger(state, index) != 0 ? Double(lua_tointegerx(state, index, nil)) : lua_tonumberx(state, index, nil)) == n
+            return lua_type(state, index) == LUA_TNUMBER && double(at: index) == n
         case .string(let text):
             return holds(text, at: index)
         case .array(let items):
-            guard !items.isEmpty, lua_type(state, index) == LUA_TTABLE, !isNull(at: index),
+            guard !items.isEmpty, lua_type(state, index) == LUA_TTABLE,
                 Int(lua_rawlen(state, index)) == items.count, entries(at: index) == items.count
             else { return false }
             lua_checkstack(state, 2)
@@ -97,7 +97,7 @@ extension LuaEngine {
             }
             return true
         case .object(let fields):
-            guard !fields.isEmpty, lua_type(state, index) == LUA_TTABLE, !isNull(at: index), entries(at: index) == fields.count else { return false }
+            guard !fields.isEmpty, lua_type(state, index) == LUA_TTABLE, entries(at: index) == fields.count else { return false }
             lua_checkstack(state, 2)
             for (key, field) in fields {
                 // A key with the value null was pushed as `null`, never as nil.
@@ -122,9 +122,10 @@ extension LuaEngine {
         }
     }
 
-    /// Whether the table at `index` holds exactly these attributes (string values, no other key).
+    /// Whether the table at `index` holds exactly these attributes (string values, no other key;
+    /// never empty).
     private func holds(_ attributes: [String: String], at index: Int32) -> Bool {
-        guard !isNull(at: index), entries(at: index) == attributes.count else { return false }
+        guard entries(at: index) == attributes.count else { return false }
         lua_checkstack(state, 2)
         for (key, value) in attributes {
             _ = key.withCString { lua_getfield(state, index, $0) }
@@ -143,8 +144,9 @@ extension LuaEngine {
         for i in 0..<count {
             lua_rawgeti(state, index, lua_Integer(i + 1))
             defer { enchufe_lua_pop(state, 1) }
-            let original = i < originals.count ? originals[i] : nil
-            guard let reading = directReading(at: lua_gettop(state), like: original, pushedTime: original == nil || i >= pushedTimes.count ? nil : pushedTimes[i]) else { return nil }
+            guard let reading = directReading(
+                at: lua_gettop(state), like: i < originals.count ? originals[i] : nil, pushed: i < pushedTimes.count ? pushedTimes[i] : nil)
+            else { return nil }
             list.append(reading)
         }
         return list
@@ -161,9 +163,9 @@ extension LuaEngine {
         return count
     }
 
-    /// The reading at `index`; `original`, the reading pushed at the same place, whose `ts` was
-    /// pushed as `pushedTime`.
-    private func directReading(at index: Int32, like original: Reading?, pushedTime: String?) -> Reading? {
+    /// The reading at `index`; `original`, the reading at the same place in the message given to the
+    /// script, and `pushed`, the `ts` pushed at that place with its text.
+    private func directReading(at index: Int32, like original: Reading?, pushed: (text: String, ts: Date)?) -> Reading? {
         guard lua_type(state, index) == LUA_TTABLE, !isNull(at: index) else { return nil }
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
@@ -183,7 +185,7 @@ extension LuaEngine {
             defer { enchufe_lua_pop(state, 1) }
             guard lua_getfield(state, index, Self.cString(key)) == LUA_TNUMBER else { return nil }
             present += 1
-            let n = lua_isinteger(state, -1) != 0 ? Double(lua_tointegerx(state, -1, nil)) : lua_tonumberx(state, -1, nil)
+            let n = double(at: -1)
             return n.isFinite ? n : nil
         }
         guard let series = text("series", original?.series) ?? nil, let quantity = text("quantity", original?.quantity) ?? nil,
@@ -195,8 +197,8 @@ extension LuaEngine {
         let ts: Date
         switch lua_getfield(state, index, "ts") {
         case LUA_TSTRING:
-            if let original, let pushedTime, holds(pushedTime, at: -1) {
-                ts = original.ts
+            if let pushed, holds(pushed.text, at: -1) {
+                ts = pushed.ts
             } else {
                 guard let s = string(at: -1), let d = ISO8601.date(s) else { return nil }
                 ts = d

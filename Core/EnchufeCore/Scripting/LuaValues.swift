@@ -46,7 +46,7 @@ extension LuaEngine {
         setField("series", reading.series)
         setField("quantity", reading.quantity)
         let ts = ISO8601.string(reading.ts)
-        pushedTimes.append(ts)
+        pushedTimes.append((ts, reading.ts))
         setField("ts", ts)
         setField("resolution", reading.resolution)
         setField("unit", reading.unit)
@@ -129,8 +129,7 @@ extension LuaEngine {
         case LUA_TBOOLEAN:
             return .bool(lua_toboolean(state, index) != 0)
         case LUA_TNUMBER:
-            if lua_isinteger(state, index) != 0 { return .number(Double(lua_tointegerx(state, index, nil))) }
-            let n = lua_tonumberx(state, index, nil)
+            let n = double(at: index)
             guard n.isFinite else { throw LuaError(.value, "\(path()) is \(n), which JSON cannot hold") }
             return .number(n)
         case LUA_TSTRING:

@@ -137,12 +137,12 @@ extension SQLiteStore {
 }
 
 extension SQLiteStore {
+    /// Sums per quantity (and series): one `GROUP BY`; per bucket of time: `bucketTotals`.
     public func totals(_ q: ReadingTotalsQuery) async throws -> [ReadingTotal] {
         guard !q.series.isEmpty, !q.quantities.isEmpty else { return [] }
         if let bucket = q.bucket { return try await bucketTotals(q, bucket: Int64(max(1, bucket)) * 1000) }
         var groups = ["quantity"]
         if q.perSeries { groups.insert("series", at: 0) }
-        if let bucket = q.bucket { groups.append("(ts / \(Int64(max(1, bucket)) * 1000)) * \(Int64(max(1, bucket)) * 1000)") }
         let sql = """
             SELECT \(groups.joined(separator: ", ")), SUM(value), COUNT(*) FROM readings
             WHERE tenant = ? AND series IN (\(q.series.map { _ in "?" }.joined(separator: ","))) AND quantity IN (\(q.quantities.map { _ in "?" }.joined(separator: ",")))
@@ -160,10 +160,9 @@ extension SQLiteStore {
                 func next() -> DatabaseValue { defer { column += 1 }; return row[column] as DatabaseValue }
                 let series: String? = q.perSeries ? String.fromDatabaseValue(next()) : nil
                 let quantity = String.fromDatabaseValue(next()) ?? ""
-                let start: Date? = q.bucket == nil ? nil : Int64.fromDatabaseValue(next()).map(Self.date)
                 let sum = Double.fromDatabaseValue(next()) ?? 0
                 let count = Int.fromDatabaseValue(next()) ?? 0
-                return ReadingTotal(series: series, quantity: quantity, start: start, sum: sum, count: count)
+                return ReadingTotal(series: series, quantity: quantity, start: nil, sum: sum, count: count)
             }
         }
     }
