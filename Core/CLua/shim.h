@@ -53,6 +53,12 @@ static inline lua_State *enchufe_lua_newstate(enchufe_lua_budget *budget) {
     return lua_newstate(enchufe_lua_alloc, budget);
 }
 
+/// Switches the collector to generational mode (Lua 5.4's default parameters): most of what a
+/// `process(msg)` call makes — the message's tables and strings — dies young.
+static inline void enchufe_lua_gc_generational(lua_State *L) {
+    lua_gc(L, LUA_GCGEN, 0, 0);
+}
+
 static inline enchufe_lua_budget *enchufe_lua_budget_of(lua_State *L) {
     void *ud = NULL;
     lua_getallocf(L, &ud);

@@ -131,6 +131,22 @@ struct LuaEngineTests {
         #expect(error?.message.contains("not a message") == true)
     }
 
+    /// The hub reads a returned table outside the protected call: a metamethod the script put on it
+    /// must not run there (an error raised outside a protected call aborts the process).
+    @Test func metamethodsOnAReturnedMessageDoNotRunWhileItIsRead() throws {
+        let (lua, process) = try script("""
+            function process(msg)
+              local fail = { __index = function() error("read") end, __newindex = function() error("write") end }
+              local reading = setmetatable({ series = "s", quantity = "q", ts = 0, value = 1 }, fail)
+              return setmetatable({ payload = setmetatable({ w = 1 }, fail), readings = { reading } }, fail)
+            end
+            """)
+        let out = try lua.call(process, message: message) { try lua.messages(at: -1, like: message) }
+        #expect(out.first?.payload == ["w": 1])
+        #expect(out.first?.topic == nil)
+        #expect(out.first?.readings.map(\.series) == ["s"])
+    }
+
     @Test func runtimeErrorsNameTheFlowFileLine() throws {
         let (lua, process) = try script("""
             function process(msg)

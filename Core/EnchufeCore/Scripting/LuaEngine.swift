@@ -45,6 +45,7 @@ public final class LuaEngine: @unchecked Sendable {
             throw LuaError(.memoryLimit, "could not create a Lua state")
         }
         self.state = state
+        enchufe_lua_gc_generational(state)
         try openSandbox()
     }
 

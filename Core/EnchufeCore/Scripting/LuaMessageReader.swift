@@ -22,10 +22,10 @@ extension LuaEngine {
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
 
-        let payload = lua_getfield(state, index, "payload")
-        let topic = lua_getfield(state, index, "topic")
-        let attributes = lua_getfield(state, index, "attributes")
-        let readings = lua_getfield(state, index, "readings")
+        let payload = rawField(at: index, "payload")
+        let topic = rawField(at: index, "topic")
+        let attributes = rawField(at: index, "attributes")
+        let readings = rawField(at: index, "readings")
         let present = (payload != LUA_TNIL ? 1 : 0) + (topic != LUA_TNIL ? 1 : 0) + (attributes != LUA_TNIL ? 1 : 0) + (readings != LUA_TNIL ? 1 : 0)
         guard present > 0, entries(at: index) == present else { return nil }
 
@@ -61,6 +61,19 @@ extension LuaEngine {
             message.readings = list
         }
         return message
+    }
+
+    /// Pushes the field `key` of the table at `index` (an absolute index) without its metamethods: a
+    /// returned table is read outside the protected call, where an error raised by a script's
+    /// `__index` would abort the process. Returns the field's type.
+    func rawField(at index: Int32, _ key: StaticString) -> Int32 {
+        lua_pushstring(state, Self.cString(key))
+        return lua_rawget(state, index)
+    }
+
+    func rawField(at index: Int32, _ key: String) -> Int32 {
+        push(key)
+        return lua_rawget(state, index)
     }
 
     /// A literal key as Lua takes it: its text ends with a NUL and its address stays the same (so
@@ -101,7 +114,7 @@ extension LuaEngine {
             lua_checkstack(state, 2)
             for (key, field) in fields {
                 // A key with the value null was pushed as `null`, never as nil.
-                let type = key.withCString { lua_getfield(state, index, $0) }
+                let type = rawField(at: index, key)
                 defer { enchufe_lua_pop(state, 1) }
                 guard type != LUA_TNIL, holds(field, at: -1) else { return false }
             }
@@ -128,7 +141,7 @@ extension LuaEngine {
         guard entries(at: index) == attributes.count else { return false }
         lua_checkstack(state, 2)
         for (key, value) in attributes {
-            _ = key.withCString { lua_getfield(state, index, $0) }
+            _ = rawField(at: index, key)
             defer { enchufe_lua_pop(state, 1) }
             guard holds(value, at: -1) else { return false }
         }
@@ -164,66 +177,118 @@ extension LuaEngine {
     }
 
     /// The reading at `index`; `original`, the reading at the same place in the message given to the
-    /// script, and `pushed`, the `ts` pushed at that place with its text.
+    /// script, and `pushed`, the `ts` pushed at that place with its text. The table is walked once
+    /// (`lua_next`): a key that is not a reading's field, or a field of the wrong type, gives up.
     private func directReading(at index: Int32, like original: Reading?, pushed: (text: String, ts: Date)?) -> Reading? {
         guard lua_type(state, index) == LUA_TTABLE, !isNull(at: index) else { return nil }
-        let top = lua_gettop(state)
-        defer { lua_settop(state, top) }
-        var present = 0
-        // A field that is absent or null is `.some(nil)`; one that is not text gives up (nil).
-        func text(_ key: StaticString, _ known: String? = nil) -> String?? {
-            let type = lua_getfield(state, index, Self.cString(key))
-            defer { enchufe_lua_pop(state, 1) }
-            if type != LUA_TNIL { present += 1 }
-            if type == LUA_TNIL || isNull(at: -1) { return .some(nil) }
-            guard type == LUA_TSTRING else { return nil }
-            if let known, holds(known, at: -1) { return .some(known) }
-            guard let s = string(at: -1) else { return nil }
-            return .some(s)
-        }
-        func number(_ key: StaticString) -> Double? {
-            defer { enchufe_lua_pop(state, 1) }
-            guard lua_getfield(state, index, Self.cString(key)) == LUA_TNUMBER else { return nil }
-            present += 1
-            let n = double(at: -1)
-            return n.isFinite ? n : nil
-        }
-        guard let series = text("series", original?.series) ?? nil, let quantity = text("quantity", original?.quantity) ?? nil,
-            let value = number("value"),
-            let resolution = text("resolution", original?.resolution), let unit = text("unit", original?.unit),
-            let qualityText = text("quality", original?.quality.rawValue),
-            let tenant = text("tenant", original?.tenant), let source = text("source", original?.source)
-        else { return nil }
-        let ts: Date
-        switch lua_getfield(state, index, "ts") {
-        case LUA_TSTRING:
-            if let pushed, holds(pushed.text, at: -1) {
-                ts = pushed.ts
-            } else {
-                guard let s = string(at: -1), let d = ISO8601.date(s) else { return nil }
-                ts = d
+        var texts = [String?](repeating: nil, count: LuaReadingField.texts)
+        var value: Double?
+        var ts: Date?
+        lua_pushnil(state)
+        // The value at -1, the key at -2: a field taken pops the value (the key is left for the next
+        // `lua_next`); giving up pops both.
+        while lua_next(state, index) != 0 {
+            guard let key = readingKey(at: -2) else {
+                enchufe_lua_pop(state, 2)
+                return nil
             }
-            present += 1
-        case LUA_TNUMBER:
-            guard let n = number("ts") else { return nil }
-            ts = Date(timeIntervalSince1970: n)
-        default:
+            let type = lua_type(state, -1)
+            defer { enchufe_lua_pop(state, 1) }
+            switch key {
+            case .value:
+                guard type == LUA_TNUMBER else { break }
+                let n = double(at: -1)
+                if n.isFinite { value = n; continue }
+            case .ts:
+                if type == LUA_TSTRING {
+                    if let pushed, holds(pushed.text, at: -1) {
+                        ts = pushed.ts
+                        continue
+                    }
+                    if let s = string(at: -1), let d = ISO8601.date(s) { ts = d; continue }
+                } else if type == LUA_TNUMBER {
+                    let n = double(at: -1)
+                    if n.isFinite { ts = Date(timeIntervalSince1970: n); continue }
+                }
+            case .tags:
+                // None (null or an empty table), or the general reader.
+                if isNull(at: -1) || (type == LUA_TTABLE && entries(at: lua_gettop(state)) == 0) { continue }
+            default:
+                if isNull(at: -1) { continue }
+                guard type == LUA_TSTRING else { break }
+                let known = original.map { key.text(of: $0) }
+                if let known, holds(known, at: -1) {
+                    texts[key.rawValue] = known
+                    continue
+                }
+                if let text = string(at: -1) {
+                    texts[key.rawValue] = text
+                    continue
+                }
+            }
+            enchufe_lua_pop(state, 1)
             return nil
         }
+        guard let series = texts[LuaReadingField.series.rawValue], let quantity = texts[LuaReadingField.quantity.rawValue],
+            let value, let ts
+        else { return nil }
         var quality = Quality.measured
-        if let qualityText {
-            guard let q = Quality(rawValue: qualityText) else { return nil }
+        if let text = texts[LuaReadingField.quality.rawValue] {
+            guard let q = Quality(rawValue: text) else { return nil }
             quality = q
         }
-        // Tags: none (absent, null or an empty table), or the general reader.
-        let tags = lua_getfield(state, index, "tags")
-        if tags != LUA_TNIL {
-            present += 1
-            guard isNull(at: -1) || (tags == LUA_TTABLE && entries(at: lua_gettop(state)) == 0) else { return nil }
-        }
-        guard entries(at: index) == present else { return nil }
         return Reading(
-            tenant: tenant ?? "", series: series, quantity: quantity, ts: ts, resolution: resolution ?? "PT0S", value: value,
-            unit: unit ?? "", quality: quality, source: source ?? "")
+            tenant: texts[LuaReadingField.tenant.rawValue] ?? "", series: series, quantity: quantity, ts: ts,
+            resolution: texts[LuaReadingField.resolution.rawValue] ?? "PT0S", value: value,
+            unit: texts[LuaReadingField.unit.rawValue] ?? "", quality: quality, source: texts[LuaReadingField.source.rawValue] ?? "")
+    }
+
+    /// The field of a reading the key at `index` names, if it is a string naming one.
+    private func readingKey(at index: Int32) -> LuaReadingField? {
+        guard lua_type(state, index) == LUA_TSTRING else { return nil }
+        var length = 0
+        guard let bytes = lua_tolstring(state, index, &length) else { return nil }
+        return LuaReadingField(UnsafeRawBufferPointer(start: bytes, count: length))
+    }
+}
+
+/// The fields of a reading table, by their key's bytes. The text fields come first (their raw
+/// value indexes the texts read).
+private enum LuaReadingField: Int {
+    case series, quantity, resolution, unit, quality, tenant, source, value, ts, tags
+
+    static let texts = 7
+
+    init?(_ bytes: UnsafeRawBufferPointer) {
+        func `is`(_ name: StaticString) -> Bool {
+            name.utf8CodeUnitCount == bytes.count && memcmp(name.utf8Start, bytes.baseAddress!, bytes.count) == 0
+        }
+        switch bytes.count {
+        case 2 where `is`("ts"): self = .ts
+        case 4 where `is`("unit"): self = .unit
+        case 4 where `is`("tags"): self = .tags
+        case 5 where `is`("value"): self = .value
+        case 6 where `is`("series"): self = .series
+        case 6 where `is`("tenant"): self = .tenant
+        case 6 where `is`("source"): self = .source
+        case 7 where `is`("quality"): self = .quality
+        case 8 where `is`("quantity"): self = .quantity
+        case 10 where `is`("resolution"): self = .resolution
+        default: return nil
+        }
+    }
+
+    /// This text field of `reading`.
+    func text(of reading: Reading) -> String {
+        switch self {
+        case .series: reading.series
+        case .quantity: reading.quantity
+        case .resolution: reading.resolution
+        case .unit: reading.unit
+        case .quality: reading.quality.rawValue
+        case .tenant: reading.tenant
+        case .source: reading.source
+        case .value, .ts, .tags: ""
+        }
     }
 }

@@ -198,6 +198,8 @@ extension LuaEngine {
 
     /// Whether the value at `index` is JSON null (the global `null`).
     func isNull(at index: Int32) -> Bool {
+        // `null` is a table: anything else is not it.
+        guard lua_type(state, index) == LUA_TTABLE else { return false }
         let index = lua_absindex(state, index)
         lua_rawgeti(state, Self.registry, lua_Integer(nullRef))
         defer { enchufe_lua_pop(state, 1) }

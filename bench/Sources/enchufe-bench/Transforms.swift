@@ -41,7 +41,8 @@ final class Counter: SinkNode {
 
 /// The flow: the generator, then `nodes` in a row, then the counter. `map` computes a field with an
 /// expression and one from a topic template, `filter` drops a tenth, `lua` rescales every reading
-/// of the message, `batch` groups 500, `pass` is a filter that keeps everything.
+/// of the message, `batch` groups 500, `pass` is a filter that keeps everything, `lua-identity` a `lua` node
+/// returning the message it was given (what handing a message to Lua and back costs).
 func chainFlow(_ nodes: [String]) -> String {
     var text = "flow: bench\nnodes:\n  - id: source\n    type: bench.generator\n    to: [n0]\n"
     let bodies = [
@@ -50,6 +51,7 @@ func chainFlow(_ nodes: [String]) -> String {
         "pass": "    type: filter\n    when: \"true\"\n",
         "batch": "    type: batch\n    count: 500\n",
         "lua": "    type: lua\n    script: |\n      function process(msg)\n        for _, r in ipairs(msg.readings) do\n          r.value = r.value / 1000\n          r.unit = \"kW\"\n        end\n        return msg\n      end\n",
+        "lua-identity": "    type: lua\n    script: |\n      function process(msg) return msg end\n",
     ]
     for (i, n) in nodes.enumerated() {
         text += "  - id: n\(i)\n" + bodies[n]! + "    to: [n\(i + 1)]\n"
