@@ -16,8 +16,9 @@ struct LuaNode: TransformNode {
             `payload`, `topic`, `attributes` and `readings` (each reading a table with `series`,
             `quantity`, `ts` as ISO-8601 text, `resolution`, `value`, `unit`, `quality`); JSON null is
             `null`, and `array()` makes an empty list. `process` returns `nil` (drop the message), a
-            message table, or a list of them. Locals of the script keep their values between calls,
-            for this node only.
+            message table, or a list of them. What is returned is read as the tables hold it: a
+            metatable's `__index` or `__pairs` is not consulted. Locals of the script keep their
+            values between calls, for this node only.
 
             Sandbox: `string`, `table`, `math`, `utf8`, `coroutine`, `os.time`, `os.date`, `os.clock`,
             `os.difftime`, `print` (to the hub log) and the safe base functions; no `io`, `require`,
