@@ -13,9 +13,11 @@ import Logging
 public final class LuaEngine: @unchecked Sendable {
     /// A compiled chunk kept in the state's registry.
     public struct Function: Sendable, Hashable {
-        fileprivate let ref: Int32
+        let ref: Int32
         /// What of a message the function is given as `msg`.
         var fields = MessageFields.all
+        /// For a script's `process(msg)`: what of a message it names (`process(_:_:)` leaves the rest out).
+        var names = ScriptNames.all
     }
 
     public let limits: LuaLimits
@@ -26,6 +28,16 @@ public final class LuaEngine: @unchecked Sendable {
     /// The `ts` of each reading of the message pushed last, with the text it was pushed as (under
     /// the lock): a reading read back with that text takes that instant instead of parsing the text.
     var pushedTimes: [(text: String, ts: Date)] = []
+    /// The messages whose tables a script was given with parts left out since they were last
+    /// completed, and how many readings they hold (`LuaGivenTables.swift`, under the lock).
+    var givenMessages: [Message] = []
+    var givenReadings = 0
+    /// What was left out of them.
+    var givenNames = ScriptNames.all
+    /// The weak-keyed table from each table given to a script with parts left out to where it came
+    /// from, and the metatable that makes its keys weak.
+    private(set) var givenTablesRef: Int32 = 0
+    private(set) var weakKeysRef: Int32 = 0
     /// The value JSON `null` becomes (Lua tables cannot hold nil): the global `null`.
     private(set) var nullRef: Int32 = 0
     /// The metatable of tables made from JSON arrays, so an empty one goes back as `[]`.
@@ -135,7 +147,7 @@ public final class LuaEngine: @unchecked Sendable {
 
     /// Calls the function below `arguments` values on the stack under the limits. Values are put on
     /// the stack with the memory limit off, so the host never hits it; the script always does.
-    private func protectedCall(arguments: Int32, results: Int32) throws {
+    func protectedCall(arguments: Int32, results: Int32) throws {
         budget.pointee.enforce = 1
         enchufe_lua_start_call(state, Int64(limits.instructions), limits.seconds)
         let status = enchufe_lua_pcall(state, arguments, results, 0)
@@ -201,6 +213,14 @@ public final class LuaEngine: @unchecked Sendable {
         lua_pushstring(state, "array")
         lua_setfield(state, -2, "__name")
         arrayMetatableRef = luaL_ref(state, Self.registry)
+        lua_createtable(state, 0, 1)
+        lua_pushstring(state, "k")
+        lua_setfield(state, -2, "__mode")
+        weakKeysRef = luaL_ref(state, Self.registry)
+        lua_createtable(state, 0, 0)
+        lua_rawgeti(state, Self.registry, lua_Integer(weakKeysRef))
+        lua_setmetatable(state, -2)
+        givenTablesRef = luaL_ref(state, Self.registry)
 
         try load(LuaSource(text: Self.prelude, file: "sandbox"))
         lua_pushlightuserdata(state, Unmanaged.passUnretained(self).toOpaque())

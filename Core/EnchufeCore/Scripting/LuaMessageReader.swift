@@ -14,8 +14,10 @@ import Foundation
 /// its keys hashed); a reading's `ts` with the text it was pushed as takes the instant it was pushed
 /// from (`pushedTimes`) instead of its text parsed.
 extension LuaEngine {
-    /// The message table at `index`, or nil where the general reader must decide.
-    func directMessage(at index: Int32, like original: Message? = nil) -> Message? {
+    /// The message table at `index`, or nil where the general reader must decide. With `given`, the
+    /// parts the script was not given are taken from the message the table was made from (none for
+    /// a table the script made; `LuaGivenTables.swift`).
+    func directMessage(at index: Int32, like original: Message? = nil, given: GivenTables? = nil) -> Message? {
         let index = lua_absindex(state, index)
         guard lua_type(state, index) == LUA_TTABLE else { return nil }
         lua_checkstack(state, 6)
@@ -27,9 +29,27 @@ extension LuaEngine {
         let attributes = rawField(at: index, "attributes")
         let readings = rawField(at: index, "readings")
         let present = (payload != LUA_TNIL ? 1 : 0) + (topic != LUA_TNIL ? 1 : 0) + (attributes != LUA_TNIL ? 1 : 0) + (readings != LUA_TNIL ? 1 : 0)
-        guard present > 0, entries(at: index) == present else { return nil }
-
         var message = Message()
+        var leftOut: MessageFields = []
+        var from: Message?
+        if let given {
+            leftOut = MessageFields.all.subtracting(given.names.message)
+            switch givenPlace(of: index, in: given) {
+            case nil: break
+            case (let number, 0)?: from = givenMessages[number]
+            default: return nil  // a reading returned as a message
+            }
+            // A part left out and not in the table comes from the message; one in the table (put
+            // there when the record was completed) is read as it is.
+            if let from {
+                if leftOut.contains(.payload), payload == LUA_TNIL { message.payload = from.payload }
+                if leftOut.contains(.topic), topic == LUA_TNIL { message.topic = from.topic }
+                if leftOut.contains(.attributes), attributes == LUA_TNIL { message.attributes = from.attributes }
+                if leftOut.contains(.readings), readings == LUA_TNIL { message.readings = from.readings }
+            }
+        }
+        guard present > 0 || from != nil, entries(at: index) == present else { return nil }
+
         if payload != LUA_TNIL {
             if let original, holds(original.payload, at: top + 1) {
                 message.payload = original.payload
@@ -57,7 +77,7 @@ extension LuaEngine {
             }
         }
         if readings != LUA_TNIL, !isNull(at: top + 4) {
-            guard readings == LUA_TTABLE, let list = directReadings(at: top + 4, like: original?.readings ?? []) else { return nil }
+            guard readings == LUA_TTABLE, let list = directReadings(at: top + 4, like: original?.readings ?? [], given: given) else { return nil }
             message.readings = list
         }
         return message
@@ -149,7 +169,7 @@ extension LuaEngine {
     }
 
     /// The readings of a list, or nil if it is not a plain list of well-formed reading tables.
-    private func directReadings(at index: Int32, like originals: [Reading]) -> [Reading]? {
+    private func directReadings(at index: Int32, like originals: [Reading], given: GivenTables?) -> [Reading]? {
         let count = Int(lua_rawlen(state, index))
         guard entries(at: index) == count else { return nil }
         var list: [Reading] = []
@@ -157,8 +177,18 @@ extension LuaEngine {
         for i in 0..<count {
             lua_rawgeti(state, index, lua_Integer(i + 1))
             defer { enchufe_lua_pop(state, 1) }
+            var leftOut: (fields: ReadingFields, from: Reading?) = ([], nil)
+            if let given, given.names.reading != .all, lua_type(state, -1) == LUA_TTABLE {
+                leftOut.fields = ReadingFields.all.subtracting(given.names.reading)
+                switch givenPlace(of: lua_gettop(state), in: given) {
+                case nil: break
+                case (_, 0)?: return nil  // a message in a list of readings
+                case (let number, let place)?: leftOut.from = givenMessages[number].readings[place - 1]
+                }
+            }
             guard let reading = directReading(
-                at: lua_gettop(state), like: i < originals.count ? originals[i] : nil, pushed: i < pushedTimes.count ? pushedTimes[i] : nil)
+                at: lua_gettop(state), like: i < originals.count ? originals[i] : nil, pushed: i < pushedTimes.count ? pushedTimes[i] : nil,
+                leftOut: leftOut)
             else { return nil }
             list.append(reading)
         }
@@ -179,11 +209,23 @@ extension LuaEngine {
     /// The reading at `index`; `original`, the reading at the same place in the message given to the
     /// script, and `pushed`, the `ts` pushed at that place with its text. The table is walked once
     /// (`lua_next`): a key that is not a reading's field, or a field of the wrong type, gives up.
-    private func directReading(at index: Int32, like original: Reading?, pushed: (text: String, ts: Date)?) -> Reading? {
+    private func directReading(
+        at index: Int32, like original: Reading?, pushed: (text: String, ts: Date)?,
+        leftOut: (fields: ReadingFields, from: Reading?) = ([], nil)
+    ) -> Reading? {
         guard lua_type(state, index) == LUA_TTABLE, !isNull(at: index) else { return nil }
         var texts = [String?](repeating: nil, count: LuaReadingField.texts)
         var value: Double?
         var ts: Date?
+        var tags: [String: String] = [:]
+        // The fields the script was not given: from the reading the table was made from (or none),
+        // unless the table holds them (put there when the record was completed).
+        if let from = leftOut.from {
+            for key in LuaReadingField.textFields where leftOut.fields.contains(key.field) { texts[key.rawValue] = key.text(of: from) }
+            if leftOut.fields.contains(.value) { value = from.value }
+            if leftOut.fields.contains(.ts) { ts = from.ts }
+            if leftOut.fields.contains(.tags) { tags = from.tags }
+        }
         lua_pushnil(state)
         // The value at -1, the key at -2: a field taken pops the value (the key is left for the next
         // `lua_next`); giving up pops both.
@@ -212,9 +254,15 @@ extension LuaEngine {
                 }
             case .tags:
                 // None (null or an empty table), or the general reader.
-                if isNull(at: -1) || (type == LUA_TTABLE && entries(at: lua_gettop(state)) == 0) { continue }
+                if isNull(at: -1) || (type == LUA_TTABLE && entries(at: lua_gettop(state)) == 0) {
+                    tags = [:]
+                    continue
+                }
             default:
-                if isNull(at: -1) { continue }
+                if isNull(at: -1) {
+                    texts[key.rawValue] = nil
+                    continue
+                }
                 guard type == LUA_TSTRING else { break }
                 let known = original.map { key.text(of: $0) }
                 if let known, holds(known, at: -1) {
@@ -240,7 +288,8 @@ extension LuaEngine {
         return Reading(
             tenant: texts[LuaReadingField.tenant.rawValue] ?? "", series: series, quantity: quantity, ts: ts,
             resolution: texts[LuaReadingField.resolution.rawValue] ?? "PT0S", value: value,
-            unit: texts[LuaReadingField.unit.rawValue] ?? "", quality: quality, source: texts[LuaReadingField.source.rawValue] ?? "")
+            unit: texts[LuaReadingField.unit.rawValue] ?? "", quality: quality, source: texts[LuaReadingField.source.rawValue] ?? "",
+            tags: tags)
     }
 
     /// The field of a reading the key at `index` names, if it is a string naming one.
@@ -258,6 +307,23 @@ private enum LuaReadingField: Int {
     case series, quantity, resolution, unit, quality, tenant, source, value, ts, tags
 
     static let texts = 7
+    static let textFields: [LuaReadingField] = [.series, .quantity, .resolution, .unit, .quality, .tenant, .source]
+
+    /// The same field in a `ReadingFields` set.
+    var field: ReadingFields {
+        switch self {
+        case .series: .series
+        case .quantity: .quantity
+        case .resolution: .resolution
+        case .unit: .unit
+        case .quality: .quality
+        case .tenant: .tenant
+        case .source: .source
+        case .value: .value
+        case .ts: .ts
+        case .tags: .tags
+        }
+    }
 
     init?(_ bytes: UnsafeRawBufferPointer) {
         func `is`(_ name: StaticString) -> Bool {

@@ -12,59 +12,78 @@ extension LuaEngine {
     /// The message as the `msg` table, with `fields` only (the others are absent).
     func push(_ message: Message, fields: MessageFields = .all) {
         lua_createtable(state, 0, 4)
+        pushedTimes.removeAll(keepingCapacity: true)
+        set(message, fields)
+    }
+
+    /// Puts `fields` of `message` into the table at the top of the stack (raw: the table may be one
+    /// a script has had).
+    func set(_ message: Message, _ fields: MessageFields) {
         if fields.contains(.payload) {
-            push(message.payload)
-            lua_setfield(state, -2, "payload")
+            rawSet("payload") { push(message.payload) }
         }
         if fields.contains(.topic), let topic = message.topic {
-            push(topic)
-            lua_setfield(state, -2, "topic")
+            rawSet("topic") { push(topic) }
         }
         if fields.contains(.attributes) {
-            lua_createtable(state, 0, Int32(message.attributes.count))
-            for (key, value) in message.attributes {
-                push(key)
-                push(value)
-                lua_rawset(state, -3)
+            rawSet("attributes") {
+                lua_createtable(state, 0, Int32(message.attributes.count))
+                for (key, value) in message.attributes {
+                    push(key)
+                    push(value)
+                    lua_rawset(state, -3)
+                }
             }
-            lua_setfield(state, -2, "attributes")
         }
-        pushedTimes.removeAll(keepingCapacity: true)
         if fields.contains(.readings) {
-            lua_createtable(state, Int32(message.readings.count), 0)
-            for (i, reading) in message.readings.enumerated() {
-                push(reading)
-                lua_rawseti(state, -2, lua_Integer(i + 1))
+            rawSet("readings") {
+                lua_createtable(state, Int32(message.readings.count), 0)
+                for (i, reading) in message.readings.enumerated() {
+                    push(reading)
+                    lua_rawseti(state, -2, lua_Integer(i + 1))
+                }
+                setArrayMetatable()
             }
-            setArrayMetatable()
-            lua_setfield(state, -2, "readings")
         }
     }
 
     func push(_ reading: Reading) {
         lua_createtable(state, 0, 9)
-        setField("series", reading.series)
-        setField("quantity", reading.quantity)
-        let ts = ISO8601.string(reading.ts)
-        pushedTimes.append((ts, reading.ts))
-        setField("ts", ts)
-        setField("resolution", reading.resolution)
-        setField("unit", reading.unit)
-        setField("quality", reading.quality.rawValue)
-        setField("tenant", reading.tenant)
-        setField("source", reading.source)
-        push(JSONValue.number(reading.value))
-        lua_setfield(state, -2, "value")
-        if !reading.tags.isEmpty {
-            push(JSONValue.object(reading.tags.mapValues(JSONValue.string)))
-            lua_setfield(state, -2, "tags")
+        set(reading, .all)
+    }
+
+    /// Puts `fields` of `reading` into the table at the top of the stack (raw). A `ts` put there is
+    /// remembered in `pushedTimes` with its text.
+    func set(_ reading: Reading, _ fields: ReadingFields) {
+        if fields.contains(.series) { rawSet("series", reading.series) }
+        if fields.contains(.quantity) { rawSet("quantity", reading.quantity) }
+        if fields.contains(.ts) {
+            let ts = ISO8601.string(reading.ts)
+            pushedTimes.append((ts, reading.ts))
+            rawSet("ts", ts)
+        }
+        if fields.contains(.resolution) { rawSet("resolution", reading.resolution) }
+        if fields.contains(.unit) { rawSet("unit", reading.unit) }
+        if fields.contains(.quality) { rawSet("quality", reading.quality.rawValue) }
+        if fields.contains(.tenant) { rawSet("tenant", reading.tenant) }
+        if fields.contains(.source) { rawSet("source", reading.source) }
+        if fields.contains(.value) {
+            rawSet("value") { push(JSONValue.number(reading.value)) }
+        }
+        if fields.contains(.tags), !reading.tags.isEmpty {
+            rawSet("tags") { push(JSONValue.object(reading.tags.mapValues(JSONValue.string))) }
         }
     }
 
-    private func setField(_ key: StaticString, _ text: String) {
-        push(text)
-        // A literal's text ends with a NUL; its address stays the same, so Lua finds the key in its string cache.
-        lua_setfield(state, -2, UnsafeRawPointer(key.utf8Start).assumingMemoryBound(to: CChar.self))
+    /// Sets `key` of the table at the top of the stack to what `value` pushes, without metamethods.
+    private func rawSet(_ key: StaticString, _ value: () -> Void) {
+        lua_pushstring(state, Self.cString(key))
+        value()
+        lua_rawset(state, -3)
+    }
+
+    private func rawSet(_ key: StaticString, _ text: String) {
+        rawSet(key) { push(text) }
     }
 
     func push(_ value: JSONValue, depth: Int = 0) {

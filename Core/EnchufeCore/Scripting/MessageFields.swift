@@ -65,3 +65,90 @@ public struct MessageFields: OptionSet, Sendable, Hashable {
         return fields
     }
 }
+
+/// The fields of a reading a script's `msg` holds (see `ScriptNames`).
+public struct ReadingFields: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    public static let series = ReadingFields(rawValue: 1)
+    public static let quantity = ReadingFields(rawValue: 2)
+    public static let ts = ReadingFields(rawValue: 4)
+    public static let resolution = ReadingFields(rawValue: 8)
+    public static let value = ReadingFields(rawValue: 16)
+    public static let unit = ReadingFields(rawValue: 32)
+    public static let quality = ReadingFields(rawValue: 64)
+    public static let tenant = ReadingFields(rawValue: 128)
+    public static let source = ReadingFields(rawValue: 256)
+    public static let tags = ReadingFields(rawValue: 512)
+    public static let all = ReadingFields(rawValue: 1023)
+
+    static let names: [String: ReadingFields] = [
+        "series": .series, "quantity": .quantity, "ts": .ts, "resolution": .resolution, "value": .value, "unit": .unit,
+        "quality": .quality, "tenant": .tenant, "source": .source, "tags": .tags,
+    ]
+}
+
+/// The parts of a message and the fields of a reading a `process(msg)` script can reach: those
+/// whose names appear in its text. The others are not put into `msg` (making them, and reading
+/// them back, was most of a `lua` node's time) and are taken from the message it was given.
+///
+/// A script names a field only with the word itself (`msg.payload`, `{ unit = "kW" }`), unless it
+/// computes keys: a script with an index that is not a whole number (`t[k]`, `t["unit"]`, a long
+/// string), or with `pairs`, `next`, `rawget`, `rawset`, `load`, `getmetatable`, `_ENV` or `_G`
+/// anywhere, is given every field. The words are looked for everywhere, strings and comments
+/// included, so a mention anywhere counts.
+public struct ScriptNames: Sendable, Hashable {
+    public var message: MessageFields
+    public var reading: ReadingFields
+
+    public static let all = ScriptNames(message: .all, reading: .all)
+
+    static let computedKeys: Set<String> = ["pairs", "next", "rawget", "rawset", "load", "getmetatable", "_ENV", "_G"]
+
+    public init(message: MessageFields, reading: ReadingFields) {
+        self.message = message
+        self.reading = reading
+    }
+
+    public init(script text: String) {
+        var names = ScriptNames(message: [], reading: [])
+        let bytes = Array(text.utf8)
+        func isIdentifier(_ b: UInt8) -> Bool { b == UInt8(ascii: "_") || (b >= 48 && b <= 57) || ((b | 0x20) >= 97 && (b | 0x20) <= 122) }
+        func isDigit(_ b: UInt8) -> Bool { b >= 48 && b <= 57 }
+        func isSpace(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 10 || b == 13 }
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "[") {
+                // Only `[` whole number `]`.
+                var j = i + 1
+                while j < bytes.count, isSpace(bytes[j]) { j += 1 }
+                let digits = j
+                while j < bytes.count, isDigit(bytes[j]) { j += 1 }
+                guard j > digits else { self = .all; return }
+                while j < bytes.count, isSpace(bytes[j]) { j += 1 }
+                guard j < bytes.count, bytes[j] == UInt8(ascii: "]") else { self = .all; return }
+                i = j + 1
+                continue
+            }
+            guard isIdentifier(b) else {
+                i += 1
+                continue
+            }
+            let start = i
+            while i < bytes.count, isIdentifier(bytes[i]) { i += 1 }
+            let word = String(decoding: bytes[start..<i], as: UTF8.self)
+            if Self.computedKeys.contains(word) {
+                self = .all
+                return
+            }
+            if let part = MessageFields.names[word] { names.message.insert(part) }
+            if let field = ReadingFields.names[word] { names.reading.insert(field) }
+        }
+        self = names
+    }
+
+    /// Whether the script is given every field (nothing is left out).
+    public var isAll: Bool { message == .all && reading == .all }
+}

@@ -20,6 +20,13 @@ struct LuaNode: TransformNode {
             metatable's `__index` or `__pairs` is not consulted. Locals of the script keep their
             values between calls, for this node only.
 
+            The parts of the message and the fields of a reading whose names appear nowhere in the
+            script are not copied into `msg`, and are taken back from the message when the result
+            is read, also for a table the script kept from an earlier call: a script cannot tell,
+            and one that rescales `value` does not pay for `series`, `ts` or the payload. A script
+            that computes keys (an index other than a whole number, `pairs`, `next`, `rawget`,
+            `rawset`, `load`, `getmetatable`, `_ENV`, `_G`) is given everything.
+
             Sandbox: `string`, `table`, `math`, `utf8`, `coroutine`, `os.time`, `os.date`, `os.clock`,
             `os.difftime`, `print` (to the hub log) and the safe base functions; no `io`, `require`,
             `debug`, `dofile`, `loadfile`, binary chunks or other `os` functions. A call that runs more
@@ -76,15 +83,16 @@ struct LuaNode: TransformNode {
         }
         engine = try LuaEngine(limits: LuaLimits(options: options))
         try engine.run(try engine.compile(source))
-        guard let process = engine.globalFunction("process") else {
+        guard var process = engine.globalFunction("process") else {
             throw TemplateError("the script does not define function process(msg)")
         }
+        process.names = ScriptNames(script: source.text)
         self.process = process
     }
 
     func process(_ message: Message, _ context: NodeContext) async throws -> [Output] {
         do {
-            return try engine.call(process, message: message) { try engine.messages(at: -1, like: message) }.map(Output.out)
+            return try engine.process(process, message).map(Output.out)
         } catch let error as LuaError {
             // Re-running a script's error would give the same error: no retries.
             throw PermanentError("\(error) (node '\(context.node)')")
