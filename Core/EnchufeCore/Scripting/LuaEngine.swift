@@ -111,14 +111,24 @@ public final class LuaEngine: @unchecked Sendable {
     /// top of the stack while `read` runs).
     func call<T>(_ function: Function, message: Message, item: JSONValue? = nil, read: () throws -> T) throws -> T {
         try locked {
-            let top = lua_gettop(state)
-            defer { lua_settop(state, top) }
-            lua_rawgeti(state, Self.registry, lua_Integer(function.ref))
-            push(message, fields: function.fields)
-            if let item { push(item) } else { lua_pushnil(state) }
-            try protectedCall(arguments: 2, results: 1)
-            return try read()
+            try callHoldingTheLock(function) {
+                push(message, fields: function.fields)
+                if let item { push(item) } else { lua_pushnil(state) }
+            } read: {
+                try read()
+            }
         }
+    }
+
+    /// Calls `function` with the two values `arguments` pushes and reads its one result with
+    /// `read` (at the top of the stack while `read` runs); the stack is as it was afterwards.
+    func callHoldingTheLock<T>(_ function: Function, arguments: () -> Void, read: () throws -> T) throws -> T {
+        let top = lua_gettop(state)
+        defer { lua_settop(state, top) }
+        lua_rawgeti(state, Self.registry, lua_Integer(function.ref))
+        arguments()
+        try protectedCall(arguments: 2, results: 1)
+        return try read()
     }
 
     /// Memory the state uses now, in bytes.

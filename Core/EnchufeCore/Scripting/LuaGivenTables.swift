@@ -22,6 +22,16 @@ extension LuaEngine {
     struct GivenTables {
         let index: Int32
         let names: ScriptNames
+        /// What of the message and of a reading the script was not given.
+        let leftOutParts: MessageFields
+        let leftOutFields: ReadingFields
+
+        init(index: Int32, names: ScriptNames) {
+            self.index = index
+            self.names = names
+            leftOutParts = names.unnamedParts
+            leftOutFields = names.unnamedFields
+        }
     }
 
     /// Calls a script's `process(msg)` with `message` and reads the messages it returned.
@@ -37,18 +47,20 @@ extension LuaEngine {
                 completeGivenTables()
                 givenNames = function.names
             }
+            // The record stays below the call, where the result is read against it.
             lua_rawgeti(state, Self.registry, lua_Integer(givenTablesRef))
             let given = GivenTables(index: top + 1, names: function.names)
-            lua_rawgeti(state, Self.registry, lua_Integer(function.ref))
-            pushGiven(message, number: givenMessages.count, in: given)
-            givenMessages.append(message)
-            givenReadings += message.readings.count
-            lua_pushnil(state)
-            try protectedCall(arguments: 2, results: 1)
-            if lua_type(state, -1) == LUA_TNIL { return [] }
-            if let result = directMessage(at: -1, like: message, given: given) { return [result] }
-            completeGivenTables()
-            return try messages(at: -1, like: message)
+            return try callHoldingTheLock(function) {
+                pushGiven(message, number: givenMessages.count, in: given)
+                givenMessages.append(message)
+                givenReadings += message.readings.count
+                lua_pushnil(state)
+            } read: {
+                if lua_type(state, -1) == LUA_TNIL { return [] }
+                if let result = directMessage(at: -1, like: message, given: given) { return [result] }
+                completeGivenTables()
+                return try messages(at: -1, like: message)
+            }
         }
     }
 
@@ -95,8 +107,6 @@ extension LuaEngine {
         // The texts of the `ts` pushed now belong to no place of the message being read.
         let times = pushedTimes
         defer { pushedTimes = times }
-        let parts = MessageFields.all.subtracting(givenNames.message)
-        let fields = ReadingFields.all.subtracting(givenNames.reading)
         lua_checkstack(state, 8)
         lua_rawgeti(state, Self.registry, lua_Integer(givenTablesRef))
         let tables = lua_gettop(state)
@@ -108,9 +118,9 @@ extension LuaEngine {
             let place = code & 0xFF_FFFF
             lua_pushvalue(state, -1)
             if place == 0 {
-                set(message, parts)
+                set(message, givenNames.unnamedParts)
             } else {
-                set(message.readings[place - 1], fields)
+                set(message.readings[place - 1], givenNames.unnamedFields)
             }
             enchufe_lua_pop(state, 1)
         }

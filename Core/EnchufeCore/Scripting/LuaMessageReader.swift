@@ -33,7 +33,7 @@ extension LuaEngine {
         var leftOut: MessageFields = []
         var from: Message?
         if let given {
-            leftOut = MessageFields.all.subtracting(given.names.message)
+            leftOut = given.leftOutParts
             switch givenPlace(of: index, in: given) {
             case nil: break
             case (let number, 0)?: from = givenMessages[number]
@@ -178,8 +178,8 @@ extension LuaEngine {
             lua_rawgeti(state, index, lua_Integer(i + 1))
             defer { enchufe_lua_pop(state, 1) }
             var leftOut: (fields: ReadingFields, from: Reading?) = ([], nil)
-            if let given, given.names.reading != .all, lua_type(state, -1) == LUA_TTABLE {
-                leftOut.fields = ReadingFields.all.subtracting(given.names.reading)
+            if let given, !given.leftOutFields.isEmpty, lua_type(state, -1) == LUA_TTABLE {
+                leftOut.fields = given.leftOutFields
                 switch givenPlace(of: lua_gettop(state), in: given) {
                 case nil: break
                 case (_, 0)?: return nil  // a message in a list of readings
@@ -309,21 +309,8 @@ private enum LuaReadingField: Int {
     static let texts = 7
     static let textFields: [LuaReadingField] = [.series, .quantity, .resolution, .unit, .quality, .tenant, .source]
 
-    /// The same field in a `ReadingFields` set.
-    var field: ReadingFields {
-        switch self {
-        case .series: .series
-        case .quantity: .quantity
-        case .resolution: .resolution
-        case .unit: .unit
-        case .quality: .quality
-        case .tenant: .tenant
-        case .source: .source
-        case .value: .value
-        case .ts: .ts
-        case .tags: .tags
-        }
-    }
+    /// The same field in a `ReadingFields` set (whose bits are in this order).
+    var field: ReadingFields { ReadingFields(rawValue: 1 << rawValue) }
 
     init?(_ bytes: UnsafeRawBufferPointer) {
         func `is`(_ name: StaticString) -> Bool {

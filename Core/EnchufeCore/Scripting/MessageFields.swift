@@ -71,16 +71,17 @@ public struct ReadingFields: OptionSet, Sendable, Hashable {
     public let rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
-    public static let series = ReadingFields(rawValue: 1)
-    public static let quantity = ReadingFields(rawValue: 2)
-    public static let ts = ReadingFields(rawValue: 4)
-    public static let resolution = ReadingFields(rawValue: 8)
-    public static let value = ReadingFields(rawValue: 16)
-    public static let unit = ReadingFields(rawValue: 32)
-    public static let quality = ReadingFields(rawValue: 64)
-    public static let tenant = ReadingFields(rawValue: 128)
-    public static let source = ReadingFields(rawValue: 256)
-    public static let tags = ReadingFields(rawValue: 512)
+    // In the order of the reader's `LuaReadingField`, whose raw value is the bit.
+    public static let series = ReadingFields(rawValue: 1 << 0)
+    public static let quantity = ReadingFields(rawValue: 1 << 1)
+    public static let resolution = ReadingFields(rawValue: 1 << 2)
+    public static let unit = ReadingFields(rawValue: 1 << 3)
+    public static let quality = ReadingFields(rawValue: 1 << 4)
+    public static let tenant = ReadingFields(rawValue: 1 << 5)
+    public static let source = ReadingFields(rawValue: 1 << 6)
+    public static let value = ReadingFields(rawValue: 1 << 7)
+    public static let ts = ReadingFields(rawValue: 1 << 8)
+    public static let tags = ReadingFields(rawValue: 1 << 9)
     public static let all = ReadingFields(rawValue: 1023)
 
     static let names: [String: ReadingFields] = [
@@ -148,6 +149,10 @@ public struct ScriptNames: Sendable, Hashable {
         }
         self = names
     }
+
+    /// What the script does not name: left out of its `msg`.
+    var unnamedParts: MessageFields { MessageFields.all.subtracting(message) }
+    var unnamedFields: ReadingFields { ReadingFields.all.subtracting(reading) }
 
     /// Whether the script is given every field (nothing is left out).
     public var isAll: Bool { message == .all && reading == .all }
