@@ -106,6 +106,17 @@ import Testing
         #expect(cross == [#"flows/test.yaml:3:5: error: node 'a' (schedule): needs 'cron' (e.g. "30 20 * * *") or 'every' (e.g. 15m)"#])
     }
 
+    @Test func aDurationPastOneHundredYearsIsReportedNotOverflowed() throws {
+        // A fuzz finding: `every: 999999999999999999m` overflowed the multiplication and stopped the hub.
+        for absurd in ["999999999999999999m", "9999999999999999m", "153722867280912931d", "99999999999999999999999s", "36500d1ms", "20000d20000d"] {
+            let m = messages("flow: x\nnodes:\n  - id: a\n    type: schedule\n    every: \(absurd)\n    to: [l]\n  - id: l\n    type: log\n")
+            #expect(m == ["flows/test.yaml:5:12: error: 'every': '\(absurd)' is longer than the longest duration a flow may write (36500d, 100 years)"])
+        }
+        #expect(try DurationText.parse("36500d") == DurationText.longest)
+        #expect(try DurationText.parse("1h30m") == .seconds(5400))
+        #expect(throws: DurationText.Invalid.self) { try DurationText.parse("٣m") }
+    }
+
     @Test func invalidCronExpressionsAndTimeZonesAreReported() {
         let m = messages("""
             flow: x

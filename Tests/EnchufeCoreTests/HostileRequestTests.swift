@@ -135,6 +135,13 @@ import TestSupport
         #expect(bad.status == 400 && bad.body.contains("from"), "\(bad.body)")
         let ancient = try await RawHTTPConnection.request(port: server.port, "GET", "/api/v1/readings?from=1582-10-10", headers: ["Authorization": "Bearer \(adminB)"])
         #expect(ancient.status == 400)
+        // A resolution whose seconds overflow an Int stopped the hub, as the absurd time did.
+        for resolution in ["P99999999999999999D", "PT9999999999999999999H", "PT-15M", "P36501D"] {
+            let answer = try await RawHTTPConnection.request(
+                port: server.port, "GET", "/api/v1/readings?resolution=\(resolution)", headers: ["Authorization": "Bearer \(adminB)"])
+            #expect(answer.status == 400 && answer.body.contains("resolution"), "\(resolution): \(answer.status) \(answer.body)")
+        }
+        #expect(try await RawHTTPConnection.request(port: server.port, "GET", "/healthz").status == 200)
     }
 
     @Test func aSecretWithQuotesOrBackslashesIsRedactedInJSONToo() {

@@ -2,15 +2,29 @@
 /// what has no fixed length (`P1M`) or cannot be read.
 public enum ISODuration {
     public static func seconds(_ text: String) -> Int? {
-        if text.hasPrefix("P"), text.hasSuffix("D"), !text.contains("T"), let n = Int(text.dropFirst().dropLast()) { return n * 86_400 }
-        guard text.hasPrefix("PT"), let unit = text.last, let n = Int(text.dropFirst(2).dropLast()) else { return nil }
-        switch unit {
-        case "H": return n * 3600
-        case "M": return n * 60
-        case "S": return n
-        default: return nil
+        let count: Substring
+        let unit: Int
+        if text.hasPrefix("P"), text.hasSuffix("D"), !text.contains("T") {
+            (count, unit) = (text.dropFirst().dropLast(), 86_400)
+        } else {
+            guard text.hasPrefix("PT"), let last = text.last else { return nil }
+            switch last {
+            case "H": unit = 3600
+            case "M": unit = 60
+            case "S": unit = 1
+            default: return nil
+            }
+            count = text.dropFirst(2).dropLast()
         }
+        // Digits only (no sign), and no longer than `longest`: a reading's resolution comes from
+        // outside, and `P99999999999999999D` must be unreadable, not an overflow.
+        guard !count.isEmpty, count.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(count) else { return nil }
+        let (seconds, overflow) = n.multipliedReportingOverflow(by: unit)
+        return overflow || seconds > longest ? nil : seconds
     }
+
+    /// The longest duration read, in seconds: 100 years, as `DurationText.longest`.
+    public static let longest = 36_500 * 86_400
 
     /// `PT15M`, `PT1H`, `P1D` for a number of seconds.
     public static func text(seconds: Int) -> String {

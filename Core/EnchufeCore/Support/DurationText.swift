@@ -1,9 +1,17 @@
 /// Durations as flow files write them: `500ms`, `30s`, `15m`, `1h`, `1d`, or combined (`1h30m`).
 public enum DurationText {
+    /// The longest duration a flow may write: 100 years (36500d). Past it nothing a hub waits for
+    /// or keeps makes sense, and a bound keeps every sum and conversion (to nanoseconds in an
+    /// `Int64`, which ends near 292 years) inside its type.
+    public static let longest = Duration.seconds(36_500 * 86_400)
+
     public struct Invalid: Error, CustomStringConvertible {
         public var text: String
+        public var tooLong = false
         public var description: String {
-            "'\(text)' is not a duration (write e.g. 500ms, 30s, 15m, 1h or 1d)"
+            tooLong
+                ? "'\(text)' is longer than the longest duration a flow may write (36500d, 100 years)"
+                : "'\(text)' is not a duration (write e.g. 500ms, 30s, 15m, 1h or 1d)"
         }
     }
 
@@ -14,20 +22,27 @@ public enum DurationText {
         var number = ""
         var unit = ""
         func flush() throws(Invalid) {
-            guard let n = Int(number), n >= 0 else { throw Invalid(text: text) }
+            // `number` holds one or more ASCII digits here; too many for an Int is far past the longest.
+            guard let n = Int(number) else { throw Invalid(text: text, tooLong: true) }
+            let millisecondsPerUnit: Int
             switch unit {
-            case "ms": total += .milliseconds(n)
-            case "s": total += .seconds(n)
-            case "m": total += .seconds(n * 60)
-            case "h": total += .seconds(n * 3600)
-            case "d": total += .seconds(n * 86400)
+            case "ms": millisecondsPerUnit = 1
+            case "s": millisecondsPerUnit = 1000
+            case "m": millisecondsPerUnit = 60_000
+            case "h": millisecondsPerUnit = 3_600_000
+            case "d": millisecondsPerUnit = 86_400_000
             default: throw Invalid(text: text)
             }
+            let (milliseconds, overflow) = n.multipliedReportingOverflow(by: millisecondsPerUnit)
+            guard !overflow, .milliseconds(milliseconds) <= longest - total else {
+                throw Invalid(text: text, tooLong: true)
+            }
+            total += .milliseconds(milliseconds)
             number = ""
             unit = ""
         }
         for ch in trimmed {
-            if ch.isNumber {
+            if ch.isASCII, ch.isNumber {
                 if !unit.isEmpty { try flush() }
                 number.append(ch)
             } else if ch.isLetter {
