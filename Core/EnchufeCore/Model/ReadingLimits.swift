@@ -25,7 +25,10 @@ public enum ReadingLimits {
         if text.isEmpty && !empty { return "is empty" }
         if text.utf8.count > bytes { return "is longer than \(bytes) bytes" }
         // C0 controls and DEL are single bytes in UTF-8, and no byte of a longer sequence is below 0x80.
-        if text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return "contains a control character" }
+        func control(_ byte: UInt8) -> Bool { byte < 0x20 || byte == 0x7F }
+        if text.utf8.withContiguousStorageIfAvailable({ $0.contains(where: control) }) ?? text.utf8.contains(where: control) {
+            return "contains a control character"
+        }
         return nil
     }
 }

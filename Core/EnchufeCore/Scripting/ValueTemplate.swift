@@ -197,6 +197,12 @@ public struct BoundTemplate: Sendable {
 
     /// The value for one message. A Lua error is permanent: the same message would fail again.
     public func value(for message: Message, item: JSONValue? = nil) throws -> JSONValue {
+        // Constants and text templates without copying (and retaining) the compiled expression.
+        switch template.form {
+        case .constant(let value): return value
+        case .text: return try template.value(for: message, item: item)
+        case .expression: break
+        }
         if let native, let value = native.evaluate(message) { return value }
         do {
             return try template.value(for: message, item: item, lua: compiled)

@@ -17,8 +17,11 @@ import TestSupport
 func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: String) async throws {
     // ENCHUFE_BENCH_STAGES=backlog runs the backlog stage (f) alone (`backlog,no-peer` without the
     // Python peer); ENCHUFE_BENCH_PERF=FILE records
-    // `perf record -a -g` (the whole machine; ENCHUFE_BENCH_PERF_HZ samples a second, default 999)
-    // while `enchufe run` drains the backlog (fc) into FILE.
+    // `perf record -a -g` (the whole machine; ENCHUFE_BENCH_PERF_HZ samples a second, default 999;
+    // ENCHUFE_BENCH_PERF_HUB=1 the hub alone, with DWARF call graphs)
+    // while `enchufe run` drains the backlog (fc) into FILE; ENCHUFE_BENCH_SYSCALLS=1 counts the
+    // draining hub's system calls by kind (`perf stat` on the syscall tracepoints) and prints them
+    // per message.
     let environment = ProcessInfo.processInfo.environment
     let stages = environment["ENCHUFE_BENCH_STAGES"].map { Set($0.split(separator: ",").map(String.init)) } ?? ["live", "backlog"]
     let enchufe = try releasedEnchufe()
@@ -269,18 +272,26 @@ func mqttToPostgresBenchmark(messages total: Int, python: String, peerScript: St
         let draining = try RunningHub(binary: enchufe, ["run", "--http", "127.0.0.1:0"], in: folder, environment: ["ENCHUFE_STORE": backlogURL])
         defer { draining.terminate() }
         let profiler = try environment["ENCHUFE_BENCH_PERF"].map { file in
-            try Commands.spawn("/usr/bin/perf", ["record", "-a", "-g", "-F", environment["ENCHUFE_BENCH_PERF_HZ"] ?? "999", "-q", "-o", file], output: file + ".log")
+            // ENCHUFE_BENCH_PERF_HUB=1: the hub alone, with DWARF call graphs (Swift code has no frame pointers).
+            let scope = environment["ENCHUFE_BENCH_PERF_HUB"] != nil
+                ? ["-p", "\(draining.process.processIdentifier)", "--call-graph", "dwarf,16384"] : ["-a", "-g"]
+            return try Commands.spawn("/usr/bin/perf", ["record"] + scope + ["-F", environment["ENCHUFE_BENCH_PERF_HZ"] ?? "999", "-q", "-o", file], output: file + ".log")
+        }
+        let counts = folder.appendingPathComponent("syscalls.txt").path
+        let counter = try environment["ENCHUFE_BENCH_SYSCALLS"].map { _ in
+            try Commands.spawn("/usr/bin/perf", ["stat", "-x", ",", "-o", counts, "-p", "\(draining.process.processIdentifier)", "-e", SyscallCount.events], output: "/dev/null")
         }
         try await waitForRows("readings", total, database: backlogDatabase, where: telemetry)
-        if let profiler {
-            kill(profiler, SIGINT)
-            await Task.detached { _ = Commands.wait(profiler) }.value
+        for tool in [profiler, counter].compactMap({ $0 }) {
+            kill(tool, SIGINT)
+            await Task.detached { _ = Commands.wait(tool) }.value
         }
         let rate = Double(total) / (ContinuousClock.now - started).seconds
         hubBacklog = max(hubBacklog, rate)
-        let cpu = cpuSeconds(draining.process.processIdentifier)
-        print(String(format: "  (fc) enchufe run: %.0f messages/s (hub CPU %.1f µs/message, start-up included; a start alone took %.0f ms of CPU)",
-            rate, cpu / Double(total) * 1e6, startCPU * 1000))
+        let cpu = cpuTimes(draining.process.processIdentifier)
+        print(String(format: "  (fc) enchufe run: %.0f messages/s (hub CPU %.1f µs/message: %.1f user, %.1f system; start-up included; a start alone took %.0f ms of CPU)",
+            rate, (cpu.user + cpu.system) / Double(total) * 1e6, cpu.user / Double(total) * 1e6, cpu.system / Double(total) * 1e6, startCPU * 1000))
+        if counter != nil { print("       system calls a message: " + SyscallCount.perMessage(file: counts, messages: total)) }
     }
     print(String(format: "backlog: Enchufe / broker's own delivery: %.2f; Enchufe / Python peer: %.2f", hubBacklog / brokerBacklog, hubBacklog / pythonBacklog))
 }
@@ -298,11 +309,38 @@ func expectStop(_ condition: Bool, _ reason: String) throws {
 
 /// User and system CPU time a process has used so far, from /proc/PID/stat.
 func cpuSeconds(_ pid: Int32) -> Double {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let end = stat.lastIndex(of: ")") else { return 0 }
+    let times = cpuTimes(pid)
+    return times.user + times.system
+}
+
+/// User and system CPU time a process has used so far, apart, in seconds.
+func cpuTimes(_ pid: Int32) -> (user: Double, system: Double) {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let end = stat.lastIndex(of: ")") else { return (0, 0) }
     // After the command name: state is field 3, utime and stime are fields 14 and 15.
     let fields = stat[stat.index(after: end)...].split(separator: " ")
-    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return (0, 0) }
+    let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
+    return (user / tick, system / tick)
+}
+
+/// The system calls `ENCHUFE_BENCH_SYSCALLS` counts, and their counts per message from `perf stat -x ,`.
+enum SyscallCount {
+    static let kinds = ["read", "write", "setsockopt", "writev", "pwrite64", "poll", "ppoll", "epoll_wait", "futex", "sendto", "recvfrom", "fdatasync", "madvise", "munmap", "mmap"]
+    static let events = (["raw_syscalls:sys_enter"] + kinds.map { "syscalls:sys_enter_\($0)" }).joined(separator: ",")
+
+    /// "all 5.2, read 3.0, write 1.1, …" (kinds under 0.01 a message left out).
+    static func perMessage(file: String, messages: Int) -> String {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return "(no counts: \(file))" }
+        var parts: [String] = []
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard fields.count > 2, let count = Double(fields[0]) else { continue }
+            let name = fields[2] == "raw_syscalls:sys_enter" ? "all" : String(fields[2].replacingOccurrences(of: "syscalls:sys_enter_", with: ""))
+            let each = count / Double(messages)
+            if each >= 0.01 { parts.append(String(format: "%@ %.2f", name, each)) }
+        }
+        return parts.joined(separator: ", ")
+    }
 }
 
 /// User and system CPU time of this process's children that have ended and been waited for.
