@@ -87,11 +87,13 @@ let package = Package(
         .target(name: "Simulator", dependencies: ["EnchufeCore"], path: "Connectors/Simulator"),
         // libmosquitto from the system (Debian libmosquitto-dev), for the MQTT connector.
         .systemLibrary(name: "CMosquitto", path: "Connectors/CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        // zlib from the system (Debian zlib1g-dev): the CRC-32 of the MQTT journal's records.
+        .systemLibrary(name: "CZlib", path: "Connectors/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // MQTT devices: `mqtt.broker`, `mqtt.in`, `mqtt.out`, on libmosquitto.
         .target(
             name: "MQTT",
             dependencies: [
-                "EnchufeCore", "CMosquitto",
+                "EnchufeCore", "CMosquitto", "CZlib",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Connectors/MQTT", swiftSettings: fuzzFlags),

@@ -305,7 +305,7 @@ public final class MosquittoClient: @unchecked Sendable {
                 rc = readBurst()
                 handlers.burstEnd?()
             }
-            if rc == MOSQ_ERR_SUCCESS.rawValue, mosquitto_socket(handle) >= 0 { rc = writeQueued() }
+            if rc == MOSQ_ERR_SUCCESS.rawValue, mosquitto_socket(handle) >= 0 { rc = mosquitto_loop_write(handle, 1) }
             if rc == MOSQ_ERR_SUCCESS.rawValue { rc = mosquitto_loop_misc(handle) }
             if isConnected.load(ordering: .relaxed) { delay = 1 }
             if rc != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(handle) < 0 {
@@ -348,24 +348,6 @@ public final class MosquittoClient: @unchecked Sendable {
             // Nothing more has arrived (or only part of a packet, or a packet without a callback:
             // the next poll goes on).
             guard rc == MOSQ_ERR_SUCCESS.rawValue, packetsRead.load(ordering: .relaxed) != before, mosquitto_socket(handle) >= 0 else { break }
-        }
-        return rc
-    }
-
-    /// Sends what libmosquitto queued (a burst's PUBACKs), as few TCP segments as fit: libmosquitto
-    /// writes each packet with a `write(2)` of its own, and on loopback each of those went through
-    /// the whole send path (and the broker's receive path) alone. The socket is corked while they
-    /// are written and uncorked after, which sends what was queued at once.
-    private func writeQueued() -> Int32 {
-        let socket = mosquitto_socket(handle)
-        var on: Int32 = 1
-        let corked = mosquitto_want_write(handle)
-            && setsockopt(socket, Int32(IPPROTO_TCP), TCP_CORK, &on, socklen_t(MemoryLayout<Int32>.size)) == 0
-        let rc = mosquitto_loop_write(handle, 1)
-        // Only the same connection's socket: on a failure libmosquitto has closed it.
-        if corked, mosquitto_socket(handle) == socket {
-            var off: Int32 = 0
-            _ = setsockopt(socket, Int32(IPPROTO_TCP), TCP_CORK, &off, socklen_t(MemoryLayout<Int32>.size))
         }
         return rc
     }

@@ -10,6 +10,27 @@ import Testing
 
     func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
+    /// The records' CRC-32 (now zlib's) is the one journals were written with: the check value of
+    /// CRC-32/ISO-HDLC, and a bit-by-bit CRC of the sequence number's bytes and the record.
+    @Test func theRecordChecksumIsCRC32OfTheSequenceNumberAndTheRecord() {
+        func bitwise(_ bytes: [UInt8]) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            return ~crc
+        }
+        #expect(bitwise(bytes("123456789")) == 0xCBF4_3926)
+        var random = SystemRandomNumberGenerator()
+        for length in [0, 1, 7, 8, 9, 63, 64, 65, 1000, 4099] {
+            let record = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let seq = UInt64.random(in: 0 ... .max, using: &random)
+            let prefix = withUnsafeBytes(of: seq.littleEndian) { Array($0) }
+            #expect(CRC32.checksum(record, seed: seq) == bitwise(prefix + record), "\(length) bytes")
+        }
+    }
+
     @Test func whatIsNotCommittedIsReplayedAfterAReopenAndWhatIsCommittedIsNot() throws {
         let dir = directory()
         defer { try? FileManager.default.removeItem(at: dir) }

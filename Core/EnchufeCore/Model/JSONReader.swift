@@ -93,13 +93,14 @@ public struct JSONReader {
     private mutating func object() throws(Problem) -> JSONValue {
         try enter()
         at += 1
-        var fields: [String: JSONValue] = [:]
         skipSpace()
         if at < bytes.count, bytes[at] == UInt8(ascii: "}") {
             at += 1
             depth -= 1
-            return .object(fields)
+            return .object([:])
         }
+        // Room for the few fields most messages have, made once rather than grown field by field.
+        var fields = [String: JSONValue](minimumCapacity: 4)
         while true {
             skipSpace()
             guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw problem("expected a key in quotes, found \(found)") }
