@@ -115,6 +115,11 @@ import Testing
         #expect(try DurationText.parse("36500d") == DurationText.longest)
         #expect(try DurationText.parse("1h30m") == .seconds(5400))
         #expect(throws: DurationText.Invalid.self) { try DurationText.parse("٣m") }
+        // A reading's resolution, read from outside: an overflow is unreadable, as a sign is.
+        #expect(ISODuration.seconds("PT15M") == 900 && ISODuration.seconds("P1D") == 86_400 && ISODuration.seconds("PT0S") == 0)
+        for unreadable in ["P99999999999999999D", "PT9999999999999999999H", "PT153722867280912931M", "PT-15M", "P+1D", "P36501D", "PTM", "P1M", "PT1.5H"] {
+            #expect(ISODuration.seconds(unreadable) == nil, "\(unreadable)")
+        }
     }
 
     @Test func invalidCronExpressionsAndTimeZonesAreReported() {
