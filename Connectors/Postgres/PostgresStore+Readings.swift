@@ -151,32 +151,21 @@ extension PostgresStore {
             if round > roundSizes.count { roundSizes.append(0) }
             roundSizes[round - 1] += 1
             // Each field's most bytes: text escaped doubles, an integer's 20 digits and sign, a
-            // double's shortest form (at most 24), ten tabs and the newline.
+            // double's shortest form (at most 24), and the eleven tabs and newline after them.
             let most = 2 * (r.tenant.utf8.count + r.series.utf8.count + r.quantity.utf8.count + r.resolution.utf8.count
                 + r.unit.utf8.count + r.quality.rawValue.utf8.count + r.source.utf8.count) + 3 * 21 + 32 + 11
             buffer.writeCopyRow(most: most) { row in
-                row.decimal(Int64(i))
-                row.tab()
-                row.decimal(Int64(round))
-                row.tab()
-                row.text(r.tenant)
-                row.tab()
-                row.text(r.series)
-                row.tab()
-                row.text(r.quantity)
-                row.tab()
-                row.decimal(ms)
-                row.tab()
-                row.text(r.resolution)
-                row.tab()
-                row.double(r.value)
-                row.tab()
-                row.text(r.unit)
-                row.tab()
-                row.text(r.quality.rawValue)
-                row.tab()
-                row.text(r.source)
-                row.byte(UInt8(ascii: "\n"))
+                row.decimal(Int64(i), then: .tab)
+                row.decimal(Int64(round), then: .tab)
+                row.text(r.tenant, then: .tab)
+                row.text(r.series, then: .tab)
+                row.text(r.quantity, then: .tab)
+                row.decimal(ms, then: .tab)
+                row.text(r.resolution, then: .tab)
+                row.double(r.value, then: .tab)
+                row.text(r.unit, then: .tab)
+                row.text(r.quality.rawValue, then: .tab)
+                row.text(r.source, then: .newline)
             }
             if buffer.readableBytes >= chunkSize {
                 chunks.append(buffer)
@@ -332,29 +321,44 @@ extension PostgresStore {
 
 /// One COPY text row written straight into a buffer's memory: each field without the capacity and
 /// uniqueness checks a `ByteBuffer` write makes (eleven fields and ten tabs a row; those checks were a
-/// quarter of the rows' cost). The caller reserves the most the row can take.
+/// quarter of the rows' cost). The caller reserves the most the row can take; a row that would go
+/// past it stops the process rather than write beyond the memory reserved.
 struct CopyRow {
+    /// What ends a field.
+    enum End: UInt8 {
+        case tab = 0x09, newline = 0x0A
+    }
+
     private let out: UnsafeMutablePointer<UInt8>
+    private let capacity: Int
     private(set) var count = 0
 
-    init(_ out: UnsafeMutablePointer<UInt8>) { self.out = out }
+    init(_ out: UnsafeMutablePointer<UInt8>, capacity: Int) {
+        self.out = out
+        self.capacity = capacity
+    }
 
-    mutating func byte(_ byte: UInt8) {
+    /// Room for `bytes` more, or a stop: the reserve was computed wrong.
+    private func need(_ bytes: Int) {
+        precondition(count + bytes <= capacity, "a COPY row longer than the \(capacity) bytes reserved for it")
+    }
+
+    private mutating func byte(_ byte: UInt8) {
         out[count] = byte
         count += 1
     }
 
-    mutating func tab() { byte(UInt8(ascii: "\t")) }
-
     /// A text field: backslash, tab, newline and carriage return escaped (at most twice its bytes).
-    mutating func text(_ text: String) {
+    mutating func text(_ text: String, then end: End? = nil) {
         var text = text
         text.withUTF8 { bytes in
             if !bytes.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) {
+                need(bytes.count + 1)
                 if let base = bytes.baseAddress { (out + count).update(from: base, count: bytes.count) }
                 count += bytes.count
                 return
             }
+            need(2 * bytes.count + 1)
             for b in bytes {
                 switch b {
                 case UInt8(ascii: "\\"): byte(b); byte(b)
@@ -365,10 +369,12 @@ struct CopyRow {
                 }
             }
         }
+        if let end { byte(end.rawValue) }
     }
 
     /// An integer in decimal digits, as `String(value)` writes it (at most 20 bytes).
-    mutating func decimal(_ value: Int64) {
+    mutating func decimal(_ value: Int64, then end: End? = nil) {
+        need(21)
         if value < 0 { byte(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
         var digits = 1
@@ -382,11 +388,12 @@ struct CopyRow {
             magnitude /= 10
         }
         count += digits
+        if let end { byte(end.rawValue) }
     }
 
     /// A double as PostgreSQL reads it: Swift's shortest form, `NaN`, `Infinity`, `-Infinity` (at most 24 bytes).
-    mutating func double(_ value: Double) {
-        text(value.isNaN ? "NaN" : value.isInfinite ? (value > 0 ? "Infinity" : "-Infinity") : value.description)
+    mutating func double(_ value: Double, then end: End? = nil) {
+        text(value.isNaN ? "NaN" : value.isInfinite ? (value > 0 ? "Infinity" : "-Infinity") : value.description, then: end)
     }
 }
 
@@ -394,7 +401,7 @@ extension ByteBuffer {
     /// Writes a row of at most `most` bytes with `body`.
     mutating func writeCopyRow(most: Int, _ body: (inout CopyRow) -> Void) {
         writeWithUnsafeMutableBytes(minimumWritableBytes: most) { memory in
-            var row = CopyRow(memory.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            var row = CopyRow(memory.baseAddress!.assumingMemoryBound(to: UInt8.self), capacity: memory.count)
             body(&row)
             return row.count
         }
@@ -407,7 +414,7 @@ extension ByteBuffer {
             writeString(String(value))
             return
         }
-        writeCopyRow(most: 20) { $0.decimal(wide) }
+        writeCopyRow(most: 21) { $0.decimal(wide) }
     }
 }
 

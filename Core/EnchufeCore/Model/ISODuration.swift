@@ -23,8 +23,8 @@ public enum ISODuration {
         return overflow || seconds > longest ? nil : seconds
     }
 
-    /// The longest duration read, in seconds: 100 years, as `DurationText.longest`.
-    public static let longest = 36_500 * 86_400
+    /// The longest duration read, in seconds: `DurationText.longest` (100 years).
+    public static let longest = Int(DurationText.longest.components.seconds)
 
     /// `PT15M`, `PT1H`, `P1D` for a number of seconds.
     public static func text(seconds: Int) -> String {

@@ -10,7 +10,7 @@ public enum DurationText {
         public var tooLong = false
         public var description: String {
             tooLong
-                ? "'\(text)' is longer than the longest duration a flow may write (36500d, 100 years)"
+                ? "'\(text)' is longer than the longest duration a flow may write (\(DurationText.format(DurationText.longest)), 100 years)"
                 : "'\(text)' is not a duration (write e.g. 500ms, 30s, 15m, 1h or 1d)"
         }
     }

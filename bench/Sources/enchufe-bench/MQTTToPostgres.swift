@@ -325,7 +325,7 @@ func cpuTimes(_ pid: Int32) -> (user: Double, system: Double) {
 
 /// The system calls `ENCHUFE_BENCH_SYSCALLS` counts, and their counts per message from `perf stat -x ,`.
 enum SyscallCount {
-    static let kinds = ["read", "write", "setsockopt", "writev", "pwrite64", "poll", "ppoll", "epoll_wait", "futex", "sendto", "recvfrom", "fdatasync", "madvise", "munmap", "mmap"]
+    static let kinds = ["read", "write", "writev", "pwrite64", "poll", "ppoll", "epoll_wait", "futex", "sendto", "recvfrom", "fdatasync", "madvise", "munmap", "mmap"]
     static let events = (["raw_syscalls:sys_enter"] + kinds.map { "syscalls:sys_enter_\($0)" }).joined(separator: ",")
 
     /// "all 5.2, read 3.0, write 1.1, …" (kinds under 0.01 a message left out).
