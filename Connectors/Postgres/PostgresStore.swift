@@ -72,7 +72,7 @@ public final class PostgresStore: Store {
                 group.addTask {
                     try await self.client.withConnection { connection in
                         leased.value.store(true, ordering: .relaxed)
-                        return try await body(connection)
+                        return try await Self.untilClosed(connection, address: self.url.address) { try await body(connection) }
                     }
                 }
                 group.addTask {
@@ -91,6 +91,42 @@ public final class PostgresStore: Store {
             }
         } catch {
             throw classify(error)
+        }
+    }
+
+    /// Runs `body`, which uses `connection`, and returns what it returns — or throws
+    /// `UnavailableError` once the connection has been found closed at two checks `interval` apart
+    /// while `body` still runs. PostgresNIO 1.33.2 can drop the continuation of a call whose
+    /// connection the server closes under it: in the PostgreSQL restart test a `copyFrom` did
+    /// ("leaked its continuation without resuming it"), and its batch, never failed, was never retried.
+    /// `body` runs in a task of its own so that such a call can be left behind; its transaction died
+    /// with the connection, so the batch retried is stored once.
+    static func untilClosed<T: Sendable>(
+        _ connection: PostgresConnection, address: String, interval: Duration = .seconds(1),
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let outcome = FirstOutcome<T>()
+        let work = Task {
+            do { outcome.offer(.success(try await body())) } catch { outcome.offer(.failure(error)) }
+        }
+        let watch = Task {
+            var closedBefore = false
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                let closed = connection.isClosed
+                if closed && closedBefore {
+                    outcome.offer(.failure(UnavailableError(
+                        service: "PostgreSQL at \(address)", reason: "the connection closed and the call on it did not return")))
+                    return
+                }
+                closedBefore = closed
+            }
+        }
+        defer { watch.cancel() }
+        return try await withTaskCancellationHandler {
+            try await outcome.value()
+        } onCancel: {
+            work.cancel()
         }
     }
 
@@ -187,4 +223,45 @@ public struct PostgresServerError: Error, CustomStringConvertible {
 
 final class Flag: Sendable {
     let value = Atomic<Bool>(false)
+}
+
+
+/// The first result offered, for one waiter; later offers are dropped.
+final class FirstOutcome<T: Sendable>: Sendable {
+    private struct State {
+        var result: Result<T, any Error>?
+        var waiter: CheckedContinuation<T, any Error>?
+        var taken = false
+    }
+
+    private let state = Mutex(State())
+
+    func offer(_ result: Result<T, any Error>) {
+        let waiter = state.withLock { state -> CheckedContinuation<T, any Error>? in
+            guard !state.taken, state.result == nil else { return nil }
+            guard let waiter = state.waiter else {
+                state.result = result
+                return nil
+            }
+            state.waiter = nil
+            state.taken = true
+            return waiter
+        }
+        waiter?.resume(with: result)
+    }
+
+    /// The first result, once there is one.
+    func value() async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready = state.withLock { state -> Result<T, any Error>? in
+                guard let result = state.result else {
+                    state.waiter = continuation
+                    return nil
+                }
+                state.taken = true
+                return result
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
 }
