@@ -306,7 +306,8 @@ struct MQTTInNode: TestInputSource {
             }
         }
         var message = Message(payload: payload, topic: mqtt.topic, attributes: receipt.attributes(qos: mqtt.qos, retain: mqtt.retain))
-        if let mapping { message.readings = try mapping.readings(from: message) }
+        // Through the optional, not `if let`: that would copy (retain and release) every template.
+        if let readings = try mapping?.readings(from: message) { message.readings = readings }
         return message
     }
 }

@@ -74,6 +74,10 @@ struct LuaEngineTests {
         #expect(try level("3", of: "a/b/") == "")
         #expect(try level("1", of: "") == "")
         #expect(try level("2", of: nil) == .null)
+        #expect(try level("2", of: "cañada/medidor-ñ/€") == "medidor-ñ")
+        #expect(try level("3", of: "cañada/medidor-ñ/€") == "€")
+        #expect(try level("0", of: "site/inv-07") == .null)
+        #expect(try level("x", of: "site/inv-07") == .null)
     }
 
     @Test func valuesKeepTheirJSONShape() throws {

@@ -19,6 +19,8 @@ public final class Delivery: Sendable {
         var failure: String?
         var outcome: DeliveryOutcome?
         var waiters: [CheckedContinuation<DeliveryOutcome, Never>] = []
+        /// The first callback (a source usually gives one), then the others: no array for one.
+        var callback: (@Sendable (DeliveryOutcome) -> Void)?
         var callbacks: [@Sendable (DeliveryOutcome) -> Void] = []
     }
 
@@ -32,17 +34,18 @@ public final class Delivery: Sendable {
 
     /// One copy is done; `failure` marks the whole delivery failed.
     func release(failure: String? = nil) {
-        let fired = state.withLock { s -> (DeliveryOutcome, [CheckedContinuation<DeliveryOutcome, Never>], [@Sendable (DeliveryOutcome) -> Void])? in
+        let fired = state.withLock { s -> (DeliveryOutcome, [CheckedContinuation<DeliveryOutcome, Never>], (@Sendable (DeliveryOutcome) -> Void)?, [@Sendable (DeliveryOutcome) -> Void])? in
             if let failure, s.failure == nil { s.failure = failure }
             s.pending -= 1
             guard s.pending == 0, s.outcome == nil else { return nil }
             let outcome: DeliveryOutcome = s.failure.map { .failed($0) } ?? .committed
             s.outcome = outcome
-            defer { s.waiters = []; s.callbacks = [] }
-            return (outcome, s.waiters, s.callbacks)
+            defer { (s.waiters, s.callback, s.callbacks) = ([], nil, []) }
+            return (outcome, s.waiters, s.callback, s.callbacks)
         }
-        guard let (outcome, waiters, callbacks) = fired else { return }
+        guard let (outcome, waiters, first, callbacks) = fired else { return }
         for w in waiters { w.resume(returning: outcome) }
+        first?(outcome)
         for c in callbacks { c(outcome) }
     }
 
@@ -65,7 +68,7 @@ public final class Delivery: Sendable {
     public func onSettled(_ callback: @escaping @Sendable (DeliveryOutcome) -> Void) {
         let known = state.withLock { s -> DeliveryOutcome? in
             if let o = s.outcome { return o }
-            s.callbacks.append(callback)
+            if s.callback == nil { s.callback = callback } else { s.callbacks.append(callback) }
             return nil
         }
         if let known { callback(known) }

@@ -163,14 +163,16 @@ public struct JSONReader {
     private mutating func string() throws(Problem) -> String {
         at += 1
         let start = at
-        // The common case: no escapes, so the bytes are the string.
+        // The common case: no escapes, so the bytes are the string; ASCII needs no validation.
+        var high: UInt8 = 0
         while at < bytes.count {
             let b = bytes[at]
             if b == UInt8(ascii: "\"") {
-                let text = try text(start..<at)
+                let text = high < 0x80 ? ascii(start..<at) : try text(start..<at)
                 at += 1
                 return text
             }
+            high |= b
             if b == UInt8(ascii: "\\") { break }
             if b < 0x20 { throw problem("a control character (U+\(hex(b))) inside a string: escape it") }
             at += 1
@@ -198,8 +200,14 @@ public struct JSONReader {
         throw problem("the document ends inside a string")
     }
 
+    /// Bytes known to be ASCII, as a string.
+    private func ascii(_ range: Range<Int>) -> String {
+        UnsafeRawBufferPointer(rebasing: bytes[range]).withMemoryRebound(to: UInt8.self) { String(decoding: $0, as: UTF8.self) }
+    }
+
     private func text(_ range: Range<Int>) throws(Problem) -> String {
-        guard let text = String(validating: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) else {
+        let text = UnsafeRawBufferPointer(rebasing: bytes[range]).withMemoryRebound(to: UInt8.self) { String(validating: $0, as: UTF8.self) }
+        guard let text else {
             var copy = self
             copy.at = range.lowerBound
             throw copy.problem("a string that is not valid UTF-8")

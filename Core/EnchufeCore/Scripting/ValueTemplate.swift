@@ -118,6 +118,8 @@ public struct TemplatePath: Sendable, Equatable, CustomStringConvertible {
     /// What follows the root, as written.
     let rest: String
     let keys: [JSONValue.PathKey]
+    /// For `topic.N`: N (nil when `rest` is not a level from 1).
+    let topicLevel: Int?
     public var description: String { rest.isEmpty ? root.rawValue : root.rawValue + "." + rest }
 
     public init?(_ text: String) {
@@ -126,9 +128,24 @@ public struct TemplatePath: Sendable, Equatable, CustomStringConvertible {
         self.root = root
         rest = dot.map { String(text[text.index(after: $0)...]) } ?? ""
         keys = JSONValue.PathKey.keys(rest)
+        topicLevel = Int(rest).flatMap { $0 >= 1 ? $0 : nil }
     }
 
     /// The value in a message (and the element being mapped, for `item`).
+    /// The topic's `n`-th level (from 1), found without splitting the whole topic.
+    static func level(_ n: Int, of topic: String) -> String? {
+        var topic = topic
+        return topic.withUTF8 { bytes in
+            var level = 1, start = 0
+            for i in bytes.indices where bytes[i] == UInt8(ascii: "/") {
+                if level == n { return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self) }
+                level += 1
+                start = i + 1
+            }
+            return level == n ? String(decoding: UnsafeBufferPointer(rebasing: bytes[start...]), as: UTF8.self) : nil
+        }
+    }
+
     public func value(in message: Message, item: JSONValue? = nil) -> JSONValue? {
         switch root {
         case .payload:
@@ -136,15 +153,8 @@ public struct TemplatePath: Sendable, Equatable, CustomStringConvertible {
         case .topic:
             guard let topic = message.topic else { return nil }
             if rest.isEmpty { return .string(topic) }
-            guard let n = Int(rest), n >= 1 else { return nil }
-            // The n-th level, found without splitting the whole topic.
-            var level = 1, start = topic.utf8.startIndex
-            for i in topic.utf8.indices where topic.utf8[i] == UInt8(ascii: "/") {
-                if level == n { return .string(String(topic[start..<i])) }
-                level += 1
-                start = topic.utf8.index(after: i)
-            }
-            return level == n ? .string(String(topic[start...])) : nil
+            guard let n = topicLevel else { return nil }
+            return Self.level(n, of: topic).map(JSONValue.string)
         case .attributes:
             return rest.isEmpty ? .object(message.attributes.mapValues(JSONValue.string)) : message.attributes[rest].map(JSONValue.string)
         case .readings:

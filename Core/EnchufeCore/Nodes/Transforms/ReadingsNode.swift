@@ -80,6 +80,8 @@ public struct ReadingsMapping: Sendable {
     let format: InstantFormat
     let zone: TimeZone
     let each: MessagePath?
+    /// The quality when it is a constant (the usual case), read once.
+    let constantQuality: Quality?
 
     /// `defaults` replaces the default of a field (a source may know better where the time is).
     public init(_ options: NodeOptions, expressions: NodeExpressions, defaults: [String: JSONValue] = [:]) throws {
@@ -93,6 +95,7 @@ public struct ReadingsMapping: Sendable {
         format = options[Key.tsFormat]
         zone = TimeZone(identifier: options[Key.timezone]) ?? .gmt
         each = try options[Key.each].map(MessagePath.init)
+        if case .constant(.string(let text)) = quality.template.form { constantQuality = Quality(rawValue: text) } else { constantQuality = nil }
     }
 
     /// The readings of a message; a field that cannot be made is a `PermanentError` naming it.
@@ -137,9 +140,15 @@ public struct ReadingsMapping: Sendable {
         } catch let error as TemplateError {
             throw problem("ts", error.description)
         }
-        let qualityText = try text("quality", self.quality)
-        guard let quality = Quality(rawValue: qualityText) else {
-            throw problem("quality", "must be one of \(Quality.allCases.map(\.rawValue).joined(separator: ", ")), not '\(qualityText)'")
+        let quality: Quality
+        if let constant = constantQuality {
+            quality = constant
+        } else {
+            let qualityText = try text("quality", self.quality)
+            guard let parsed = Quality(rawValue: qualityText) else {
+                throw problem("quality", "must be one of \(Quality.allCases.map(\.rawValue).joined(separator: ", ")), not '\(qualityText)'")
+            }
+            quality = parsed
         }
         let unitValue = try unit.value(for: message, item: item)
         let reading = Reading(
