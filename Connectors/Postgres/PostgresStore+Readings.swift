@@ -125,6 +125,11 @@ extension PostgresStore {
         return summary
     }
 
+    private static func increment(_ count: inout Int) -> Int {
+        count += 1
+        return count
+    }
+
     /// The batch as COPY text rows (tab-separated, escaped), in chunks of about 256 KiB, and the number
     /// of rows in each round (one round unless a key repeats).
     static func copyText(_ readings: [Reading]) -> ([ByteBuffer], [Int]) {
@@ -146,8 +151,8 @@ extension PostgresStore {
         for (i, r) in readings.enumerated() {
             let ms = millis(r.ts)
             let key = Key(tenant: r.tenant, series: r.series, quantity: r.quantity, ts: ms)
-            let round = (occurrences[key] ?? 0) + 1
-            occurrences[key] = round
+            // Counted in place: one lookup (one hash) a reading.
+            let round = Self.increment(&occurrences[key, default: 0])
             if round > roundSizes.count { roundSizes.append(0) }
             roundSizes[round - 1] += 1
             // Each field's most bytes: text escaped doubles, an integer's 20 digits and sign, a

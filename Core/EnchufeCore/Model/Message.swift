@@ -72,14 +72,16 @@ public struct Message: Sendable {
     }
 
     /// The fields. Changed only through a `Message` that holds the only reference (`unshare`),
-    /// so no two threads ever see a change to one box.
+    /// so no two threads ever see a change to one box, and no two accesses to a field overlap: the
+    /// runtime's exclusivity checks (a call into the runtime for every read and write of a class's
+    /// field, 1.6 % of the hub's samples on the MQTT path) are left out for these fields.
     private final class Box: @unchecked Sendable {
-        var payload: JSONValue
-        var topic: String?
-        var attributes: [String: String]
-        var readings: [Reading]
-        var delivery: Delivery?
-        var lease: Lease?
+        @exclusivity(unchecked) var payload: JSONValue
+        @exclusivity(unchecked) var topic: String?
+        @exclusivity(unchecked) var attributes: [String: String]
+        @exclusivity(unchecked) var readings: [Reading]
+        @exclusivity(unchecked) var delivery: Delivery?
+        @exclusivity(unchecked) var lease: Lease?
 
         init(
             payload: JSONValue, topic: String?, attributes: [String: String], readings: [Reading], delivery: Delivery?,
