@@ -225,41 +225,32 @@ final class Flag: Sendable {
     let value = Atomic<Bool>(false)
 }
 
-
-/// The first result offered, for one waiter; later offers are dropped.
+/// The first result offered, for one waiter; later offers are dropped. The waiter waits for it
+/// even when cancelled (the caller cancels the work, whose result then comes soon).
 final class FirstOutcome<T: Sendable>: Sendable {
     private struct State {
         var result: Result<T, any Error>?
         var waiter: CheckedContinuation<T, any Error>?
-        var taken = false
     }
 
     private let state = Mutex(State())
 
     func offer(_ result: Result<T, any Error>) {
         let waiter = state.withLock { state -> CheckedContinuation<T, any Error>? in
-            guard !state.taken, state.result == nil else { return nil }
-            guard let waiter = state.waiter else {
-                state.result = result
-                return nil
-            }
-            state.waiter = nil
-            state.taken = true
-            return waiter
+            guard state.result == nil else { return nil }
+            state.result = result
+            defer { state.waiter = nil }
+            return state.waiter
         }
         waiter?.resume(with: result)
     }
 
-    /// The first result, once there is one.
+    /// The first result, once there is one (called once).
     func value() async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let ready = state.withLock { state -> Result<T, any Error>? in
-                guard let result = state.result else {
-                    state.waiter = continuation
-                    return nil
-                }
-                state.taken = true
-                return result
+                if state.result == nil { state.waiter = continuation }
+                return state.result
             }
             if let ready { continuation.resume(with: ready) }
         }

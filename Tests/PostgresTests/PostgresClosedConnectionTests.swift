@@ -2,39 +2,18 @@ import EnchufeCore
 import Foundation
 @testable import Postgres
 import PostgresNIO
-import Synchronization
 import TestSupport
 import Testing
 
 /// A call on a pooled connection that never returns once the server closed the connection (as
 /// PostgresNIO's `copyFrom` did in the PostgreSQL restart test) must not hold up its node forever.
 @Suite(.timeLimit(.minutes(1))) struct PostgresClosedConnectionTests {
-    /// A call that returns only when told: what a call whose continuation was dropped looks like.
-    final class Stuck: Sendable {
-        private let waiter = Mutex<CheckedContinuation<Void, Never>?>(nil)
-        private let released = Mutex(false)
-
-        func wait() async {
-            await withCheckedContinuation { continuation in
-                let now = released.withLock { released in
-                    if !released { waiter.withLock { $0 = continuation } }
-                    return released
-                }
-                if now { continuation.resume() }
-            }
-        }
-
-        func release() {
-            released.withLock { $0 = true }
-            waiter.withLock { $0.take() }?.resume()
-        }
-    }
-
     @Test func aCallThatNeverReturnsAfterItsConnectionClosedIsGivenUpAsUnavailable() async throws {
         let server = try await PostgresServer.shared()
         let store = try PostgresStore(url: try server.createDatabase())
-        let stuck = Stuck()
-        defer { stuck.release() }
+        // What a call whose continuation was dropped looks like: it returns only when told.
+        let stuck = OneShot()
+        defer { stuck.fire() }
         try await store.whileRunning {
             let error = await #expect(throws: UnavailableError.self) {
                 try await store.withConnection { connection in
@@ -59,10 +38,10 @@ import Testing
             }
             #expect(answer == 42)
 
-            let started = Stuck()
+            let started = OneShot()
             let caller = Task {
                 try await store.withConnection { connection in
-                    started.release()
+                    started.fire()
                     try await Task.sleep(for: .seconds(3600))
                 }
             }

@@ -74,7 +74,8 @@ public struct Message: Sendable {
     /// The fields. Changed only through a `Message` that holds the only reference (`unshare`),
     /// so no two threads ever see a change to one box, and no two accesses to a field overlap: the
     /// runtime's exclusivity checks (a call into the runtime for every read and write of a class's
-    /// field, 1.6 % of the hub's samples on the MQTT path) are left out for these fields.
+    /// field: about 0.6 % of the hub's samples on the MQTT path came from these fields, of 1.6 % for
+    /// all such checks) are left out for them.
     private final class Box: @unchecked Sendable {
         @exclusivity(unchecked) var payload: JSONValue
         @exclusivity(unchecked) var topic: String?

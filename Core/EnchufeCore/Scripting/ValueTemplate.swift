@@ -131,7 +131,6 @@ public struct TemplatePath: Sendable, Equatable, CustomStringConvertible {
         topicLevel = Int(rest).flatMap { $0 >= 1 ? $0 : nil }
     }
 
-    /// The value in a message (and the element being mapped, for `item`).
     /// The topic's `n`-th level (from 1), found without splitting the whole topic.
     static func level(_ n: Int, of topic: String) -> String? {
         var topic = topic
@@ -146,6 +145,7 @@ public struct TemplatePath: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The value in a message (and the element being mapped, for `item`).
     public func value(in message: Message, item: JSONValue? = nil) -> JSONValue? {
         switch root {
         case .payload:
