@@ -148,11 +148,12 @@ public final class MessageJournal: Sendable {
         s.staged.append(contentsOf: repeatElement(0, count: 16))
         encode(&s.staged)
         let length = s.staged.count - start - 16
-        let crc = s.staged.withUnsafeBufferPointer { CRC32.checksum(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[(start + 16)...])), seed: seq) }
         s.staged.withUnsafeMutableBytes { frame in
             frame.storeBytes(of: UInt32(length).littleEndian, toByteOffset: start, as: UInt32.self)
-            frame.storeBytes(of: crc.littleEndian, toByteOffset: start + 4, as: UInt32.self)
             frame.storeBytes(of: seq.littleEndian, toByteOffset: start + 8, as: UInt64.self)
+            // The sequence number lies just before the data, as the checksum takes them: one call.
+            let crc = CRC32.checksum(UnsafeRawBufferPointer(rebasing: frame[(start + 8)...]))
+            frame.storeBytes(of: crc.littleEndian, toByteOffset: start + 4, as: UInt32.self)
         }
         s.segmentSize += length + 16
         s.nextSeq += 1
@@ -377,10 +378,13 @@ enum CRC32 {
     }
 
     static func checksum(_ data: UnsafeRawBufferPointer, seed: UInt64) -> UInt32 {
-        var crc = withUnsafeBytes(of: seed.littleEndian) { uLong(crc32(0, $0.bindMemory(to: Bytef.self).baseAddress, 8)) }
-        if let base = data.baseAddress, data.count > 0 {
-            crc = crc32(crc, base.assumingMemoryBound(to: Bytef.self), uInt(data.count))
-        }
-        return UInt32(truncatingIfNeeded: crc)
+        let crc = withUnsafeBytes(of: seed.littleEndian) { checksum($0) }
+        guard let base = data.baseAddress, data.count > 0 else { return crc }
+        return UInt32(truncatingIfNeeded: crc32(uLong(crc), base.assumingMemoryBound(to: Bytef.self), uInt(data.count)))
+    }
+
+    /// The checksum of bytes that already begin with the little-endian sequence number.
+    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        UInt32(truncatingIfNeeded: crc32(0, bytes.baseAddress?.assumingMemoryBound(to: Bytef.self), uInt(bytes.count)))
     }
 }

@@ -28,6 +28,8 @@ import Testing
             let seq = UInt64.random(in: 0 ... .max, using: &random)
             let prefix = withUnsafeBytes(of: seq.littleEndian) { Array($0) }
             #expect(CRC32.checksum(record, seed: seq) == bitwise(prefix + record), "\(length) bytes")
+            // The writer's form: the sequence number already in front of the record.
+            #expect((prefix + record).withUnsafeBytes { CRC32.checksum($0) } == bitwise(prefix + record), "\(length) bytes, in place")
         }
     }
 

@@ -50,7 +50,7 @@ extension FlowRunner {
         guard needsStamp(message) else { return }
         for i in message.readings.indices {
             if message.readings[i].tenant.isEmpty { message.readings[i].tenant = definition.tenant }
-            if message.readings[i].source.isEmpty { message.readings[i].source = "\(definition.id)/\(node.definition.id)" }
+            if message.readings[i].source.isEmpty { message.readings[i].source = node.readingSource }
         }
     }
 

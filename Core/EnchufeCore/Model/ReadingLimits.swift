@@ -47,12 +47,15 @@ extension Reading {
     }
 }
 
-extension Sequence<Reading> {
+extension [Reading] {
     /// Throws a `PermanentError` naming the first reading that cannot be stored (`Reading.problem`):
-    /// the stores check every batch before writing any of it.
+    /// the stores check every batch before writing any of it. On an array, not any sequence: the
+    /// stores call it from other modules, where a generic one ran unspecialized (its metadata
+    /// lookups were most of its cost).
     public func checkStorable() throws {
-        for (i, reading) in enumerated() {
-            if let why = reading.problem {
+        for i in indices {
+            if let why = self[i].problem {
+                let reading = self[i]
                 throw PermanentError("reading \(i + 1) (\(reading.series.prefix(64)) \(reading.quantity.prefix(32))) cannot be stored: \(why)")
             }
         }
