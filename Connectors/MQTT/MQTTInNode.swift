@@ -195,26 +195,27 @@ struct MQTTInNode: TestInputSource {
     ) async {
         guard !burst.isEmpty else { return }
         var messages: [Message] = []
-        var sent: [MessageInbox.Entry] = []
+        // The journal records of the messages sent: all a settlement needs (not the topic and payload).
+        var sent: [UInt64] = []
         messages.reserveCapacity(burst.count)
         sent.reserveCapacity(burst.count)
         var receipt = Receipt(at: context.clock.now())
         for entry in burst {
             do {
                 messages.append(try message(entry.message, receipt: &receipt))
-                sent.append(entry)
+                sent.append(entry.seq)
             } catch {
                 let stored = await deadLetter(entry, reason: "\(error)", context)
-                subscription.settle(entry, committed: stored)
+                subscription.settle(entry.seq, committed: stored)
                 settled()
             }
         }
         guard !messages.isEmpty else { return }
         do {
             let deliveries = try await context.emit(each: messages)
-            for (entry, delivery) in zip(sent, deliveries) {
+            for (seq, delivery) in zip(sent, deliveries) {
                 delivery.onSettled { outcome in
-                    subscription.settle(entry, committed: outcome == .committed)
+                    subscription.settle(seq, committed: outcome == .committed)
                     settled()
                 }
             }

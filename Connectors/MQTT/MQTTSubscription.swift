@@ -115,8 +115,8 @@ final class MQTTSubscription: AsyncSequence, Sendable {
 
     /// An entry is done with: its record leaves the journal if it was `committed` (stored, or
     /// dead-lettered), and it no longer counts in flight either way.
-    func settle(_ entry: MessageInbox.Entry, committed: Bool) {
-        if committed, entry.seq > 0 { journal.commit(entry.seq) }
+    func settle(_ seq: UInt64, committed: Bool) {
+        if committed, seq > 0 { journal.commit(seq) }
         inbox.release()
     }
 

@@ -49,9 +49,9 @@ import Testing
         #expect(got[0].seq > 0 && got[2].seq > 0, "QoS 1 messages are journaled")
         #expect(got[1].seq == 0, "QoS 0 messages are not")
 
-        first.settle(got[0], committed: true)
-        first.settle(got[1], committed: true)
-        first.settle(got[2], committed: false)  // dropped by the flow: its record stays
+        first.settle(got[0].seq, committed: true)
+        first.settle(got[1].seq, committed: true)
+        first.settle(got[2].seq, committed: false)  // dropped by the flow: its record stays
         first.stop()
         #expect(await events.next() == nil, "a stopped subscription's sequence ends")
 
