@@ -368,10 +368,10 @@ public final class MessageJournal: Sendable {
     }
 }
 
-/// CRC-32 (IEEE), over the sequence number and the data, so a record copied to the wrong place fails too.
-/// CRC-32 (ISO-HDLC, as zlib and gzip compute it) of a record, its sequence number first: zlib's
-/// `crc32`, which reads several bytes a step where a table-per-byte loop read one (that loop was 2 %
-/// of a draining hub's samples). Journals written by the earlier loop read the same.
+/// CRC-32 (ISO-HDLC, as zlib and gzip compute it) of a record, its sequence number first, so a record
+/// copied to the wrong place fails too: zlib's `crc32`, which reads several bytes a step where a
+/// table-per-byte loop read one (that loop was 2 % of a draining hub's samples). Journals written by
+/// the earlier loop read the same.
 enum CRC32 {
     static func checksum(_ data: [UInt8], seed: UInt64) -> UInt32 {
         data.withUnsafeBytes { checksum($0, seed: seed) }
