@@ -353,9 +353,9 @@ public final class MessageJournal: Sendable {
             let crc = get(UInt32.self, bytes, offset + 4)
             let seq = get(UInt64.self, bytes, offset + 8)
             guard offset + 16 + length <= bytes.count else { break }
-            let data = Array(bytes[(offset + 16)..<(offset + 16 + length)])
-            guard CRC32.checksum(data, seed: seq) == crc else { break }
-            records.append(Record(seq: seq, data: data))
+            // Checked as written: the sequence number and the data, as they lie in the frame.
+            guard bytes.withUnsafeBytes({ CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[(offset + 8)..<(offset + 16 + length)])) }) == crc else { break }
+            records.append(Record(seq: seq, data: Array(bytes[(offset + 16)..<(offset + 16 + length)])))
             offset += 16 + length
         }
         return (records, offset, bytes.count)

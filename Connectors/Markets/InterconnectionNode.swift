@@ -91,7 +91,7 @@ struct InterconnectionNode: TransformNode {
             }
         }
         for r in seen.remember(arrived, keep: keep, within: from..<to) { known.add(r) }
-        let source = "\(context.flow)/\(context.node)"
+        let source = context.readingSource
         let out = view.readings(known, over: first..<last).map { r in
             var r = r
             r.tenant = context.tenant

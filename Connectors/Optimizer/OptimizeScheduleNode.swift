@@ -382,7 +382,7 @@ struct OptimizeScheduleNode: TransformNode {
         func reading(_ series: String, _ quantity: String, _ t: Int, _ value: Double, _ unit: String) -> Reading {
             Reading(
                 tenant: context.tenant, series: series, quantity: quantity, ts: start.addingTimeInterval(Double(t * seconds)), resolution: resolution,
-                value: (value * 1e6).rounded() / 1e6, unit: unit, quality: .forecast, source: "\(context.flow)/\(context.node)",
+                value: (value * 1e6).rounded() / 1e6, unit: unit, quality: .forecast, source: context.readingSource,
                 tags: ["issued_at": issued, "model": model])
         }
         var readings: [Reading] = []

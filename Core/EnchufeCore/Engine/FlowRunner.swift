@@ -62,7 +62,7 @@ final class FlowRunner: Sendable {
         let outputs: [String: [BoundedQueue<Message>]]
         /// Every distinct queue this node feeds, told once when the node finishes.
         let downstream: [BoundedQueue<Message>]
-        /// The `source` of the readings this node makes without one: `flow/node`.
+        /// `context.readingSource`, made once: the engine stamps it on every reading made without one.
         let readingSource: String
 
         /// The node's start and close, if it is a transform or a sink.
@@ -147,7 +147,7 @@ final class FlowRunner: Sendable {
                 definition: node, instance: instances[node.id]!, singleton: singletons.contains(node.id), input: queues[node.id],
                 metrics: metrics, tap: Tap(redactor: environment.redactor, watchers: environment.tapWatchers),
                 context: context,
-                outputs: outputs, downstream: downstream, readingSource: "\(definition.id)/\(node.id)")
+                outputs: outputs, downstream: downstream, readingSource: context.readingSource)
         }
     }
 

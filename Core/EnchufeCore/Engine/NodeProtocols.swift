@@ -153,6 +153,9 @@ public struct NodeContext: Sendable {
     /// The node's status, for what it reports of its own work (`NodeStatus.report`); nil outside a flow.
     public var status: NodeStatus? = nil
 
+    /// The `source` of the readings this node makes: `flow/node`.
+    public var readingSource: String { "\(flow)/\(node)" }
+
     public init(
         flow: String, node: String, tenant: String, store: any Store, clock: any HubClock, logger: Logger,
         metrics: HubMetrics, cannedAnswers: CannedAnswers? = nil, afterCommit: AfterCommitWork = AfterCommitWork(),

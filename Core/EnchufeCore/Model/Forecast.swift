@@ -56,8 +56,9 @@ public struct ForecastQuery: Sendable {
     }
 }
 
-extension Sequence<Forecast> {
-    /// Throws a `PermanentError` naming the first forecast that cannot be stored.
+extension [Forecast] {
+    /// Throws a `PermanentError` naming the first forecast that cannot be stored. On an array, as
+    /// `[Reading].checkStorable`: a generic extension runs unspecialized when a store calls it.
     public func checkStorable() throws {
         for (i, f) in enumerated() {
             if let why = f.problem {

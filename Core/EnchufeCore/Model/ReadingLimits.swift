@@ -53,9 +53,8 @@ extension [Reading] {
     /// stores call it from other modules, where a generic one ran unspecialized (its metadata
     /// lookups were most of its cost).
     public func checkStorable() throws {
-        for i in indices {
-            if let why = self[i].problem {
-                let reading = self[i]
+        for (i, reading) in enumerated() {
+            if let why = reading.problem {
                 throw PermanentError("reading \(i + 1) (\(reading.series.prefix(64)) \(reading.quantity.prefix(32))) cannot be stored: \(why)")
             }
         }

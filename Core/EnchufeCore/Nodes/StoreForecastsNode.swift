@@ -59,7 +59,7 @@ struct StoreForecastsNode: SinkNode {
             }
             for var r in message.readings {
                 if r.tenant.isEmpty { r.tenant = context.tenant }
-                if r.source.isEmpty { r.source = "\(context.flow)/\(context.node)" }
+                if r.source.isEmpty { r.source = context.readingSource }
                 let issuedText = r.tags["issued_at"] ?? message.attributes["issued_at"]
                 guard let issued = issuedText.map({ ISO8601.date($0) }) ?? now else {
                     throw PermanentError("issued_at '\(issuedText ?? "")' of \(r.series) is not an ISO-8601 instant")

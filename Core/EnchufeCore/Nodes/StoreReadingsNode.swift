@@ -57,7 +57,7 @@ struct StoreReadingsNode: SinkNode {
                 readings += message.readings
             } else if var reading = Reading(json: message.payload) {
                 if reading.tenant.isEmpty { reading.tenant = context.tenant }
-                if reading.source.isEmpty { reading.source = "\(context.flow)/\(context.node)" }
+                if reading.source.isEmpty { reading.source = context.readingSource }
                 readings.append(reading)
             } else {
                 throw PermanentError("the message carries no readings (map JSON payloads to readings with a 'readings' node first)")

@@ -96,7 +96,7 @@ struct AggregateNode: TransformNode {
             total.value = parts.map(\.value).reduce(0, +)
             total.quality = parts.map(\.quality).min { $0.rank < $1.rank } ?? total.quality
             total.tags = ["members": String(members)]
-            total.source = "\(context.flow)/\(context.node)"
+            total.source = context.readingSource
             out.readings.append(total)
         }
         if suppressed > 0 { out.attributes["suppressed"] = String(suppressed) }

@@ -112,7 +112,7 @@ struct CoefficientsNode: TransformNode {
         func reading(_ cups: String, _ ts: Date, _ resolution: String, _ micro: Int) -> Reading {
             Reading(
                 tenant: context.tenant, series: cups, quantity: "coefficient", ts: ts, resolution: resolution,
-                value: Double(micro) / Double(SharingCoefficients.unit), unit: "1", quality: .computed, source: "\(context.flow)/\(context.node)")
+                value: Double(micro) / Double(SharingCoefficients.unit), unit: "1", quality: .computed, source: context.readingSource)
         }
         if hourly {
             // The basis: each member's total per ordinal hour of the year before.

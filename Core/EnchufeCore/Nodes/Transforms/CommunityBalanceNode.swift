@@ -74,7 +74,7 @@ struct CommunityBalanceNode: TransformNode {
             func reading(_ series: String, _ quantity: String, _ value: Double) -> Reading {
                 Reading(
                     tenant: context.tenant, series: series, quantity: quantity, ts: interval.ts, resolution: interval.resolution,
-                    value: value, unit: gen.unit, quality: quality, source: "\(context.flow)/\(context.node)")
+                    value: value, unit: gen.unit, quality: quality, source: context.readingSource)
             }
             var totals = (consumption: 0.0, selfConsumed: 0.0, surplus: 0.0, deficit: 0.0)
             let set = betas(interval.ts)

@@ -161,7 +161,7 @@ struct CommunityMarketNode: TransformNode {
             func reading(_ series: String, _ quantity: String, _ value: Double, _ unit: String) -> Reading {
                 Reading(
                     tenant: context.tenant, series: series, quantity: quantity, ts: interval.ts, resolution: interval.resolution,
-                    value: value, unit: unit, quality: .computed, source: "\(context.flow)/\(context.node)")
+                    value: value, unit: unit, quality: .computed, source: context.readingSource)
             }
             func savings(_ r: CommunityMarket.Result) -> Double? {
                 guard let retailPrice, let compensationPrice else { return nil }

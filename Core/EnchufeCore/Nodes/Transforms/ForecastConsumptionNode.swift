@@ -70,7 +70,7 @@ struct ForecastConsumptionNode: TransformNode {
                 out.append(Reading(
                     tenant: context.tenant, series: name, quantity: quantity, ts: v.ts,
                     resolution: ISODuration.text(seconds: seconds), value: v.value, unit: unit, quality: .forecast,
-                    source: "\(context.flow)/\(context.node)", tags: ["issued_at": ISO8601.string(now), "model": modelName]))
+                    source: context.readingSource, tags: ["issued_at": ISO8601.string(now), "model": modelName]))
             }
         }
         return out.isEmpty ? [] : [.out(Message(readings: out))]

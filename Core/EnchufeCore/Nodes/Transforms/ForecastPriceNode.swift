@@ -128,7 +128,7 @@ struct ForecastPriceNode: TransformNode {
             if let value {
                 out.append(Reading(
                     tenant: context.tenant, series: series, quantity: "price", ts: ts, resolution: ISODuration.text(seconds: seconds),
-                    value: value, unit: past.last?.unit ?? "EUR/MWh", quality: .forecast, source: "\(context.flow)/\(context.node)",
+                    value: value, unit: past.last?.unit ?? "EUR/MWh", quality: .forecast, source: context.readingSource,
                     tags: ["issued_at": issued, "model": name]))
             }
         }

@@ -147,7 +147,7 @@ struct ForecastSolarNode: TransformNode {
             func reading(_ ts: Date, _ resolution: String, _ value: Double, _ name: String) -> Reading {
                 Reading(
                     tenant: context.tenant, series: series, quantity: "generation", ts: ts, resolution: resolution,
-                    value: value, unit: "kWh", quality: .forecast, source: "\(context.flow)/\(context.node)",
+                    value: value, unit: "kWh", quality: .forecast, source: context.readingSource,
                     tags: ["issued_at": issued, "model": name])
             }
             if daily {
