@@ -152,7 +152,7 @@ let package = Package(
         .testTarget(
             name: "EnchufeCoreTests", dependencies: ["EnchufeCore", "StoreConformance", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")], path: "Tests/EnchufeCoreTests",
             exclude: ["Flows", "Curves", "Tariffs", "Coefficients", "Plugins"]),
-        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", .product(name: "Logging", package: "swift-log")], path: "Tests/SimulatorTests"),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "TestSupport", .product(name: "Logging", package: "swift-log")], path: "Tests/SimulatorTests"),
         .testTarget(
             name: "CLITests", dependencies: ["enchufe", "EnchufeCLI", "MQTT", "TestSupport", .product(name: "Yams", package: "Yams")],
             path: "Tests/CLITests"),

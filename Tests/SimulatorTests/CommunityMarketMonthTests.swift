@@ -1,6 +1,7 @@
 import EnchufeCore
 import Foundation
 import Simulator
+import TestSupport
 import Testing
 
 /// The community market's invariants on a simulated month: 20 households (60 % with PV) of the
@@ -8,7 +9,11 @@ import Testing
 /// cleared every interval by both rules at the midpoint of an hourly retail price and the
 /// compensation price. The month's traded energy and savings are printed.
 @Suite struct CommunityMarketMonthTests {
-    @Test func everyIntervalOfASimulatedMonthBalancesEnergyAndMoneyUnderBothRules() {
+    @Test func everyIntervalOfASimulatedMonthBalancesEnergyAndMoneyUnderBothRules() async {
+        await onOwnThread { Self.clearMay2025() }
+    }
+
+    static func clearMay2025() {
         let model = CommunityModel(seed: 5, households: 20, latitude: 40.4, pvShare: 0.6, batteryShare: 0, evShare: 0.2)
         let zone = LocalDay.madrid
         var soc: [Double] = []
