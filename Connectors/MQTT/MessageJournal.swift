@@ -1,4 +1,5 @@
 import CZlib
+import EnchufeCore
 import Foundation
 import Synchronization
 
@@ -46,8 +47,6 @@ public final class MessageJournal: Sendable {
         var savedWatermark: UInt64 = 0
         var lastSync = ContinuousClock.now
         var segments: [(start: UInt64, path: String)] = []
-        /// Holds an exclusive `flock` on the folder's `lock` file while the journal is open.
-        var lockFD: Int32 = -1
         /// The `committed` file, kept open; the watermark is written in its two slots in turn.
         var watermarkFD: Int32 = -1
         var watermarkSaves: UInt64 = 0
@@ -56,6 +55,8 @@ public final class MessageJournal: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The folder's `lock` file, held while the journal is open.
+    private let folderLock: ExclusiveFileLock
 
     /// Opens (or creates) the journal folder; `recover()` then reads what is left in it.
     public init(directory: URL, sync: Sync = .interval(.milliseconds(100)), segmentBytes: Int = 16 << 20) throws {
@@ -63,16 +64,19 @@ public final class MessageJournal: Sendable {
         self.sync = sync
         self.segmentBytes = segmentBytes
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        // One process per journal: two writing the same segments would corrupt them.
-        let lock = directory.appendingPathComponent("lock").path
-        let fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw MQTTError("cannot open \(lock): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            Glibc.close(fd)
-            throw MQTTError(
-                "the journal \(directory.path) is in use by another process (another hub in the same folder?): give each instance its own working folder or `journal`")
+        // One journal per folder: two writing the same segments would corrupt them.
+        do {
+            folderLock = try ExclusiveFileLock(path: directory.appendingPathComponent("lock").path)
+        } catch {
+            switch error {
+            case .cannotOpen(let reason): throw MQTTError(reason)
+            case .heldByAnotherProcess:
+                throw MQTTError(
+                    "the journal \(directory.path) is in use by another process (another hub in the same folder?): give each instance its own working folder or `journal`")
+            case .heldInThisProcess:
+                throw MQTTError("the journal \(directory.path) is in use by another node of this hub: give each `mqtt.in` its own `journal`")
+            }
         }
-        state.withLock { $0.lockFD = fd }
     }
 
     /// Reads the journal after a start: the records above the watermark, in order. Call once, before
@@ -257,11 +261,8 @@ public final class MessageJournal: Sendable {
                 Glibc.close(s.watermarkFD)
                 s.watermarkFD = -1
             }
-            if s.lockFD >= 0 {
-                Glibc.close(s.lockFD)
-                s.lockFD = -1
-            }
         }
+        folderLock.release()
     }
 
     deinit { close() }

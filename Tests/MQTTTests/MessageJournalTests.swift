@@ -111,7 +111,7 @@ import Testing
         do {
             _ = try MessageJournal(directory: dir)
         } catch {
-            #expect("\(error)".contains("\(dir.path) is in use by another process"), "\(error)")
+            #expect("\(error)".contains("\(dir.path) is in use by another node of this hub"), "\(error)")
         }
         first.close()
         let second = try MessageJournal(directory: dir)

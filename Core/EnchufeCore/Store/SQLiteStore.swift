@@ -10,7 +10,7 @@ public final class SQLiteStore: Store {
     public let displayName: String
     private let path: String
     /// The lock file held while an instance runs on this store (`claimForOneInstance`).
-    private let lock = Mutex<Int32?>(nil)
+    private let lock = Mutex<ExclusiveFileLock?>(nil)
 
     /// `sqlite:PATH`, `sqlite:///ABSOLUTE/PATH` or `sqlite::memory:`.
     public convenience init(url: String) throws {
@@ -48,26 +48,25 @@ public final class SQLiteStore: Store {
 
     /// Makes this process the one instance running on the file: a second `enchufe run` on it is
     /// refused, saying which instance has it (several instances need PostgreSQL). The claim lasts
-    /// as long as the process (an exclusive lock on `PATH.lock`, released by the system when the
+    /// as long as the store (an exclusive lock on `PATH.lock`, released by the system when the
     /// process ends, however it ends).
     public func claimForOneInstance(_ instance: String) throws {
         guard path != ":memory:", !path.isEmpty else { return }
-        let lockPath = path + ".lock"
-        let fd = open(lockPath, O_RDWR | O_CREAT, 0o644)
-        guard fd >= 0 else { throw StoreError.cannotOpen(displayName, reason: "cannot open \(lockPath): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            var buffer = [UInt8](repeating: 0, count: 256)
-            let n = read(fd, &buffer, buffer.count)
-            Glibc.close(fd)
-            let holder = n > 0 ? String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "another process"
-            throw StoreError.cannotOpen(
-                displayName,
-                reason: "it is in use by another enchufe run (instance \(holder)): a SQLite store serves one instance; to run several, use PostgreSQL (--store postgres://...)")
+        let claim: ExclusiveFileLock
+        do {
+            claim = try ExclusiveFileLock(path: path + ".lock")
+        } catch {
+            let reason =
+                switch error {
+                case .cannotOpen(let reason): reason
+                case .heldByAnotherProcess(let holder):
+                    "it is in use by another enchufe run (instance \(holder ?? "another process")): a SQLite store serves one instance; to run several, use PostgreSQL (--store postgres://...)"
+                case .heldInThisProcess: "it is in use by another hub in this process: a SQLite store serves one instance"
+                }
+            throw StoreError.cannotOpen(displayName, reason: reason)
         }
-        ftruncate(fd, 0)
-        let text = Array((instance + "\n").utf8)
-        _ = text.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count) }
-        lock.withLock { $0 = fd }
+        claim.write(instance + "\n")
+        lock.withLock { $0 = claim }
     }
 
     public func ping() async throws {
