@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import EnchufeCore
@@ -29,7 +30,26 @@ import Glibc
     }
 
     @Test func aFolderThatCannotHoldTheFileIsSaidSo() {
-        #expect(throws: ExclusiveFileLock.Failure.self) { try ExclusiveFileLock(path: "/nonexistent-folder-\(UUID().uuidString)/lock") }
+        let file = "/nonexistent-folder-\(UUID().uuidString)/lock"
+        #expect(throws: ExclusiveFileLock.Failure.cannotOpen("cannot open \(file): No such file or directory")) { try ExclusiveFileLock(path: file) }
+    }
+
+    /// A lock taken through a symbolic link to its folder is the real file's; released after the
+    /// link is gone, the real path is free again.
+    @Test func aLockTakenThroughALinkIsReleasedWhenTheLinkIsGone() throws {
+        let real = path(), link = path()
+        try FileManager.default.createDirectory(atPath: real, withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: real)
+        defer {
+            try? FileManager.default.removeItem(atPath: link)
+            try? FileManager.default.removeItem(atPath: real)
+        }
+        let viaLink = try ExclusiveFileLock(path: link + "/lock")
+        #expect(throws: ExclusiveFileLock.Failure.heldInThisProcess) { try ExclusiveFileLock(path: real + "/lock") }
+        try FileManager.default.removeItem(atPath: link)
+        viaLink.release()
+        let direct = try ExclusiveFileLock(path: real + "/lock")
+        direct.release()
     }
 
     /// What CI met: a lock released while a child process (started by another thread) still had
@@ -61,21 +81,11 @@ import Glibc
 
     /// Starts `sleep` with `fd` as its descriptor 3, the same open file as the caller's.
     static func spawnSharing(_ fd: Int32) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fd, 3)
-        let argv = (["/bin/sleep", "600"] as [String]).map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/bin/sleep", &actions, nil, argv, environ)
-        guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO) }
-        return pid
+        try Commands.spawn("/bin/sleep", ["600"], output: "/dev/null", sharing: fd)
     }
 
     static func end(_ pid: pid_t) {
         kill(pid, SIGKILL)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        Commands.wait(pid)
     }
 }

@@ -34,14 +34,16 @@ public enum Commands {
     }
 
     /// Starts `executable` with `arguments` (stdin from /dev/null, stdout and stderr into the file
-    /// `output`) and returns its process id without waiting.
-    public static func spawn(_ executable: String, _ arguments: [String], output: String) throws -> pid_t {
+    /// `output`) and returns its process id without waiting. `sharing` is given to the program as
+    /// its descriptor 3: the same open file as the caller's.
+    public static func spawn(_ executable: String, _ arguments: [String], output: String, sharing: Int32? = nil) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let sharing { posix_spawn_file_actions_adddup2(&actions, sharing, 3) }
         let env = ProcessInfo.processInfo.environment.map { "\($0)=\($1)" }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]

@@ -24,8 +24,9 @@ public final class ExclusiveFileLock: Sendable {
         case heldInThisProcess
     }
 
-    public let path: String
     private let fd: Mutex<Int32>
+    /// The file's entry in `held`, made when it was locked: the folder may be gone by `release`.
+    private let key: String
 
     /// The paths this process holds, made absolute and free of symbolic links in their folder.
     private static let held = Mutex<Set<String>>([])
@@ -33,7 +34,7 @@ public final class ExclusiveFileLock: Sendable {
     /// Opens (creating it) and locks `path`; throws at once when someone else holds it.
     public init(path: String) throws(Failure) {
         let key = Self.key(path)
-        self.path = path
+        self.key = key
         let reserved = Self.held.withLock { $0.insert(key).inserted }
         guard reserved else { throw .heldInThisProcess }
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
@@ -80,7 +81,7 @@ public final class ExclusiveFileLock: Sendable {
             // share this process's lock.
             close(fd)
             fd = -1
-            Self.held.withLock { _ = $0.remove(Self.key(path)) }
+            Self.held.withLock { _ = $0.remove(key) }
         }
     }
 
